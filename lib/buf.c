@@ -1,0 +1,137 @@
+/*
+ * buf: growable byte buffer. See buf.h for the contract; allocation failure
+ * aborts (there is no useful recovery for an exporter out of memory).
+ */
+#include "buf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void oom(void)
+{
+    fputs("pgpulse: out of memory\n", stderr);
+    abort();
+}
+
+void *pp_malloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (p == NULL)
+        oom();
+    return p;
+}
+
+void *pp_calloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (p == NULL)
+        oom();
+    return p;
+}
+
+void *pp_realloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (q == NULL)
+        oom();
+    return q;
+}
+
+char *pp_strdup(const char *s)
+{
+    if (s == NULL)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = pp_malloc(n);
+    memcpy(d, s, n);
+    return d;
+}
+
+void pp_buf_init(pp_buf *b)
+{
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+}
+
+void pp_buf_deinit(pp_buf *b)
+{
+    free(b->data);
+    pp_buf_init(b);
+}
+
+void pp_buf_reset(pp_buf *b)
+{
+    b->len = 0;
+    if (b->data != NULL)
+        b->data[0] = '\0';
+}
+
+void pp_buf_reserve(pp_buf *b, size_t extra)
+{
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < need)
+        cap *= 2;
+    b->data = pp_realloc(b->data, cap);
+    b->cap = cap;
+}
+
+void pp_buf_append(pp_buf *b, const void *p, size_t n)
+{
+    pp_buf_reserve(b, n);
+    if (n > 0)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void pp_buf_puts(pp_buf *b, const char *s)
+{
+    pp_buf_append(b, s, strlen(s));
+}
+
+void pp_buf_putc(pp_buf *b, char c)
+{
+    pp_buf_reserve(b, 1);
+    b->data[b->len++] = c;
+    b->data[b->len] = '\0';
+}
+
+void pp_buf_vprintf(pp_buf *b, const char *fmt, va_list ap)
+{
+    va_list ap2;
+    va_copy(ap2, ap);
+    pp_buf_reserve(b, 64);
+    int n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+    if (n < 0)
+        oom(); /* only an encoding error, impossible with our formats */
+    if ((size_t)n >= b->cap - b->len) {
+        pp_buf_reserve(b, (size_t)n);
+        vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap2);
+    }
+    va_end(ap2);
+    b->len += (size_t)n;
+}
+
+void pp_buf_printf(pp_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    pp_buf_vprintf(b, fmt, ap);
+    va_end(ap);
+}
+
+char *pp_buf_steal(pp_buf *b, size_t *len)
+{
+    char *d = b->data;
+    if (len != NULL)
+        *len = b->len;
+    if (d == NULL)
+        d = pp_strdup("");
+    pp_buf_init(b);
+    return d;
+}

@@ -1,0 +1,47 @@
+/*
+ * buf: a growable byte buffer that tracks its length.
+ *
+ * Every renderer in pgpulse appends into a pp_buf; growth is geometric so a
+ * page of N bytes costs O(N) copies in total. Allocation failure aborts the
+ * process: an exporter that cannot allocate a few kilobytes cannot do
+ * anything useful, and checking every append would hide the real logic.
+ * The data is always NUL-terminated (not counted in len) once anything has
+ * been appended, so it can be handed to C string functions.
+ */
+#ifndef PGPULSE_BUF_H
+#define PGPULSE_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+typedef struct pp_buf {
+    char *data; /* owned; NULL until the first append */
+    size_t len;
+    size_t cap;
+} pp_buf;
+
+#define PP_BUF_INIT {NULL, 0, 0}
+
+void pp_buf_init(pp_buf *b);
+/* Frees the storage; the buffer is empty and reusable afterwards. */
+void pp_buf_deinit(pp_buf *b);
+/* Forgets the contents but keeps the storage. */
+void pp_buf_reset(pp_buf *b);
+/* Makes room for at least extra more bytes (plus the terminator). */
+void pp_buf_reserve(pp_buf *b, size_t extra);
+void pp_buf_append(pp_buf *b, const void *p, size_t n);
+void pp_buf_puts(pp_buf *b, const char *s);
+void pp_buf_putc(pp_buf *b, char c);
+void pp_buf_printf(pp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void pp_buf_vprintf(pp_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+/* Hands the storage to the caller (free() it); the buffer becomes empty. */
+char *pp_buf_steal(pp_buf *b, size_t *len);
+
+/* Duplicates a string or aborts; NULL gives NULL. */
+char *pp_strdup(const char *s);
+/* malloc/calloc/realloc that abort on failure. */
+void *pp_malloc(size_t n);
+void *pp_calloc(size_t n, size_t size);
+void *pp_realloc(void *p, size_t n);
+
+#endif

@@ -1,0 +1,1323 @@
+/*
+ * catalog: loads the query catalog from YAML and validates it.
+ *
+ * Loading has two steps. First libyaml's event API is turned into a small
+ * tree of our own, refusing anchors, aliases (a billion-laughs document is a
+ * few hundred bytes), a second document and deep nesting before anything
+ * reads the data. Then the tree is checked against the format described in
+ * queries/README.md and converted into queries and families in a staging
+ * area. Only when every file of one load call has succeeded is the stage
+ * appended to the caller's catalog, so a failed load leaves it untouched.
+ *
+ * Invariants kept here:
+ * - query names are unique across the whole catalog;
+ * - a metric name is one family with one type and one HELP text, whichever
+ *   queries produce it;
+ * - families are only ever appended, so the index a column holds stays valid;
+ * - every message is "name:line:column: message" with 1-based positions and
+ *   no control characters.
+ */
+#include "catalog.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <yaml.h>
+
+#include "buf.h"
+#include "render.h"
+
+/* Deep enough for the format (five levels), shallow enough that the
+ * recursive helpers below cannot run out of stack on hostile input. */
+#define MAX_DEPTH 32
+/* Keys of one mapping; the duplicate check is quadratic. */
+#define MAX_KEYS 4096
+/* A catalog file larger than this is a mistake, not a catalog. */
+#define MAX_FILE_SIZE (16u << 20)
+/* The default statement timeout never exceeds this many seconds. */
+#define DEFAULT_TIMEOUT_CAP 10.0
+#define DEFAULT_INTERVAL 15.0
+
+/* ---- the YAML tree ---------------------------------------------------- */
+
+enum node_kind { N_SCALAR, N_SEQ, N_MAP };
+
+typedef struct node {
+    enum node_kind kind;
+    unsigned line, col; /* 1-based */
+    char *str;          /* scalars: the value, NUL-terminated */
+    size_t len;
+    struct node **kids; /* sequences: items; mappings: key, value, key, ... */
+    size_t nkids, cap;
+} node;
+
+static void node_free(node *n)
+{
+    if (n == NULL)
+        return;
+    for (size_t i = 0; i < n->nkids; i++)
+        node_free(n->kids[i]);
+    free(n->kids);
+    free(n->str);
+    free(n);
+}
+
+static void node_add(node *parent, node *kid)
+{
+    if (parent->nkids == parent->cap) {
+        parent->cap = parent->cap ? parent->cap * 2 : 8;
+        parent->kids = pp_realloc(parent->kids, parent->cap * sizeof *parent->kids);
+    }
+    parent->kids[parent->nkids++] = kid;
+}
+
+static const char *kind_name(enum node_kind k)
+{
+    switch (k) {
+    case N_SCALAR:
+        return "a scalar";
+    case N_SEQ:
+        return "a sequence";
+    case N_MAP:
+        return "a mapping";
+    }
+    return "?";
+}
+
+/* ---- errors ----------------------------------------------------------- */
+
+typedef struct stage {
+    pp_catalog c;
+    size_t qcap, fcap;
+} stage;
+
+typedef struct ctx {
+    const char *name; /* file name for messages */
+    char *err;
+    size_t errlen;
+    const pp_catalog *base; /* the catalog being extended; read only */
+    stage *st;              /* what this load adds */
+} ctx;
+
+static int vfail(ctx *x, unsigned line, unsigned col, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+static int fail(ctx *x, unsigned line, unsigned col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int fail_at(ctx *x, const node *n, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int vfail(ctx *x, unsigned line, unsigned col, const char *fmt, va_list ap)
+{
+    if (x->err == NULL || x->errlen == 0)
+        return -1;
+    int n = snprintf(x->err, x->errlen, "%s:%u:%u: ", x->name, line, col);
+    if (n >= 0 && (size_t)n < x->errlen)
+        vsnprintf(x->err + n, x->errlen - (size_t)n, fmt, ap);
+    /* Names and keys come from the file; keep the message on one line. */
+    for (char *p = x->err; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    return -1;
+}
+
+static int fail(ctx *x, unsigned line, unsigned col, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(x, line, col, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int fail_at(ctx *x, const node *n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vfail(x, n->line, n->col, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static void syntax_error(ctx *x, const yaml_parser_t *p, const char *data, size_t len)
+{
+    if (p->error == YAML_MEMORY_ERROR) {
+        fail(x, 1, 1, "out of memory while parsing");
+        return;
+    }
+    if (p->error == YAML_READER_ERROR) {
+        /* Reader errors (bad encoding) carry a byte offset, not a mark. */
+        unsigned line = 1, col = 1;
+        for (size_t i = 0; i < p->problem_offset && i < len; i++) {
+            if (data[i] == '\n') {
+                line++;
+                col = 1;
+            } else {
+                col++;
+            }
+        }
+        fail(x, line, col, "invalid input: %s", p->problem ? p->problem : "unreadable");
+        return;
+    }
+    unsigned line = (unsigned)p->problem_mark.line + 1;
+    unsigned col = (unsigned)p->problem_mark.column + 1;
+    const char *problem = p->problem ? p->problem : "invalid YAML";
+    if (p->context)
+        fail(x, line, col, "syntax error: %s (%s at %u:%u)", problem, p->context,
+             (unsigned)p->context_mark.line + 1, (unsigned)p->context_mark.column + 1);
+    else
+        fail(x, line, col, "syntax error: %s", problem);
+}
+
+/* ---- YAML text to tree ------------------------------------------------ */
+
+static node *node_new(enum node_kind kind, const yaml_event_t *ev)
+{
+    node *n = pp_calloc(1, sizeof *n);
+    n->kind = kind;
+    n->line = (unsigned)ev->start_mark.line + 1;
+    n->col = (unsigned)ev->start_mark.column + 1;
+    return n;
+}
+
+static int no_anchor(ctx *x, const yaml_event_t *ev, const yaml_char_t *anchor)
+{
+    if (anchor == NULL)
+        return 0;
+    return fail(x, (unsigned)ev->start_mark.line + 1, (unsigned)ev->start_mark.column + 1,
+                "anchor \"&%s\" is not allowed (anchors and aliases are refused)",
+                (const char *)anchor);
+}
+
+/* Parses data into *out (NULL for an empty document). */
+static int build_tree(ctx *x, const char *data, size_t len, node **out)
+{
+    yaml_parser_t p;
+    yaml_event_t ev;
+    bool have_ev = false, done = false;
+    node *stack[MAX_DEPTH];
+    size_t depth = 0;
+    node *root = NULL;
+    int docs = 0, rc = -1;
+
+    *out = NULL;
+    if (!yaml_parser_initialize(&p))
+        return fail(x, 1, 1, "out of memory while parsing");
+    yaml_parser_set_input_string(&p, (const unsigned char *)data, len);
+    while (!done) {
+        if (!yaml_parser_parse(&p, &ev)) {
+            syntax_error(x, &p, data, len);
+            goto cleanup;
+        }
+        have_ev = true;
+        node *n = NULL;
+        switch (ev.type) {
+        case YAML_STREAM_END_EVENT:
+            done = true;
+            break;
+        case YAML_DOCUMENT_START_EVENT:
+            if (++docs > 1) {
+                fail(x, (unsigned)ev.start_mark.line + 1, (unsigned)ev.start_mark.column + 1,
+                     "only one YAML document is allowed per file");
+                goto cleanup;
+            }
+            break;
+        case YAML_ALIAS_EVENT:
+            fail(x, (unsigned)ev.start_mark.line + 1, (unsigned)ev.start_mark.column + 1,
+                 "alias \"*%s\" is not allowed (anchors and aliases are refused)",
+                 (const char *)ev.data.alias.anchor);
+            goto cleanup;
+        case YAML_SCALAR_EVENT:
+            if (no_anchor(x, &ev, ev.data.scalar.anchor) < 0)
+                goto cleanup;
+            if (strlen((const char *)ev.data.scalar.value) != ev.data.scalar.length) {
+                fail(x, (unsigned)ev.start_mark.line + 1, (unsigned)ev.start_mark.column + 1,
+                     "NUL character in a scalar");
+                goto cleanup;
+            }
+            n = node_new(N_SCALAR, &ev);
+            n->len = ev.data.scalar.length;
+            n->str = pp_malloc(n->len + 1);
+            memcpy(n->str, ev.data.scalar.value, n->len + 1);
+            break;
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT: {
+            const yaml_char_t *anchor = ev.type == YAML_SEQUENCE_START_EVENT
+                                            ? ev.data.sequence_start.anchor
+                                            : ev.data.mapping_start.anchor;
+            if (no_anchor(x, &ev, anchor) < 0)
+                goto cleanup;
+            if (depth == MAX_DEPTH) {
+                fail(x, (unsigned)ev.start_mark.line + 1, (unsigned)ev.start_mark.column + 1,
+                     "nesting deeper than %d levels", MAX_DEPTH);
+                goto cleanup;
+            }
+            n = node_new(ev.type == YAML_SEQUENCE_START_EVENT ? N_SEQ : N_MAP, &ev);
+            break;
+        }
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+            depth--;
+            break;
+        default:
+            break;
+        }
+        if (n != NULL) {
+            if (depth > 0)
+                node_add(stack[depth - 1], n);
+            else
+                root = n;
+            if (n->kind != N_SCALAR)
+                stack[depth++] = n;
+        }
+        yaml_event_delete(&ev);
+        have_ev = false;
+    }
+    *out = root;
+    root = NULL;
+    rc = 0;
+cleanup:
+    if (have_ev)
+        yaml_event_delete(&ev);
+    yaml_parser_delete(&p);
+    node_free(root);
+    return rc;
+}
+
+/* ---- small parsers ---------------------------------------------------- */
+
+/* [0-9]+(\.[0-9]*)? at s; returns the length matched, 0 for none. */
+static size_t span_decimal(const char *s)
+{
+    size_t i = 0;
+    while (s[i] >= '0' && s[i] <= '9')
+        i++;
+    if (i == 0)
+        return 0;
+    if (s[i] == '.') {
+        i++;
+        while (s[i] >= '0' && s[i] <= '9')
+            i++;
+    }
+    return i;
+}
+
+/* "500ms", "15s", "1m", "1h", "1m30s", or a plain number of seconds. */
+static int parse_duration(const char *s, double *out)
+{
+    double total = 0;
+    size_t n = span_decimal(s);
+    if (n == 0)
+        return -1;
+    if (s[n] == '\0') {
+        total = strtod(s, NULL);
+        goto done;
+    }
+    while (*s) {
+        n = span_decimal(s);
+        if (n == 0)
+            return -1;
+        double v = strtod(s, NULL);
+        s += n;
+        if (s[0] == 'm' && s[1] == 's') {
+            v /= 1000;
+            s += 2;
+        } else if (s[0] == 's') {
+            s++;
+        } else if (s[0] == 'm') {
+            v *= 60;
+            s++;
+        } else if (s[0] == 'h') {
+            v *= 3600;
+            s++;
+        } else {
+            return -1;
+        }
+        total += v;
+    }
+done:
+    if (!isfinite(total))
+        return -1;
+    *out = total;
+    return 0;
+}
+
+/* A decimal number with optional sign, fraction and exponent. */
+static int parse_number(const char *s, double *out)
+{
+    const char *p = s;
+    if (*p == '-' || *p == '+')
+        p++;
+    size_t n = span_decimal(p);
+    if (n == 0)
+        return -1;
+    p += n;
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '-' || *p == '+')
+            p++;
+        if (!(*p >= '0' && *p <= '9'))
+            return -1;
+        while (*p >= '0' && *p <= '9')
+            p++;
+    }
+    if (*p != '\0')
+        return -1;
+    double v = strtod(s, NULL);
+    if (!isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* Decimal digits only, at most max. */
+static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+{
+    unsigned long long v = 0;
+    if (*s == '\0')
+        return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        unsigned d = (unsigned)(*s - '0');
+        if (v > (max - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    *out = v;
+    return 0;
+}
+
+/* ---- tree helpers ----------------------------------------------------- */
+
+/* The value for key in mapping m (first occurrence), or NULL. */
+static const node *map_get(const node *m, const char *key)
+{
+    for (size_t i = 0; i + 1 < m->nkids; i += 2)
+        if (m->kids[i]->kind == N_SCALAR && strcmp(m->kids[i]->str, key) == 0)
+            return m->kids[i + 1];
+    return NULL;
+}
+
+static bool in_list(const char *s, const char *const *list)
+{
+    for (; *list; list++)
+        if (strcmp(s, *list) == 0)
+            return true;
+    return false;
+}
+
+/* Every key of m is a scalar, appears once and (unless allowed is NULL)
+ * is one of allowed. where completes messages: "in query \"x\"". */
+static int check_keys(ctx *x, const node *m, const char *const *allowed, const char *where)
+{
+    if (m->nkids / 2 > MAX_KEYS)
+        return fail_at(x, m, "more than %d keys %s", MAX_KEYS, where);
+    for (size_t i = 0; i + 1 < m->nkids; i += 2) {
+        const node *k = m->kids[i];
+        if (k->kind != N_SCALAR)
+            return fail_at(x, k, "expected a scalar key %s, found %s", where, kind_name(k->kind));
+        if (allowed != NULL && !in_list(k->str, allowed))
+            return fail_at(x, k, "unknown key \"%s\" %s", k->str, where);
+        for (size_t j = 0; j < i; j += 2) {
+            const node *prev = m->kids[j];
+            if (strcmp(prev->str, k->str) == 0)
+                return fail_at(x, k, "duplicate key \"%s\" %s (first at line %u)", k->str, where,
+                               prev->line);
+        }
+    }
+    return 0;
+}
+
+static int expect_kind(ctx *x, const node *n, enum node_kind kind, const char *key,
+                       const char *where)
+{
+    if (n->kind == kind)
+        return 0;
+    return fail_at(x, n, "expected %s for \"%s\" %s, found %s", kind_name(kind), key, where,
+                   kind_name(n->kind));
+}
+
+/* A scalar that must not be empty. */
+static int expect_text(ctx *x, const node *n, const char *key, const char *where)
+{
+    if (expect_kind(x, n, N_SCALAR, key, where) < 0)
+        return -1;
+    if (n->len == 0)
+        return fail_at(x, n, "empty \"%s\" %s", key, where);
+    return 0;
+}
+
+static int get_duration(ctx *x, const node *n, const char *key, const char *where, double *out)
+{
+    if (expect_kind(x, n, N_SCALAR, key, where) < 0)
+        return -1;
+    if (parse_duration(n->str, out) < 0)
+        return fail_at(x, n,
+                       "bad duration \"%s\" for \"%s\" %s: expected a number of seconds or "
+                       "a form like 500ms, 15s, 1m30s, 1h",
+                       n->str, key, where);
+    if (*out <= 0)
+        return fail_at(x, n, "\"%s\" must be greater than zero %s", key, where);
+    return 0;
+}
+
+static int get_runs_on(ctx *x, const node *n, const char *where, pp_runs_on *out)
+{
+    if (expect_kind(x, n, N_SCALAR, "runs_on", where) < 0)
+        return -1;
+    if (strcmp(n->str, "any") == 0)
+        *out = PP_RUNS_ON_ANY;
+    else if (strcmp(n->str, "primary") == 0)
+        *out = PP_RUNS_ON_PRIMARY;
+    else if (strcmp(n->str, "standby") == 0)
+        *out = PP_RUNS_ON_STANDBY;
+    else
+        return fail_at(x, n, "bad runs_on \"%s\" %s: expected primary, standby or any", n->str,
+                       where);
+    return 0;
+}
+
+/* ---- catalog storage -------------------------------------------------- */
+
+static void query_deinit(pp_catalog_query *q)
+{
+    free(q->name);
+    free(q->namespace);
+    free(q->file);
+    for (size_t i = 0; i < q->nvariants; i++)
+        free(q->variants[i].sql);
+    free(q->variants);
+    for (size_t i = 0; i < q->ncolumns; i++) {
+        free(q->columns[i].name);
+        free(q->columns[i].label);
+        free(q->columns[i].metric);
+        free(q->columns[i].help);
+    }
+    free(q->columns);
+}
+
+static void family_deinit(pp_catalog_family *f)
+{
+    free(f->name);
+    free(f->help);
+    free(f->header);
+}
+
+pp_catalog *pp_catalog_new(void)
+{
+    return pp_calloc(1, sizeof(pp_catalog));
+}
+
+static void catalog_deinit(pp_catalog *c)
+{
+    for (size_t i = 0; i < c->nqueries; i++)
+        query_deinit(&c->queries[i]);
+    free(c->queries);
+    for (size_t i = 0; i < c->nfamilies; i++)
+        family_deinit(&c->families[i]);
+    free(c->families);
+}
+
+void pp_catalog_free(pp_catalog *c)
+{
+    if (c == NULL)
+        return;
+    catalog_deinit(c);
+    free(c);
+}
+
+static const pp_catalog_query *find_query(const pp_catalog *c, const char *name)
+{
+    for (size_t i = 0; i < c->nqueries; i++)
+        if (strcmp(c->queries[i].name, name) == 0)
+            return &c->queries[i];
+    return NULL;
+}
+
+size_t pp_catalog_find_family(const pp_catalog *c, const char *name)
+{
+    for (size_t i = 0; i < c->nfamilies; i++)
+        if (strcmp(c->families[i].name, name) == 0)
+            return i;
+    return (size_t)-1;
+}
+
+const pp_catalog_variant *pp_catalog_pick(const pp_catalog_query *q, int server_version_num)
+{
+    for (size_t i = 0; i < q->nvariants; i++) {
+        const pp_catalog_variant *v = &q->variants[i];
+        if (v->min_version != 0 && server_version_num < v->min_version)
+            continue;
+        if (v->max_version != 0 && server_version_num >= v->max_version)
+            continue;
+        return v;
+    }
+    return NULL;
+}
+
+/* The family at a catalog-wide index: base first, then the stage. */
+static const pp_catalog_family *family_at(const ctx *x, size_t i)
+{
+    if (i < x->base->nfamilies)
+        return &x->base->families[i];
+    return &x->st->c.families[i - x->base->nfamilies];
+}
+
+/* A query (base or stage) that has a column of family i, for messages. */
+static const char *family_owner(const ctx *x, size_t i)
+{
+    const pp_catalog *cs[2] = {x->base, &x->st->c};
+    for (size_t k = 0; k < 2; k++)
+        for (size_t q = 0; q < cs[k]->nqueries; q++)
+            for (size_t j = 0; j < cs[k]->queries[q].ncolumns; j++) {
+                const pp_catalog_column *col = &cs[k]->queries[q].columns[j];
+                if ((col->role == PP_COL_GAUGE || col->role == PP_COL_COUNTER) &&
+                    col->family == i && !cs[k]->queries[q].dynamic)
+                    return cs[k]->queries[q].name;
+            }
+    return "?";
+}
+
+static size_t stage_add_family(stage *st, const char *name, const char *help, pp_metric_type t)
+{
+    if (st->c.nfamilies == st->fcap) {
+        st->fcap = st->fcap ? st->fcap * 2 : 32;
+        st->c.families = pp_realloc(st->c.families, st->fcap * sizeof *st->c.families);
+    }
+    pp_catalog_family *f = &st->c.families[st->c.nfamilies];
+    memset(f, 0, sizeof *f);
+    f->name = pp_strdup(name);
+    f->help = pp_strdup(help);
+    f->type = t;
+    pp_buf b = PP_BUF_INIT;
+    pp_render_header(&b, name, help, t);
+    f->header = pp_buf_steal(&b, &f->header_len);
+    return st->c.nfamilies++;
+}
+
+static void stage_add_query(stage *st, pp_catalog_query *q)
+{
+    if (st->c.nqueries == st->qcap) {
+        st->qcap = st->qcap ? st->qcap * 2 : 16;
+        st->c.queries = pp_realloc(st->c.queries, st->qcap * sizeof *st->c.queries);
+    }
+    st->c.queries[st->c.nqueries++] = *q;
+    memset(q, 0, sizeof *q);
+}
+
+/* Moves everything staged into c; the stage is left empty. */
+static void stage_merge(pp_catalog *c, stage *st)
+{
+    if (st->c.nqueries > 0) {
+        c->queries = pp_realloc(c->queries, (c->nqueries + st->c.nqueries) * sizeof *c->queries);
+        memcpy(c->queries + c->nqueries, st->c.queries, st->c.nqueries * sizeof *c->queries);
+        c->nqueries += st->c.nqueries;
+    }
+    if (st->c.nfamilies > 0) {
+        c->families =
+            pp_realloc(c->families, (c->nfamilies + st->c.nfamilies) * sizeof *c->families);
+        memcpy(c->families + c->nfamilies, st->c.families, st->c.nfamilies * sizeof *c->families);
+        c->nfamilies += st->c.nfamilies;
+    }
+    free(st->c.queries);
+    free(st->c.families);
+    memset(st, 0, sizeof *st);
+}
+
+static void stage_discard(stage *st)
+{
+    catalog_deinit(&st->c);
+    memset(st, 0, sizeof *st);
+}
+
+/* ---- the format ------------------------------------------------------- */
+
+typedef struct defaults {
+    double interval; /* 0: not set */
+    double timeout;  /* 0: not set */
+    pp_runs_on runs_on;
+} defaults;
+
+static const char *const top_keys[] = {"defaults", "queries", NULL};
+static const char *const defaults_keys[] = {"interval", "timeout", "runs_on", NULL};
+static const char *const query_keys[] = {"name",     "namespace", "sql",     "versions",
+                                         "interval", "timeout",   "runs_on", "max_series",
+                                         "columns",  NULL};
+static const char *const version_keys[] = {"min_version", "max_version", "sql", NULL};
+static const char *const column_keys[] = {"role", "help", "metric", "label", "scale", NULL};
+
+static const struct {
+    const char *name;
+    pp_column_role role;
+} roles[] = {
+    {"label", PP_COL_LABEL},     {"gauge", PP_COL_GAUGE}, {"counter", PP_COL_COUNTER},
+    {"discard", PP_COL_DISCARD}, {"name", PP_COL_NAME},   {"help", PP_COL_HELP},
+};
+
+static const char *role_name(pp_column_role r)
+{
+    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
+        if (roles[i].role == r)
+            return roles[i].name;
+    return "?";
+}
+
+static bool is_value_role(pp_column_role r)
+{
+    return r == PP_COL_GAUGE || r == PP_COL_COUNTER;
+}
+
+static int parse_defaults(ctx *x, const node *m, defaults *d)
+{
+    const char *where = "in \"defaults\"";
+    const node *v;
+    if (expect_kind(x, m, N_MAP, "defaults", "at top level") < 0)
+        return -1;
+    if (check_keys(x, m, defaults_keys, where) < 0)
+        return -1;
+    if ((v = map_get(m, "interval")) && get_duration(x, v, "interval", where, &d->interval) < 0)
+        return -1;
+    if ((v = map_get(m, "timeout")) && get_duration(x, v, "timeout", where, &d->timeout) < 0)
+        return -1;
+    if ((v = map_get(m, "runs_on")) && get_runs_on(x, v, where, &d->runs_on) < 0)
+        return -1;
+    return 0;
+}
+
+/* Copies sql without trailing white space or a trailing semicolon. */
+static char *sql_dup(const node *n)
+{
+    size_t len = n->len;
+    while (len > 0 && strchr(" \t\r\n;", n->str[len - 1]) != NULL)
+        len--;
+    char *s = pp_malloc(len + 1);
+    memcpy(s, n->str, len);
+    s[len] = '\0';
+    return s;
+}
+
+static int get_sql(ctx *x, const node *n, const char *where, char **out)
+{
+    if (expect_text(x, n, "sql", where) < 0)
+        return -1;
+    char *s = sql_dup(n);
+    if (s[strspn(s, " \t\r\n")] == '\0') {
+        free(s);
+        return fail_at(x, n, "empty \"sql\" %s", where);
+    }
+    *out = s;
+    return 0;
+}
+
+static int get_version(ctx *x, const node *n, const char *key, const char *where, int *out)
+{
+    unsigned long long v;
+    if (expect_kind(x, n, N_SCALAR, key, where) < 0)
+        return -1;
+    if (parse_uint(n->str, INT32_MAX, &v) < 0)
+        return fail_at(x, n, "bad %s \"%s\" %s: expected a server_version_num such as 150000", key,
+                       n->str, where);
+    *out = (int)v;
+    return 0;
+}
+
+static bool ranges_overlap(const pp_catalog_variant *a, const pp_catalog_variant *b)
+{
+    /* [min, max) with 0 meaning unbounded on that side. */
+    bool a_before_b =
+        a->max_version != 0 && b->min_version != 0 && a->max_version <= b->min_version;
+    bool b_before_a =
+        b->max_version != 0 && a->min_version != 0 && b->max_version <= a->min_version;
+    return !a_before_b && !b_before_a;
+}
+
+static int parse_versions(ctx *x, const node *seq, const char *qname, pp_catalog_query *q)
+{
+    char where[320];
+    snprintf(where, sizeof where, "in query \"%s\"", qname);
+    if (expect_kind(x, seq, N_SEQ, "versions", where) < 0)
+        return -1;
+    if (seq->nkids == 0)
+        return fail_at(x, seq, "empty \"versions\" %s", where);
+    q->variants = pp_calloc(seq->nkids, sizeof *q->variants);
+    for (size_t i = 0; i < seq->nkids; i++) {
+        const node *m = seq->kids[i];
+        const node *v;
+        pp_catalog_variant *var = &q->variants[i];
+        snprintf(where, sizeof where, "in entry %zu of \"versions\" of query \"%s\"", i + 1, qname);
+        if (m->kind != N_MAP)
+            return fail_at(x, m, "expected a mapping %s, found %s", where, kind_name(m->kind));
+        if (check_keys(x, m, version_keys, where) < 0)
+            return -1;
+        if ((v = map_get(m, "min_version")) &&
+            get_version(x, v, "min_version", where, &var->min_version) < 0)
+            return -1;
+        if ((v = map_get(m, "max_version")) &&
+            get_version(x, v, "max_version", where, &var->max_version) < 0)
+            return -1;
+        if (var->min_version != 0 && var->max_version != 0 && var->min_version >= var->max_version)
+            return fail_at(x, v, "max_version must be greater than min_version %s", where);
+        if ((v = map_get(m, "sql")) == NULL)
+            return fail_at(x, m, "missing key \"sql\" %s", where);
+        if (get_sql(x, v, where, &var->sql) < 0)
+            return -1;
+        q->nvariants++;
+        for (size_t j = 0; j < i; j++)
+            if (ranges_overlap(&q->variants[j], var))
+                return fail_at(x, m,
+                               "version range of entry %zu overlaps entry %zu of \"versions\" "
+                               "in query \"%s\"",
+                               i + 1, j + 1, qname);
+    }
+    return 0;
+}
+
+/* What a column's mapping said, kept for the checks that need the whole
+ * query (positions for messages). */
+typedef struct colsrc {
+    const node *key, *role, *help, *metric, *label, *scale;
+} colsrc;
+
+static int parse_column(ctx *x, const node *key, const node *val, const char *qname,
+                        pp_catalog_column *col, colsrc *src)
+{
+    char where[320];
+    const node *role;
+    snprintf(where, sizeof where, "in column \"%s\" of query \"%s\"", key->str, qname);
+    if (key->len == 0)
+        return fail_at(x, key, "empty column name in query \"%s\"", qname);
+    col->name = pp_strdup(key->str);
+    col->scale = 1;
+    col->family = (size_t)-1;
+    src->key = key;
+    if (val->kind == N_SCALAR) {
+        role = val;
+    } else if (val->kind == N_MAP) {
+        if (check_keys(x, val, column_keys, where) < 0)
+            return -1;
+        if ((role = map_get(val, "role")) == NULL)
+            return fail_at(x, val, "missing key \"role\" %s", where);
+        if (expect_kind(x, role, N_SCALAR, "role", where) < 0)
+            return -1;
+        src->help = map_get(val, "help");
+        src->metric = map_get(val, "metric");
+        src->label = map_get(val, "label");
+        src->scale = map_get(val, "scale");
+    } else {
+        return fail_at(x, val, "expected a role or a mapping %s, found a sequence", where);
+    }
+    src->role = role;
+
+    size_t r;
+    for (r = 0; r < sizeof roles / sizeof roles[0]; r++)
+        if (strcmp(role->str, roles[r].name) == 0)
+            break;
+    if (r == sizeof roles / sizeof roles[0])
+        return fail_at(x, role,
+                       "bad role \"%s\" %s: expected label, gauge, counter, discard, name or help",
+                       role->str, where);
+    col->role = roles[r].role;
+
+    /* Keys that would be silently ignored are refused instead. */
+    const struct {
+        const char *key;
+        const node *n;
+        bool applies;
+    } extra[] = {
+        {"help", src->help, is_value_role(col->role)},
+        {"metric", src->metric, is_value_role(col->role)},
+        {"label", src->label, col->role == PP_COL_LABEL},
+        {"scale", src->scale, is_value_role(col->role)},
+    };
+    for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++) {
+        if (extra[i].n == NULL)
+            continue;
+        if (!extra[i].applies)
+            return fail_at(x, extra[i].n, "key \"%s\" does not apply to role %s %s", extra[i].key,
+                           role_name(col->role), where);
+        if (expect_text(x, extra[i].n, extra[i].key, where) < 0)
+            return -1;
+    }
+    if (src->help)
+        col->help = pp_strdup(src->help->str);
+    if (src->metric) {
+        if (!pp_render_valid_metric_name(src->metric->str))
+            return fail_at(x, src->metric, "invalid metric name \"%s\" %s", src->metric->str,
+                           where);
+        col->metric = pp_strdup(src->metric->str);
+    }
+    if (col->role == PP_COL_LABEL) {
+        const char *label = src->label ? src->label->str : key->str;
+        if (!pp_render_valid_label_name(label))
+            return fail_at(x, src->label ? src->label : key, "invalid label name \"%s\" %s", label,
+                           where);
+        col->label = pp_strdup(label);
+    }
+    if (src->scale) {
+        if (parse_number(src->scale->str, &col->scale) < 0 || col->scale == 0)
+            return fail_at(x, src->scale, "bad scale \"%s\" %s: expected a non-zero number",
+                           src->scale->str, where);
+    }
+    return 0;
+}
+
+/* Checks that need all columns, then ties value columns to families. */
+static int check_columns(ctx *x, const node *cols, pp_catalog_query *q, const colsrc *src,
+                         const node *ns_node)
+{
+    size_t nname = 0, nhelp = 0, nvalue = 0;
+    const colsrc *name_src = NULL, *help_src = NULL, *value_src = NULL;
+    pp_catalog_column *value_col = NULL;
+
+    for (size_t i = 0; i < q->ncolumns; i++) {
+        pp_catalog_column *c = &q->columns[i];
+        if (c->role == PP_COL_NAME) {
+            if (nname++ > 0)
+                return fail_at(x, src[i].key, "more than one name column in query \"%s\"", q->name);
+            name_src = &src[i];
+        } else if (c->role == PP_COL_HELP) {
+            if (nhelp++ > 0)
+                return fail_at(x, src[i].key, "more than one help column in query \"%s\"", q->name);
+            help_src = &src[i];
+        } else if (is_value_role(c->role)) {
+            if (nvalue++ == 0) {
+                value_src = &src[i];
+                value_col = c;
+            }
+        }
+        if (c->role == PP_COL_LABEL)
+            for (size_t j = 0; j < i; j++)
+                if (q->columns[j].role == PP_COL_LABEL &&
+                    strcmp(q->columns[j].label, c->label) == 0)
+                    return fail_at(x, src[i].key, "label \"%s\" is used twice in query \"%s\"",
+                                   c->label, q->name);
+    }
+    q->dynamic = nname > 0;
+    if (nhelp > 0 && nname == 0)
+        return fail_at(x, help_src->key, "help column \"%s\" in query \"%s\" needs a name column",
+                       help_src->key->str, q->name);
+
+    if (q->dynamic) {
+        if (nvalue != 1)
+            return fail_at(x, nvalue > 1 ? cols : name_src->key,
+                           "query \"%s\" has a name column and needs exactly one gauge or "
+                           "counter column, found %zu",
+                           q->name, nvalue);
+        if (value_src->metric)
+            return fail_at(x, value_src->metric,
+                           "key \"metric\" does not apply in query \"%s\": its metric names "
+                           "come from the name column",
+                           q->name);
+        if (nhelp == 0 && value_col->help == NULL)
+            return fail_at(x, value_src->key,
+                           "query \"%s\" needs a help column or \"help\" on column \"%s\"", q->name,
+                           value_col->name);
+        if (!pp_render_valid_metric_name(q->namespace))
+            return fail_at(x, ns_node ? ns_node : cols, "invalid namespace \"%s\" in query \"%s\"",
+                           q->namespace, q->name);
+        return 0;
+    }
+
+    if (nvalue == 0)
+        return fail_at(x, cols, "query \"%s\" has no gauge or counter column", q->name);
+    for (size_t i = 0; i < q->ncolumns; i++) {
+        pp_catalog_column *c = &q->columns[i];
+        if (!is_value_role(c->role))
+            continue;
+        if (c->help == NULL)
+            return fail_at(x, src[i].key, "missing key \"help\" in column \"%s\" of query \"%s\"",
+                           c->name, q->name);
+        if (c->metric == NULL) {
+            pp_buf b = PP_BUF_INIT;
+            pp_buf_printf(&b, "%s_%s", q->namespace, c->name);
+            c->metric = pp_buf_steal(&b, NULL);
+            if (!pp_render_valid_metric_name(c->metric))
+                return fail_at(x, src[i].key,
+                               "invalid metric name \"%s\" in column \"%s\" of "
+                               "query \"%s\" (set \"metric\" or \"namespace\")",
+                               c->metric, c->name, q->name);
+        }
+        for (size_t j = 0; j < i; j++)
+            if (is_value_role(q->columns[j].role) && strcmp(q->columns[j].metric, c->metric) == 0)
+                return fail_at(x, src[i].key, "metric \"%s\" is produced twice in query \"%s\"",
+                               c->metric, q->name);
+    }
+    /* Families last, once nothing else can fail but a conflict. */
+    for (size_t i = 0; i < q->ncolumns; i++) {
+        pp_catalog_column *c = &q->columns[i];
+        if (!is_value_role(c->role))
+            continue;
+        pp_metric_type t = c->role == PP_COL_GAUGE ? PP_METRIC_GAUGE : PP_METRIC_COUNTER;
+        size_t fi = pp_catalog_find_family(x->base, c->metric);
+        if (fi == (size_t)-1) {
+            fi = pp_catalog_find_family(&x->st->c, c->metric);
+            if (fi != (size_t)-1)
+                fi += x->base->nfamilies;
+        }
+        if (fi != (size_t)-1) {
+            const pp_catalog_family *f = family_at(x, fi);
+            if (f->type != t)
+                return fail_at(x, src[i].role,
+                               "metric \"%s\" is a %s in query \"%s\" but a %s in query \"%s\"",
+                               c->metric, role_name(c->role), q->name, pp_metric_type_name(f->type),
+                               family_owner(x, fi));
+            if (strcmp(f->help, c->help) != 0)
+                return fail_at(x, src[i].help ? src[i].help : src[i].key,
+                               "metric \"%s\" has a different help text in query \"%s\" than in "
+                               "query \"%s\"",
+                               c->metric, q->name, family_owner(x, fi));
+        } else {
+            fi = x->base->nfamilies + stage_add_family(x->st, c->metric, c->help, t);
+        }
+        c->family = fi;
+    }
+    return 0;
+}
+
+static int parse_columns(ctx *x, const node *cols, const node *ns_node, pp_catalog_query *q)
+{
+    char where[320];
+    colsrc *src = NULL;
+    int rc = -1;
+    snprintf(where, sizeof where, "in \"columns\" of query \"%s\"", q->name);
+    if (cols->kind != N_MAP) {
+        fail_at(x, cols, "expected a mapping for \"columns\" in query \"%s\", found %s", q->name,
+                kind_name(cols->kind));
+        goto cleanup;
+    }
+    if (cols->nkids == 0) {
+        fail_at(x, cols, "empty \"columns\" in query \"%s\"", q->name);
+        goto cleanup;
+    }
+    if (check_keys(x, cols, NULL, where) < 0)
+        goto cleanup;
+    size_t n = cols->nkids / 2;
+    q->columns = pp_calloc(n, sizeof *q->columns);
+    src = pp_calloc(n, sizeof *src);
+    for (size_t i = 0; i < n; i++) {
+        q->ncolumns++;
+        if (parse_column(x, cols->kids[2 * i], cols->kids[2 * i + 1], q->name, &q->columns[i],
+                         &src[i]) < 0)
+            goto cleanup;
+    }
+    rc = check_columns(x, cols, q, src, ns_node);
+cleanup:
+    free(src);
+    return rc;
+}
+
+static int parse_query(ctx *x, const node *m, size_t index, const defaults *d)
+{
+    pp_catalog_query q;
+    char where[320];
+    const node *v, *name, *ns;
+    int rc = -1;
+
+    memset(&q, 0, sizeof q);
+    if (m->kind != N_MAP) {
+        fail_at(x, m, "expected a mapping for entry %zu of \"queries\", found %s", index + 1,
+                kind_name(m->kind));
+        goto cleanup;
+    }
+    snprintf(where, sizeof where, "in entry %zu of \"queries\"", index + 1);
+    if ((name = map_get(m, "name")) == NULL) {
+        /* Report unknown or duplicate keys first if there are any. */
+        if (check_keys(x, m, query_keys, where) == 0)
+            fail_at(x, m, "missing key \"name\" %s", where);
+        goto cleanup;
+    }
+    if (expect_text(x, name, "name", where) < 0)
+        goto cleanup;
+    snprintf(where, sizeof where, "in query \"%s\"", name->str);
+    if (check_keys(x, m, query_keys, where) < 0)
+        goto cleanup;
+    const pp_catalog_query *prev = find_query(x->base, name->str);
+    if (prev == NULL)
+        prev = find_query(&x->st->c, name->str);
+    if (prev != NULL) {
+        fail_at(x, name, "query \"%s\" is already defined at %s:%u:%u", name->str, prev->file,
+                prev->line, prev->column);
+        goto cleanup;
+    }
+    q.name = pp_strdup(name->str);
+    q.file = pp_strdup(x->name);
+    q.line = m->line;
+    q.column = m->col;
+
+    if ((ns = map_get(m, "namespace")) != NULL) {
+        if (expect_text(x, ns, "namespace", where) < 0)
+            goto cleanup;
+        if (!pp_render_valid_metric_name(ns->str)) {
+            fail_at(x, ns, "invalid namespace \"%s\" %s", ns->str, where);
+            goto cleanup;
+        }
+        q.namespace = pp_strdup(ns->str);
+    } else {
+        q.namespace = pp_strdup(q.name);
+    }
+
+    const node *sql = map_get(m, "sql"), *versions = map_get(m, "versions");
+    if (sql != NULL && versions != NULL) {
+        fail_at(x, versions, "\"sql\" and \"versions\" are mutually exclusive %s", where);
+        goto cleanup;
+    }
+    if (sql == NULL && versions == NULL) {
+        fail_at(x, m, "missing key \"sql\" (or \"versions\") %s", where);
+        goto cleanup;
+    }
+    if (sql != NULL) {
+        q.variants = pp_calloc(1, sizeof *q.variants);
+        if (get_sql(x, sql, where, &q.variants[0].sql) < 0)
+            goto cleanup;
+        q.nvariants = 1;
+    } else if (parse_versions(x, versions, q.name, &q) < 0) {
+        goto cleanup;
+    }
+
+    q.interval = d->interval > 0 ? d->interval : DEFAULT_INTERVAL;
+    if ((v = map_get(m, "interval")) && get_duration(x, v, "interval", where, &q.interval) < 0)
+        goto cleanup;
+    q.timeout = d->timeout > 0 ? d->timeout : fmin(q.interval, DEFAULT_TIMEOUT_CAP);
+    if ((v = map_get(m, "timeout")) && get_duration(x, v, "timeout", where, &q.timeout) < 0)
+        goto cleanup;
+    q.runs_on = d->runs_on;
+    if ((v = map_get(m, "runs_on")) && get_runs_on(x, v, where, &q.runs_on) < 0)
+        goto cleanup;
+    if ((v = map_get(m, "max_series")) != NULL) {
+        unsigned long long n;
+        if (expect_kind(x, v, N_SCALAR, "max_series", where) < 0)
+            goto cleanup;
+        if (parse_uint(v->str, SIZE_MAX, &n) < 0) {
+            fail_at(x, v, "bad max_series \"%s\" %s: expected a non-negative integer", v->str,
+                    where);
+            goto cleanup;
+        }
+        q.max_series = (size_t)n;
+    }
+
+    if ((v = map_get(m, "columns")) == NULL) {
+        fail_at(x, m, "missing key \"columns\" %s", where);
+        goto cleanup;
+    }
+    if (parse_columns(x, v, ns, &q) < 0)
+        goto cleanup;
+    stage_add_query(x->st, &q);
+    rc = 0;
+cleanup:
+    query_deinit(&q);
+    return rc;
+}
+
+/* Parses one file's text and stages its queries. */
+static int load_into(const pp_catalog *base, stage *st, const char *name, const char *data,
+                     size_t len, char *err, size_t errlen)
+{
+    ctx x = {name, err, errlen, base, st};
+    node *root = NULL;
+    defaults d = {0, 0, PP_RUNS_ON_ANY};
+    const node *v;
+    int rc = -1;
+
+    if (build_tree(&x, data, len, &root) < 0)
+        goto cleanup;
+    if (root == NULL) { /* an empty file adds nothing */
+        rc = 0;
+        goto cleanup;
+    }
+    if (root->kind != N_MAP) {
+        fail_at(&x, root, "expected a mapping at top level, found %s", kind_name(root->kind));
+        goto cleanup;
+    }
+    if (check_keys(&x, root, top_keys, "at top level") < 0)
+        goto cleanup;
+    if ((v = map_get(root, "defaults")) != NULL && parse_defaults(&x, v, &d) < 0)
+        goto cleanup;
+    if ((v = map_get(root, "queries")) == NULL) {
+        fail_at(&x, root, "missing key \"queries\" at top level");
+        goto cleanup;
+    }
+    if (expect_kind(&x, v, N_SEQ, "queries", "at top level") < 0)
+        goto cleanup;
+    for (size_t i = 0; i < v->nkids; i++)
+        if (parse_query(&x, v->kids[i], i, &d) < 0)
+            goto cleanup;
+    rc = 0;
+cleanup:
+    node_free(root);
+    return rc;
+}
+
+int pp_catalog_load_buffer(pp_catalog *c, const char *name, const char *data, size_t len, char *err,
+                           size_t errlen)
+{
+    stage st;
+    memset(&st, 0, sizeof st);
+    if (load_into(c, &st, name, data, len, err, errlen) < 0) {
+        stage_discard(&st);
+        return -1;
+    }
+    stage_merge(c, &st);
+    return 0;
+}
+
+/* ---- files ------------------------------------------------------------ */
+
+static void path_error(char *err, size_t errlen, const char *path, const char *reason)
+{
+    if (err != NULL && errlen > 0)
+        snprintf(err, errlen, "%s: %s", path, reason);
+}
+
+static int read_file(const char *path, char **out, size_t *outlen, char *err, size_t errlen)
+{
+    FILE *f = NULL;
+    pp_buf b = PP_BUF_INIT;
+    char chunk[8192];
+    int rc = -1;
+
+    if ((f = fopen(path, "rb")) == NULL) {
+        path_error(err, errlen, path, strerror(errno));
+        goto cleanup;
+    }
+    for (;;) {
+        size_t n = fread(chunk, 1, sizeof chunk, f);
+        if (n > 0)
+            pp_buf_append(&b, chunk, n);
+        if (b.len > MAX_FILE_SIZE) {
+            path_error(err, errlen, path, "file too large");
+            goto cleanup;
+        }
+        if (n < sizeof chunk) {
+            if (ferror(f)) {
+                path_error(err, errlen, path, strerror(errno));
+                goto cleanup;
+            }
+            break;
+        }
+    }
+    pp_buf_append(&b, "", 0); /* data is NUL-terminated even when empty */
+    *out = pp_buf_steal(&b, outlen);
+    rc = 0;
+cleanup:
+    if (f != NULL)
+        fclose(f);
+    pp_buf_deinit(&b);
+    return rc;
+}
+
+static int load_file(const pp_catalog *base, stage *st, const char *path, char *err, size_t errlen)
+{
+    char *data = NULL;
+    size_t len = 0;
+    if (read_file(path, &data, &len, err, errlen) < 0)
+        return -1;
+    int rc = load_into(base, st, path, data, len, err, errlen);
+    free(data);
+    return rc;
+}
+
+static bool is_catalog_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (s[0] == '.')
+        return false;
+    return (n > 5 && strcmp(s + n - 5, ".yaml") == 0) || (n > 4 && strcmp(s + n - 4, ".yml") == 0);
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int load_dir(const pp_catalog *base, stage *st, const char *path, char *err, size_t errlen)
+{
+    DIR *dir = NULL;
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    int rc = -1;
+
+    if ((dir = opendir(path)) == NULL) {
+        path_error(err, errlen, path, strerror(errno));
+        goto cleanup;
+    }
+    for (;;) {
+        errno = 0;
+        struct dirent *e = readdir(dir);
+        if (e == NULL) {
+            if (errno != 0) {
+                path_error(err, errlen, path, strerror(errno));
+                goto cleanup;
+            }
+            break;
+        }
+        if (!is_catalog_name(e->d_name))
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            names = pp_realloc(names, cap * sizeof *names);
+        }
+        names[n++] = pp_strdup(e->d_name);
+    }
+    qsort(names, n, sizeof *names, cmp_names);
+    size_t plen = strlen(path);
+    bool slash = plen > 0 && path[plen - 1] == '/';
+    for (size_t i = 0; i < n; i++) {
+        pp_buf b = PP_BUF_INIT;
+        pp_buf_printf(&b, "%s%s%s", path, slash ? "" : "/", names[i]);
+        int r = load_file(base, st, b.data, err, errlen);
+        pp_buf_deinit(&b);
+        if (r < 0)
+            goto cleanup;
+    }
+    rc = 0;
+cleanup:
+    if (dir != NULL)
+        closedir(dir);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return rc;
+}
+
+int pp_catalog_load_path(pp_catalog *c, const char *path, char *err, size_t errlen)
+{
+    stage st;
+    struct stat sb;
+    int rc;
+
+    memset(&st, 0, sizeof st);
+    if (stat(path, &sb) < 0) {
+        path_error(err, errlen, path, strerror(errno));
+        return -1;
+    }
+    if (S_ISDIR(sb.st_mode))
+        rc = load_dir(c, &st, path, err, errlen);
+    else
+        rc = load_file(c, &st, path, err, errlen);
+    if (rc < 0) {
+        stage_discard(&st);
+        return -1;
+    }
+    stage_merge(c, &st);
+    return 0;
+}
+
+int pp_catalog_load_builtin(pp_catalog *c, char *err, size_t errlen)
+{
+    stage st;
+    memset(&st, 0, sizeof st);
+    for (const pp_catalog_blob *b = pp_catalog_builtin; b->name != NULL; b++) {
+        if (load_into(c, &st, b->name, b->data, b->len, err, errlen) < 0) {
+            stage_discard(&st);
+            return -1;
+        }
+    }
+    stage_merge(c, &st);
+    return 0;
+}

@@ -1,0 +1,129 @@
+/*
+ * catalog: the query catalog, loaded from YAML and validated once.
+ *
+ * A catalog is a list of queries; each query has SQL variants chosen by the
+ * server's version, a metric namespace, the role of each result column, an
+ * interval, a timeout and where it runs. Loading validates everything a
+ * collection would otherwise trip over at run time (names, roles, durations,
+ * conflicting metric types) and reports the first problem as
+ *   file:line:column: message
+ * with 1-based positions. After loading, the catalog is immutable and
+ * shared by every target for the life of the process (or until a reload
+ * swaps in a new one).
+ *
+ * Static metric families (one per metric column; the same metric name used
+ * by two queries is one family and must agree on type) are collected in
+ * c->families with their "# HELP"/"# TYPE" header pre-rendered. Queries
+ * with a "name" column produce families whose names come from the data
+ * (pg_settings); those are not in c->families.
+ *
+ * The YAML format is documented in queries/README.md.
+ */
+#ifndef PGPULSE_CATALOG_H
+#define PGPULSE_CATALOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "render.h"
+
+typedef enum pp_runs_on {
+    PP_RUNS_ON_ANY,
+    PP_RUNS_ON_PRIMARY,
+    PP_RUNS_ON_STANDBY,
+} pp_runs_on;
+
+typedef enum pp_column_role {
+    PP_COL_LABEL,   /* the value becomes a label */
+    PP_COL_GAUGE,   /* a gauge sample */
+    PP_COL_COUNTER, /* a counter sample */
+    PP_COL_DISCARD, /* ignored */
+    PP_COL_NAME,    /* dynamic families: the row's metric name suffix */
+    PP_COL_HELP,    /* dynamic families: the row's HELP text */
+} pp_column_role;
+
+typedef struct pp_catalog_column {
+    char *name;          /* the result column it reads */
+    pp_column_role role;
+    char *label;         /* PP_COL_LABEL: the label name (default: name) */
+    char *metric;        /* gauge/counter in a static query: full metric name,
+                            "<namespace>_<name>" unless overridden */
+    char *help;          /* gauge/counter: HELP text */
+    double scale;        /* gauge/counter: the value is multiplied by this
+                            (default 1; 0.001 turns milliseconds into seconds) */
+    size_t family;       /* gauge/counter in a static query: index into
+                            catalog families */
+} pp_catalog_column;
+
+typedef struct pp_catalog_variant {
+    int min_version; /* server_version_num, inclusive; 0 = no lower bound */
+    int max_version; /* server_version_num, exclusive; 0 = no upper bound */
+    char *sql;       /* one statement, no trailing semicolon needed */
+} pp_catalog_variant;
+
+typedef struct pp_catalog_query {
+    char *name;      /* unique across the catalog */
+    char *namespace; /* metric name prefix */
+    char *file;      /* where it was defined, for messages */
+    unsigned line, column;
+    pp_catalog_variant *variants;
+    size_t nvariants;
+    pp_catalog_column *columns;
+    size_t ncolumns;
+    double interval;   /* seconds between runs */
+    double timeout;    /* seconds; statement deadline */
+    pp_runs_on runs_on;
+    size_t max_series; /* cap on samples per run; 0 = the built-in default */
+    bool dynamic;      /* has a PP_COL_NAME column: metric names come from
+                          the data as "<namespace>_<name>", one gauge or
+                          counter column gives the value */
+} pp_catalog_query;
+
+typedef struct pp_catalog_family {
+    char *name;
+    char *help;
+    pp_metric_type type;
+    char *header;      /* "# HELP ...\n# TYPE ...\n", pre-rendered */
+    size_t header_len;
+} pp_catalog_family;
+
+typedef struct pp_catalog {
+    pp_catalog_query *queries; /* owned */
+    size_t nqueries;
+    pp_catalog_family *families; /* owned */
+    size_t nfamilies;
+} pp_catalog;
+
+/* A file compiled into the binary (cmake/embed.cmake). */
+typedef struct pp_catalog_blob {
+    const char *name; /* "queries/<file>.yaml" */
+    const char *data;
+    size_t len;
+} pp_catalog_blob;
+
+/* The shipped catalog, terminated by an entry with name == NULL. */
+extern const pp_catalog_blob pp_catalog_builtin[];
+
+pp_catalog *pp_catalog_new(void);
+void pp_catalog_free(pp_catalog *c); /* accepts NULL */
+
+/* Parses one YAML document and adds its queries. name is used in messages.
+ * On error returns -1, writes "name:line:column: message" into err and
+ * leaves c as it was before the call. */
+int pp_catalog_load_buffer(pp_catalog *c, const char *name, const char *data, size_t len,
+                           char *err, size_t errlen) __attribute__((warn_unused_result));
+/* A file, or a directory whose *.yaml and *.yml files are loaded in name
+ * order. Errors as above; an unreadable path is "path: reason". */
+int pp_catalog_load_path(pp_catalog *c, const char *path, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+/* Every file of pp_catalog_builtin. */
+int pp_catalog_load_builtin(pp_catalog *c, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* The variant that applies to a server, or NULL when none does. */
+const pp_catalog_variant *pp_catalog_pick(const pp_catalog_query *q, int server_version_num);
+
+/* Index of the static family with this name, or (size_t)-1. */
+size_t pp_catalog_find_family(const pp_catalog *c, const char *name);
+
+#endif

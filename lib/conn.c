@@ -1,0 +1,641 @@
+/*
+ * conn: one asynchronous libpq connection on the libuv loop (see conn.h).
+ *
+ * Handles. The poll handle is heap-allocated and replaced whenever libpq
+ * changes its socket (the fd number may even stay the same), so a handle is
+ * never left on a closed descriptor. Every handle this file closes
+ * decrements c->handles in its close callback; the conn is freed only when
+ * it is CLOSED and the count is zero. A uv_getaddrinfo request cannot be
+ * cancelled once running, so it carries a back pointer that is cleared when
+ * the conn gives up on it; the callback then just frees it.
+ *
+ * Invariant: pg != NULL exactly in CONNECTING, IDLE and BUSY.
+ */
+#include "conn.h"
+
+#include <arpa/inet.h>
+#include <assert.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+
+typedef struct poll_handle {
+    uv_poll_t h;
+    pp_conn *conn;
+} poll_handle;
+
+typedef struct resolve_req {
+    uv_getaddrinfo_t req;
+    pp_conn *conn; /* NULL once abandoned */
+} resolve_req;
+
+struct pp_conn {
+    uv_loop_t *loop;
+    const pp_dsn *dsn;
+    pp_conn_callbacks cb;
+    void *data;
+    const pp_log *log;
+    pp_conn_state state;
+    PGconn *pg;
+    poll_handle *poll;
+    int poll_fd;
+    int poll_events;
+    uv_timer_t timer; /* connect timeout or statement deadline */
+    int handles;      /* handles not yet through their close callback */
+
+    /* connect parameters, built per attempt */
+    char **kw;
+    char **val;
+    size_t nparams;
+    char **hosts; /* the DSN's host list, split */
+    size_t nhosts;
+    size_t resolving; /* index of the host being resolved */
+    pp_buf hostaddr;
+    resolve_req *resolve;
+
+    /* the batch in flight */
+    pp_conn_stmt *stmts;
+    size_t nstmts;
+    size_t cur;      /* statement whose results are awaited */
+    bool cur_result; /* on_result already called for cur */
+    char version[32];
+};
+
+static void set_state(pp_conn *c, pp_conn_state next)
+{
+    /* the legal predecessors of each state */
+    switch (next) {
+    case PP_CONN_DOWN:
+        break; /* from anywhere but CLOSED */
+    case PP_CONN_RESOLVING:
+        assert(c->state == PP_CONN_DOWN);
+        break;
+    case PP_CONN_CONNECTING:
+        assert(c->state == PP_CONN_DOWN || c->state == PP_CONN_RESOLVING);
+        break;
+    case PP_CONN_IDLE:
+        assert(c->state == PP_CONN_CONNECTING || c->state == PP_CONN_BUSY);
+        break;
+    case PP_CONN_BUSY:
+        assert(c->state == PP_CONN_IDLE);
+        break;
+    case PP_CONN_CLOSED:
+        break;
+    }
+    assert(c->state != PP_CONN_CLOSED);
+    c->state = next;
+}
+
+static void maybe_free(pp_conn *c)
+{
+    if (c->state != PP_CONN_CLOSED || c->handles > 0)
+        return;
+    free(c->stmts);
+    pp_buf_deinit(&c->hostaddr);
+    free(c);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    pp_conn *c = h->data;
+    c->handles--;
+    maybe_free(c);
+}
+
+static void on_poll_closed(uv_handle_t *h)
+{
+    poll_handle *p = (poll_handle *)h;
+    pp_conn *c = p->conn;
+    free(p);
+    c->handles--;
+    maybe_free(c);
+}
+
+static void stop_poll(pp_conn *c)
+{
+    if (c->poll == NULL)
+        return;
+    uv_poll_stop(&c->poll->h);
+    uv_close((uv_handle_t *)&c->poll->h, on_poll_closed);
+    c->poll = NULL;
+    c->poll_fd = -1;
+}
+
+static void on_poll(uv_poll_t *h, int status, int events);
+
+/* Watches libpq's current socket for events, replacing the handle so a
+ * socket libpq re-created under the same number is watched afresh. */
+static int watch(pp_conn *c, int events, bool renew)
+{
+    int fd = PQsocket(c->pg);
+    if (fd < 0)
+        return -1;
+    if (c->poll != NULL && (renew || fd != c->poll_fd))
+        stop_poll(c);
+    if (c->poll == NULL) {
+        poll_handle *p = pp_calloc(1, sizeof(*p));
+        p->conn = c;
+        if (uv_poll_init(c->loop, &p->h, fd) != 0) {
+            free(p);
+            return -1;
+        }
+        c->handles++;
+        c->poll = p;
+        c->poll_fd = fd;
+        c->poll_events = 0;
+    }
+    if (events != c->poll_events || renew) {
+        if (uv_poll_start(&c->poll->h, events, on_poll) != 0)
+            return -1;
+        c->poll_events = events;
+    }
+    return 0;
+}
+
+static void free_params(pp_conn *c)
+{
+    for (size_t i = 0; i < c->nparams; i++) {
+        free(c->kw[i]);
+        free(c->val[i]);
+    }
+    free(c->kw);
+    free(c->val);
+    c->kw = c->val = NULL;
+    c->nparams = 0;
+    for (size_t i = 0; i < c->nhosts; i++)
+        free(c->hosts[i]);
+    free(c->hosts);
+    c->hosts = NULL;
+    c->nhosts = 0;
+    pp_buf_reset(&c->hostaddr);
+}
+
+/* Tears the libpq side down; the conn is DOWN afterwards. */
+static void teardown(pp_conn *c)
+{
+    uv_timer_stop(&c->timer);
+    stop_poll(c); /* before PQfinish: the fd must not be watched once closed */
+    if (c->pg != NULL) {
+        PQfinish(c->pg);
+        c->pg = NULL;
+    }
+    if (c->resolve != NULL) {
+        c->resolve->conn = NULL;
+        c->resolve = NULL;
+    }
+    free_params(c);
+    c->nstmts = 0;
+    c->version[0] = '\0';
+}
+
+/* The connection failed or was lost: tell the owner. */
+static void fail(pp_conn *c, const char *reason)
+{
+    char msg[512];
+    /* libpq messages end with a newline and may hold several lines */
+    snprintf(msg, sizeof(msg), "%s", reason && *reason ? reason : "unknown error");
+    for (char *p = msg; *p; p++)
+        if (*p == '\n' || *p == '\r')
+            *p = (p[1] == '\0') ? '\0' : ' ';
+    size_t n = strlen(msg);
+    while (n > 0 && msg[n - 1] == ' ')
+        msg[--n] = '\0';
+    teardown(c);
+    set_state(c, PP_CONN_DOWN);
+    if (c->cb.on_down != NULL)
+        c->cb.on_down(c, c->data, msg);
+}
+
+static void fail_pg(pp_conn *c, const char *what)
+{
+    char msg[512];
+    snprintf(msg, sizeof(msg), "%s: %s", what, c->pg ? PQerrorMessage(c->pg) : "");
+    fail(c, msg);
+}
+
+static void notice_processor(void *arg, const char *message)
+{
+    pp_conn *c = arg;
+    char line[512];
+    snprintf(line, sizeof(line), "%s", message);
+    line[strcspn(line, "\n")] = '\0';
+    pp_log_write(c->log, PP_LOG_DEBUG, "server notice", "target", c->dsn->label, "notice", line,
+                 NULL);
+}
+
+static void connected(pp_conn *c)
+{
+    uv_timer_stop(&c->timer);
+    if (PQsetnonblocking(c->pg, 1) != 0 || PQenterPipelineMode(c->pg) != 1) {
+        fail_pg(c, "cannot enter pipeline mode");
+        return;
+    }
+    PQsetNoticeProcessor(c->pg, notice_processor, c);
+    const char *v = PQparameterStatus(c->pg, "server_version");
+    snprintf(c->version, sizeof(c->version), "%s", v ? v : "");
+    set_state(c, PP_CONN_IDLE);
+    if (watch(c, UV_READABLE, false) != 0) {
+        fail(c, "cannot watch the connection's socket");
+        return;
+    }
+    if (c->cb.on_up != NULL)
+        c->cb.on_up(c, c->data);
+}
+
+static void continue_connect(pp_conn *c)
+{
+    PostgresPollingStatusType r = PQconnectPoll(c->pg);
+    switch (r) {
+    case PGRES_POLLING_OK:
+        connected(c);
+        return;
+    case PGRES_POLLING_READING:
+        if (watch(c, UV_READABLE, true) != 0)
+            fail_pg(c, "connection failed");
+        return;
+    case PGRES_POLLING_WRITING:
+        if (watch(c, UV_WRITABLE, true) != 0)
+            fail_pg(c, "connection failed");
+        return;
+    default:
+        fail_pg(c, "connection failed");
+        return;
+    }
+}
+
+static void start_libpq(pp_conn *c)
+{
+    if (c->hostaddr.len > 0) {
+        /* replace or add hostaddr */
+        size_t i;
+        for (i = 0; i < c->nparams; i++)
+            if (strcmp(c->kw[i], "hostaddr") == 0)
+                break;
+        if (i == c->nparams) {
+            c->kw = pp_realloc(c->kw, (c->nparams + 2) * sizeof(char *));
+            c->val = pp_realloc(c->val, (c->nparams + 2) * sizeof(char *));
+            c->kw[i] = pp_strdup("hostaddr");
+            c->val[i] = NULL;
+            c->nparams++;
+            c->kw[c->nparams] = c->val[c->nparams] = NULL;
+        }
+        free(c->val[i]);
+        c->val[i] = pp_strdup(c->hostaddr.data);
+    }
+    c->pg = PQconnectStartParams((const char *const *)c->kw, (const char *const *)c->val, 0);
+    if (c->pg == NULL) {
+        fail(c, "out of memory");
+        return;
+    }
+    if (c->state == PP_CONN_DOWN || c->state == PP_CONN_RESOLVING)
+        set_state(c, PP_CONN_CONNECTING);
+    if (PQstatus(c->pg) == CONNECTION_BAD) {
+        fail_pg(c, "connection failed");
+        return;
+    }
+    /* libpq starts as if the last poll said WRITING */
+    if (watch(c, UV_WRITABLE, true) != 0)
+        fail_pg(c, "connection failed");
+}
+
+static bool is_ip_literal(const char *h)
+{
+    unsigned char tmp[16];
+    return inet_pton(AF_INET, h, tmp) == 1 || inet_pton(AF_INET6, h, tmp) == 1;
+}
+
+static void resolve_next(pp_conn *c);
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    resolve_req *r = (resolve_req *)req;
+    pp_conn *c = r->conn;
+    if (c == NULL) { /* abandoned: the conn gave up or is gone */
+        uv_freeaddrinfo(res);
+        free(r);
+        return;
+    }
+    c->resolve = NULL;
+    free(r);
+    if (status != 0 || res == NULL) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "cannot resolve host \"%s\": %s", c->hosts[c->resolving],
+                 uv_strerror(status));
+        uv_freeaddrinfo(res);
+        fail(c, msg);
+        return;
+    }
+    char ip[INET6_ADDRSTRLEN] = "";
+    if (res->ai_family == AF_INET)
+        uv_ip4_name((struct sockaddr_in *)res->ai_addr, ip, sizeof(ip));
+    else
+        uv_ip6_name((struct sockaddr_in6 *)res->ai_addr, ip, sizeof(ip));
+    uv_freeaddrinfo(res);
+    if (c->resolving > 0)
+        pp_buf_putc(&c->hostaddr, ',');
+    pp_buf_puts(&c->hostaddr, ip);
+    c->resolving++;
+    resolve_next(c);
+}
+
+/* Resolves host names one after another; IP literals and socket
+ * directories need no lookup (an empty hostaddr entry means "use host"). */
+static void resolve_next(pp_conn *c)
+{
+    while (c->resolving < c->nhosts) {
+        const char *h = c->hosts[c->resolving];
+        if (h[0] == '/' || h[0] == '@' || h[0] == '\0' || is_ip_literal(h)) {
+            if (c->resolving > 0)
+                pp_buf_putc(&c->hostaddr, ',');
+            if (h[0] != '/' && h[0] != '@')
+                pp_buf_puts(&c->hostaddr, h);
+            c->resolving++;
+            continue;
+        }
+        resolve_req *r = pp_calloc(1, sizeof(*r));
+        r->conn = c;
+        struct addrinfo hints;
+        memset(&hints, 0, sizeof(hints));
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        int rc = uv_getaddrinfo(c->loop, &r->req, on_resolved, h, NULL, &hints);
+        if (rc != 0) {
+            free(r);
+            char msg[512];
+            snprintf(msg, sizeof(msg), "cannot resolve host \"%s\": %s", h, uv_strerror(rc));
+            fail(c, msg);
+            return;
+        }
+        c->resolve = r;
+        return;
+    }
+    /* a list made only of socket directories needs no hostaddr at all */
+    bool any = false;
+    for (size_t i = 0; i < c->nhosts; i++)
+        if (c->hosts[i][0] != '/' && c->hosts[i][0] != '@')
+            any = true;
+    if (!any)
+        pp_buf_reset(&c->hostaddr);
+    start_libpq(c);
+}
+
+static void on_timer(uv_timer_t *t)
+{
+    pp_conn *c = t->data;
+    switch (c->state) {
+    case PP_CONN_RESOLVING:
+    case PP_CONN_CONNECTING:
+        fail(c, "timeout expired while connecting");
+        break;
+    case PP_CONN_BUSY:
+        fail(c, "server did not answer before the deadline");
+        break;
+    default:
+        break;
+    }
+}
+
+static void arm_deadline(pp_conn *c)
+{
+    double t = c->stmts[c->cur].timeout;
+    uint64_t ms = (uint64_t)(t * 1000.0);
+    uv_timer_start(&c->timer, on_timer, ms ? ms : 1, 0);
+}
+
+static void add_param(pp_conn *c, const char *k, const char *v)
+{
+    for (size_t i = 0; i < c->nparams; i++) {
+        if (strcmp(c->kw[i], k) == 0) {
+            free(c->val[i]);
+            c->val[i] = pp_strdup(v);
+            return;
+        }
+    }
+    c->kw = pp_realloc(c->kw, (c->nparams + 2) * sizeof(char *));
+    c->val = pp_realloc(c->val, (c->nparams + 2) * sizeof(char *));
+    c->kw[c->nparams] = pp_strdup(k);
+    c->val[c->nparams] = pp_strdup(v);
+    c->nparams++;
+    c->kw[c->nparams] = c->val[c->nparams] = NULL;
+}
+
+static void split_hosts(pp_conn *c, const char *list)
+{
+    const char *p = list;
+    for (;;) {
+        size_t n = strcspn(p, ",");
+        c->hosts = pp_realloc(c->hosts, (c->nhosts + 1) * sizeof(char *));
+        char *h = pp_malloc(n + 1);
+        memcpy(h, p, n);
+        h[n] = '\0';
+        c->hosts[c->nhosts++] = h;
+        if (p[n] == '\0')
+            break;
+        p += n + 1;
+    }
+}
+
+pp_conn *pp_conn_new(uv_loop_t *loop, const pp_dsn *dsn, const pp_conn_callbacks *cb, void *data,
+                     const pp_log *log)
+{
+    pp_conn *c = pp_calloc(1, sizeof(*c));
+    c->loop = loop;
+    c->dsn = dsn;
+    c->cb = *cb;
+    c->data = data;
+    c->log = log;
+    c->state = PP_CONN_DOWN;
+    c->poll_fd = -1;
+    pp_buf_init(&c->hostaddr);
+    uv_timer_init(loop, &c->timer);
+    c->timer.data = c;
+    c->handles = 1;
+    return c;
+}
+
+int pp_conn_connect(pp_conn *c, double timeout, const char *const *extra_keywords,
+                    const char *const *extra_values)
+{
+    if (c->state != PP_CONN_DOWN)
+        return -1;
+    free_params(c);
+    for (size_t i = 0; i < c->dsn->n; i++)
+        add_param(c, c->dsn->keywords[i], c->dsn->values[i]);
+    for (size_t i = 0; extra_keywords != NULL && extra_keywords[i] != NULL; i++)
+        add_param(c, extra_keywords[i], extra_values[i]);
+    uint64_t ms = (uint64_t)(timeout * 1000.0);
+    uv_timer_start(&c->timer, on_timer, ms ? ms : 1, 0);
+
+    const char *hostaddr = pp_dsn_get(c->dsn, "hostaddr");
+    if (hostaddr != NULL && *hostaddr != '\0') {
+        start_libpq(c); /* the user gave addresses: nothing to resolve */
+        return 0;
+    }
+    split_hosts(c, c->dsn->host);
+    c->resolving = 0;
+    set_state(c, PP_CONN_RESOLVING);
+    resolve_next(c);
+    return 0;
+}
+
+static void process_results(pp_conn *c)
+{
+    while (c->state == PP_CONN_BUSY && !PQisBusy(c->pg)) {
+        PGresult *res = PQgetResult(c->pg);
+        if (res == NULL) {
+            /* end of one statement's results; its sync follows */
+            if (PQstatus(c->pg) == CONNECTION_BAD) {
+                fail_pg(c, "connection lost");
+                return;
+            }
+            continue;
+        }
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(res);
+            if (!c->cur_result && c->cb.on_result != NULL) {
+                /* a statement that produced nothing at all (empty query) */
+                c->cb.on_result(c, c->data, c->cur, NULL);
+            }
+            c->cur++;
+            c->cur_result = false;
+            if (c->cur == c->nstmts) {
+                uv_timer_stop(&c->timer);
+                c->nstmts = 0;
+                set_state(c, PP_CONN_IDLE);
+                if (watch(c, UV_READABLE, false) != 0) {
+                    fail(c, "cannot watch the connection's socket");
+                    return;
+                }
+                if (c->cb.on_batch_done != NULL)
+                    c->cb.on_batch_done(c, c->data);
+                return;
+            }
+            arm_deadline(c);
+            continue;
+        }
+        if (!c->cur_result && c->cur < c->nstmts) {
+            c->cur_result = true;
+            if (c->cb.on_result != NULL)
+                c->cb.on_result(c, c->data, c->cur, res);
+        }
+        PQclear(res);
+        if (c->state != PP_CONN_BUSY)
+            return; /* the callback reset or closed us */
+    }
+    if (c->state == PP_CONN_BUSY && PQstatus(c->pg) == CONNECTION_BAD)
+        fail_pg(c, "connection lost");
+}
+
+static void on_poll(uv_poll_t *h, int status, int events)
+{
+    poll_handle *p = (poll_handle *)h;
+    pp_conn *c = p->conn;
+    (void)status; /* on errors libpq tells us more than libuv can */
+    switch (c->state) {
+    case PP_CONN_CONNECTING:
+        continue_connect(c);
+        return;
+    case PP_CONN_IDLE:
+        if (PQconsumeInput(c->pg) == 0 || PQstatus(c->pg) == CONNECTION_BAD) {
+            fail_pg(c, "connection lost");
+            return;
+        }
+        /* nothing is expected while idle; drop anything the server sent */
+        while (!PQisBusy(c->pg)) {
+            PGresult *r = PQgetResult(c->pg);
+            if (r == NULL)
+                break;
+            PQclear(r);
+        }
+        if (status < 0) {
+            fail_pg(c, "connection lost");
+        }
+        return;
+    case PP_CONN_BUSY: {
+        if (events & UV_READABLE || status < 0) {
+            if (PQconsumeInput(c->pg) == 0) {
+                fail_pg(c, "connection lost");
+                return;
+            }
+        }
+        int f = PQflush(c->pg);
+        if (f < 0) {
+            fail_pg(c, "connection lost");
+            return;
+        }
+        if (watch(c, f == 1 ? (UV_READABLE | UV_WRITABLE) : UV_READABLE, false) != 0) {
+            fail(c, "cannot watch the connection's socket");
+            return;
+        }
+        process_results(c);
+        return;
+    }
+    default:
+        return;
+    }
+}
+
+int pp_conn_send(pp_conn *c, const pp_conn_stmt *stmts, size_t n)
+{
+    if (c->state != PP_CONN_IDLE || n == 0)
+        return -1;
+    c->stmts = pp_realloc(c->stmts, n * sizeof(*stmts));
+    memcpy(c->stmts, stmts, n * sizeof(*stmts));
+    c->nstmts = n;
+    c->cur = 0;
+    c->cur_result = false;
+    for (size_t i = 0; i < n; i++) {
+        if (PQsendQueryParams(c->pg, stmts[i].sql, 0, NULL, NULL, NULL, NULL, 0) != 1 ||
+            PQpipelineSync(c->pg) != 1) {
+            set_state(c, PP_CONN_BUSY);
+            fail_pg(c, "cannot send");
+            return 0; /* reported through on_down */
+        }
+    }
+    set_state(c, PP_CONN_BUSY);
+    arm_deadline(c);
+    int f = PQflush(c->pg);
+    if (f < 0) {
+        fail_pg(c, "cannot send");
+        return 0;
+    }
+    if (watch(c, f == 1 ? (UV_READABLE | UV_WRITABLE) : UV_READABLE, false) != 0)
+        fail(c, "cannot watch the connection's socket");
+    return 0;
+}
+
+void pp_conn_reset(pp_conn *c)
+{
+    if (c->state == PP_CONN_CLOSED)
+        return;
+    teardown(c);
+    set_state(c, PP_CONN_DOWN);
+}
+
+void pp_conn_close(pp_conn *c)
+{
+    if (c == NULL)
+        return;
+    teardown(c);
+    set_state(c, PP_CONN_CLOSED);
+    uv_close((uv_handle_t *)&c->timer, on_handle_closed);
+}
+
+pp_conn_state pp_conn_get_state(const pp_conn *c)
+{
+    return c->state;
+}
+
+int pp_conn_server_version(const pp_conn *c)
+{
+    return (c->pg != NULL && c->state >= PP_CONN_IDLE) ? PQserverVersion(c->pg) : 0;
+}
+
+const char *pp_conn_server_version_string(const pp_conn *c)
+{
+    return c->version;
+}

@@ -1,0 +1,270 @@
+/*
+ * log: structured log lines in logfmt or JSON. See log.h for the contract.
+ *
+ * Invariants kept here:
+ * - One event is one line: every value is escaped so that no line feed or
+ *   other control byte reaches the output unescaped, and invalid UTF-8 is
+ *   replaced by U+FFFD (JSON requires UTF-8; logfmt readers expect it).
+ * - A line is assembled in memory and written with one fwrite followed by a
+ *   flush: stdio locks the stream per call, so lines from several threads
+ *   never interleave, and a line is on its way before the next event.
+ * - In logfmt, msg is always quoted (msg="connected"), other values only
+ *   when they need it (empty, space, '=', '"', control bytes).
+ */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <string.h>
+#include <time.h>
+
+#include "buf.h"
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+void pp_log_init(pp_log *log)
+{
+    log->level = PP_LOG_INFO;
+    log->format = PP_LOG_LOGFMT;
+    log->out = stderr;
+}
+
+int pp_log_parse_level(const char *s, pp_log_level *out)
+{
+    static const pp_log_level levels[] = {PP_LOG_DEBUG, PP_LOG_INFO, PP_LOG_WARN, PP_LOG_ERROR};
+
+    if (s == NULL)
+        return -1;
+    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++) {
+        if (strcmp(s, level_names[i]) == 0) {
+            *out = levels[i];
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int pp_log_parse_format(const char *s, pp_log_format *out)
+{
+    if (s == NULL)
+        return -1;
+    if (strcmp(s, "logfmt") == 0) {
+        *out = PP_LOG_LOGFMT;
+        return 0;
+    }
+    if (strcmp(s, "json") == 0) {
+        *out = PP_LOG_JSON;
+        return 0;
+    }
+    return -1;
+}
+
+/* Length of the well-formed UTF-8 sequence at p, or 0 if it is not one. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+    unsigned char c = p[0];
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        lo = c == 0xE0 ? 0xA0 : 0x80;
+        hi = c == 0xED ? 0x9F : 0xBF;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        lo = c == 0xF0 ? 0x90 : 0x80;
+        hi = c == 0xF4 ? 0x8F : 0xBF;
+    } else {
+        return 0;
+    }
+    if (n < len || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++) {
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    }
+    return len;
+}
+
+/*
+ * Appends s as the inside of a double-quoted string with JSON escapes;
+ * logfmt readers (go-logfmt) understand the same escapes.
+ */
+static void put_quoted(pp_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s);
+
+    /* Worst case: a control byte becomes \u00XX (6 bytes). */
+    pp_buf_reserve(b, 6 * n + 2);
+    char *o = b->data + b->len;
+    *o++ = '"';
+    for (size_t i = 0; i < n;) {
+        unsigned char c = p[i];
+        if (c >= 0x80) {
+            size_t len = utf8_len(p + i, n - i);
+            if (len == 0) {
+                memcpy(o, "\xEF\xBF\xBD", 3);
+                o += 3;
+                i++;
+            } else {
+                memcpy(o, p + i, len);
+                o += len;
+                i += len;
+            }
+            continue;
+        }
+        i++;
+        switch (c) {
+        case '"':
+            *o++ = '\\';
+            *o++ = '"';
+            break;
+        case '\\':
+            *o++ = '\\';
+            *o++ = '\\';
+            break;
+        case '\n':
+            *o++ = '\\';
+            *o++ = 'n';
+            break;
+        case '\r':
+            *o++ = '\\';
+            *o++ = 'r';
+            break;
+        case '\t':
+            *o++ = '\\';
+            *o++ = 't';
+            break;
+        default:
+            if (c < 0x20 || c == 0x7F) {
+                memcpy(o, "\\u00", 4);
+                o[4] = hex[c >> 4];
+                o[5] = hex[c & 0xF];
+                o += 6;
+            } else {
+                *o++ = (char)c;
+            }
+        }
+    }
+    *o++ = '"';
+    b->len = (size_t)(o - b->data);
+    b->data[b->len] = '\0';
+}
+
+static bool logfmt_needs_quotes(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s);
+
+    if (n == 0)
+        return true;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = p[i];
+        if (c <= ' ' || c == '=' || c == '"' || c == 0x7F)
+            return true;
+        if (c >= 0x80) {
+            size_t len = utf8_len(p + i, n - i);
+            if (len == 0)
+                return true; /* replaced inside quotes */
+            i += len;
+        } else {
+            i++;
+        }
+    }
+    return false;
+}
+
+/* Keys come from code, but a key must never break the line either. */
+static void put_logfmt_key(pp_buf *b, const char *k)
+{
+    size_t n = strlen(k);
+
+    pp_buf_reserve(b, n + 2);
+    char *o = b->data + b->len;
+    *o++ = ' ';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)k[i];
+        *o++ = c <= ' ' || c == '=' || c == '"' || c >= 0x7F ? '_' : (char)c;
+    }
+    *o++ = '=';
+    b->len = (size_t)(o - b->data);
+    b->data[b->len] = '\0';
+}
+
+static void put_logfmt_value(pp_buf *b, const char *v)
+{
+    if (logfmt_needs_quotes(v))
+        put_quoted(b, v);
+    else
+        pp_buf_puts(b, v);
+}
+
+static void format_ts(char *out, size_t len)
+{
+    struct timespec ts;
+    struct tm tm;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    snprintf(out, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts.tv_nsec / 1000000));
+}
+
+void pp_log_write(const pp_log *log, pp_log_level level, const char *msg, ...)
+{
+    if (level < log->level)
+        return;
+
+    FILE *out = log->out != NULL ? log->out : stderr;
+    const char *lname = (unsigned)level < 4 ? level_names[level] : "error";
+    char ts[96]; /* 24 bytes in practice; sized for any int fields */
+    pp_buf b = PP_BUF_INIT;
+    va_list ap;
+
+    format_ts(ts, sizeof ts);
+    if (msg == NULL)
+        msg = "";
+    pp_buf_reserve(&b, 128);
+
+    va_start(ap, msg);
+    if (log->format == PP_LOG_JSON) {
+        pp_buf_puts(&b, "{\"ts\":\"");
+        pp_buf_puts(&b, ts);
+        pp_buf_puts(&b, "\",\"level\":\"");
+        pp_buf_puts(&b, lname);
+        pp_buf_puts(&b, "\",\"msg\":");
+        put_quoted(&b, msg);
+        for (const char *k = va_arg(ap, const char *); k != NULL; k = va_arg(ap, const char *)) {
+            const char *v = va_arg(ap, const char *);
+            pp_buf_putc(&b, ',');
+            put_quoted(&b, k);
+            pp_buf_putc(&b, ':');
+            put_quoted(&b, v != NULL ? v : "");
+        }
+        pp_buf_puts(&b, "}\n");
+    } else {
+        pp_buf_puts(&b, "ts=");
+        pp_buf_puts(&b, ts);
+        pp_buf_puts(&b, " level=");
+        pp_buf_puts(&b, lname);
+        pp_buf_puts(&b, " msg=");
+        put_quoted(&b, msg);
+        for (const char *k = va_arg(ap, const char *); k != NULL; k = va_arg(ap, const char *)) {
+            const char *v = va_arg(ap, const char *);
+            put_logfmt_key(&b, k);
+            put_logfmt_value(&b, v != NULL ? v : "");
+        }
+        pp_buf_putc(&b, '\n');
+    }
+    va_end(ap);
+
+    fwrite(b.data, 1, b.len, out);
+    fflush(out);
+    pp_buf_deinit(&b);
+}

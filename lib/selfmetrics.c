@@ -1,0 +1,204 @@
+/*
+ * selfmetrics: see selfmetrics.h. Per-target series carry the target's
+ * server label when there are several targets (pp_target_label), so the
+ * same rules hold as for catalog series.
+ */
+#include "selfmetrics.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "procstat.h"
+#include "render.h"
+
+/* name{<server label>[,extra]} value */
+static void line(pp_buf *b, const char *name, const char *server, const char *extra_name,
+                 const char *extra_value, double v)
+{
+    pp_buf_puts(b, name);
+    bool any = server[0] != '\0' || extra_name != NULL;
+    if (any) {
+        pp_buf_putc(b, '{');
+        pp_buf_puts(b, server);
+        if (extra_name != NULL) {
+            if (server[0] != '\0')
+                pp_buf_putc(b, ',');
+            pp_buf_puts(b, extra_name);
+            pp_buf_append(b, "=\"", 2);
+            pp_render_label_value(b, extra_value, strlen(extra_value));
+            pp_buf_putc(b, '"');
+        }
+        pp_buf_putc(b, '}');
+    }
+    pp_buf_putc(b, ' ');
+    pp_render_double(b, v);
+    pp_buf_putc(b, '\n');
+}
+
+/* Drops a header that turned out to have no samples. */
+static void truncate_to(pp_buf *b, size_t mark)
+{
+    b->len = mark;
+    if (b->data != NULL)
+        b->data[mark] = '\0';
+}
+
+typedef double (*target_value)(const pp_target *t, double now);
+
+static double v_up(const pp_target *t, double now)
+{
+    (void)now;
+    return pp_target_up(t) ? 1 : 0;
+}
+
+static double v_error(const pp_target *t, double now)
+{
+    (void)now;
+    return pp_target_last_cycle_error(t) ? 1 : 0;
+}
+
+static double v_duration(const pp_target *t, double now)
+{
+    (void)now;
+    return pp_target_last_cycle_duration(t);
+}
+
+static double v_cycles(const pp_target *t, double now)
+{
+    (void)now;
+    return (double)pp_target_cycles(t);
+}
+
+static double v_age(const pp_target *t, double now)
+{
+    double last = pp_target_last_collect(t);
+    return last > 0 ? now - last : NAN;
+}
+
+static void per_target(pp_buf *b, pp_target *const *targets, size_t n, const char *name,
+                       const char *help, pp_metric_type type, target_value fn, double now)
+{
+    size_t mark = b->len;
+    bool any = false;
+    pp_render_header(b, name, help, type);
+    for (size_t i = 0; i < n; i++) {
+        double v = fn(targets[i], now);
+        if (!isnan(v)) {
+            line(b, name, pp_target_label(targets[i]), NULL, NULL, v);
+            any = true;
+        }
+    }
+    if (!any)
+        truncate_to(b, mark);
+}
+
+typedef double (*query_value)(const pp_query_state *s);
+
+static double q_duration(const pp_query_state *s)
+{
+    return s->last_success > 0 || s->errors > 0 ? s->duration : NAN;
+}
+
+static double q_errors(const pp_query_state *s)
+{
+    return (double)s->errors;
+}
+
+static double q_success(const pp_query_state *s)
+{
+    return s->last_success > 0 ? s->last_success : NAN;
+}
+
+static double q_dropped(const pp_query_state *s)
+{
+    return (double)s->dropped;
+}
+
+static void per_query(pp_buf *b, pp_target *const *targets, size_t n, const pp_catalog *cat,
+                      const char *name, const char *help, pp_metric_type type, query_value fn)
+{
+    size_t mark = b->len;
+    bool any = false;
+    pp_render_header(b, name, help, type);
+    for (size_t i = 0; i < n; i++)
+        for (size_t q = 0; q < cat->nqueries; q++) {
+            double v = fn(pp_target_query(targets[i], q));
+            if (!isnan(v)) {
+                line(b, name, pp_target_label(targets[i]), "query", cat->queries[q].name, v);
+                any = true;
+            }
+        }
+    if (!any)
+        truncate_to(b, mark);
+}
+
+static void process_metric(pp_buf *b, const char *name, const char *help, pp_metric_type type,
+                           double v)
+{
+    if (v < 0)
+        return;
+    pp_render_header(b, name, help, type);
+    line(b, name, "", NULL, NULL, v);
+}
+
+void pp_selfmetrics_render(pp_buf *out, pp_target *const *targets, size_t n, const pp_catalog *cat,
+                           double now)
+{
+    if (n == 0) {
+        /* no data source at all: say so rather than print nothing */
+        pp_render_header(out, "pg_up",
+                         "Whether the last scrape of metrics from PostgreSQL was "
+                         "able to connect to the server (1 for yes, 0 for no).",
+                         PP_METRIC_GAUGE);
+        pp_buf_puts(out, "pg_up 0\n");
+    }
+    per_target(out, targets, n, "pg_up",
+               "Whether the last scrape of metrics from PostgreSQL was able to connect to the "
+               "server (1 for yes, 0 for no).",
+               PP_METRIC_GAUGE, v_up, now);
+    per_target(out, targets, n, "pg_exporter_last_scrape_error",
+               "Whether the last scrape of metrics from PostgreSQL resulted in an error (1 for "
+               "error, 0 for success).",
+               PP_METRIC_GAUGE, v_error, now);
+    per_target(out, targets, n, "pg_exporter_last_scrape_duration_seconds",
+               "Duration of the last scrape of metrics from PostgreSQL.", PP_METRIC_GAUGE,
+               v_duration, now);
+    per_target(out, targets, n, "pg_exporter_scrapes_total",
+               "Total number of times PostgreSQL was scraped for metrics.", PP_METRIC_COUNTER,
+               v_cycles, now);
+    per_target(out, targets, n, "pgpulse_target_data_age_seconds",
+               "Seconds since the target's last completed collection cycle.", PP_METRIC_GAUGE,
+               v_age, now);
+    per_query(out, targets, n, cat, "pgpulse_query_duration_seconds",
+              "Seconds the last run of the query took on the server.", PP_METRIC_GAUGE, q_duration);
+    per_query(out, targets, n, cat, "pgpulse_query_errors_total",
+              "Runs of the query that failed or timed out.", PP_METRIC_COUNTER, q_errors);
+    per_query(out, targets, n, cat, "pgpulse_query_last_success_timestamp_seconds",
+              "Unix time of the query's last successful run.", PP_METRIC_GAUGE, q_success);
+    per_query(out, targets, n, cat, "pgpulse_query_series_dropped_total",
+              "Samples dropped by the series cap or because their name was invalid.",
+              PP_METRIC_COUNTER, q_dropped);
+
+    pp_procstat st;
+    pp_procstat_read(&st);
+    process_metric(out, "process_cpu_seconds_total",
+                   "Total user and system CPU time spent in "
+                   "seconds.",
+                   PP_METRIC_COUNTER, st.cpu_seconds);
+    process_metric(out, "process_max_fds", "Maximum number of open file descriptors.",
+                   PP_METRIC_GAUGE, st.max_fds);
+    process_metric(out, "process_open_fds", "Number of open file descriptors.", PP_METRIC_GAUGE,
+                   st.open_fds);
+    process_metric(out, "process_resident_memory_bytes", "Resident memory size in bytes.",
+                   PP_METRIC_GAUGE, st.resident_bytes);
+    process_metric(out, "process_start_time_seconds",
+                   "Start time of the process since unix epoch in seconds.", PP_METRIC_GAUGE,
+                   st.start_time);
+    process_metric(out, "process_virtual_memory_bytes", "Virtual memory size in bytes.",
+                   PP_METRIC_GAUGE, st.virtual_bytes);
+
+    pp_render_header(out, "pgpulse_build_info",
+                     "A metric with a constant '1' value labeled by the pgpulse version.",
+                     PP_METRIC_GAUGE);
+    line(out, "pgpulse_build_info", "", "version", PGPULSE_VERSION, 1);
+}

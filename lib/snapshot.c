@@ -1,0 +1,299 @@
+/*
+ * snapshot: page building and publishing (see snapshot.h).
+ *
+ * Building is a counting sort of every valid span of every target by
+ * family id (stable, so targets keep their order inside a family), then one
+ * pass that writes each family's header once followed by its spans. The
+ * cost is one copy of the page's bytes, O(spans + families) besides.
+ */
+#include "snapshot.h"
+
+#include <h2o.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zlib.h>
+
+#include "buf.h"
+#include "selfmetrics.h"
+
+#define REFRESH_MS 5000    /* rebuild at least this often */
+#define DEBOUNCE_MS 200    /* wait this long after a change to batch others */
+#define INLINE_GZIP 262144 /* pages smaller than this are gzipped on the loop */
+
+struct pp_snapshot {
+    uv_loop_t *loop;
+    const pp_catalog *cat;
+    pp_families *families;
+    pp_target *const *targets;
+    const size_t *ntargets;
+    const pp_log *log;
+    pp_page *current;
+    uv_timer_t debounce;
+    uv_timer_t refresh;
+    int handles;
+    bool closing;
+    bool building;          /* a gzip is running on the thread pool */
+    bool dirty;             /* changed since the build in flight started */
+    uint64_t last_build_ms; /* loop time the last build took, for spacing */
+};
+
+typedef struct gzip_work {
+    uv_work_t req;
+    pp_snapshot *s;
+    char *plain;
+    size_t plain_len;
+    char *gz;
+    size_t gz_len;
+    int rc;
+} gzip_work;
+
+static void dispose_page(void *p)
+{
+    pp_page *page = p;
+    free(page->plain);
+    free(page->gz);
+}
+
+static double wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int pp_snapshot_gzip(const char *in, size_t n, char **out, size_t *out_len)
+{
+    z_stream z;
+    memset(&z, 0, sizeof(z));
+    /* 15 + 16: a gzip header, which is what Content-Encoding: gzip means */
+    if (deflateInit2(&z, 5, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return -1;
+    size_t cap = deflateBound(&z, (uLong)n) + 32;
+    char *buf = pp_malloc(cap);
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)n;
+    z.next_out = (Bytef *)buf;
+    z.avail_out = (uInt)cap;
+    int rc = deflate(&z, Z_FINISH);
+    size_t len = cap - z.avail_out;
+    deflateEnd(&z);
+    if (rc != Z_STREAM_END) {
+        free(buf);
+        return -1;
+    }
+    *out = buf;
+    *out_len = len;
+    return 0;
+}
+
+typedef struct slot {
+    const char *p;
+    size_t len;
+} slot;
+
+void pp_snapshot_render(pp_buf *out, const pp_catalog *cat, pp_families *families,
+                        pp_target *const *targets, size_t ntargets)
+{
+    size_t nfam = pp_families_count(families);
+    size_t *count = pp_calloc(nfam + 1, sizeof(size_t));
+    size_t total = 0, bytes = 0;
+    for (size_t t = 0; t < ntargets; t++)
+        for (size_t q = 0; q < pp_target_nqueries(targets[t]); q++) {
+            const pp_query_state *s = pp_target_query(targets[t], q);
+            if (!s->valid)
+                continue;
+            for (size_t k = 0; k < s->nspans; k++)
+                count[s->spans[k].family]++;
+            total += s->nspans;
+            bytes += s->text.len;
+        }
+    /* prefix sums: start of each family's run of slots */
+    size_t acc = 0;
+    for (size_t f = 0; f <= nfam; f++) {
+        size_t c = count[f];
+        count[f] = acc;
+        acc += c;
+    }
+    slot *slots = pp_malloc((total ? total : 1) * sizeof(slot));
+    size_t *next = pp_malloc((nfam + 1) * sizeof(size_t));
+    memcpy(next, count, (nfam + 1) * sizeof(size_t));
+    for (size_t t = 0; t < ntargets; t++)
+        for (size_t q = 0; q < pp_target_nqueries(targets[t]); q++) {
+            const pp_query_state *s = pp_target_query(targets[t], q);
+            if (!s->valid)
+                continue;
+            for (size_t k = 0; k < s->nspans; k++) {
+                const pp_span *sp = &s->spans[k];
+                slots[next[sp->family]++] = (slot){s->text.data + sp->off, sp->len};
+            }
+        }
+    pp_buf_reserve(out, bytes + nfam * 64 + 4096);
+    for (size_t f = 0; f < nfam; f++) {
+        size_t from = count[f], to = f + 1 <= nfam ? count[f + 1] : total;
+        if (from == to)
+            continue;
+        const pp_family *fam = pp_families_get(families, (uint32_t)f);
+        pp_buf_append(out, fam->header, fam->header_len);
+        for (size_t k = from; k < to; k++)
+            pp_buf_append(out, slots[k].p, slots[k].len);
+    }
+    free(slots);
+    free(next);
+    free(count);
+    pp_selfmetrics_render(out, targets, ntargets, cat, wall_now());
+}
+
+static void publish(pp_snapshot *s, char *plain, size_t plain_len, char *gz, size_t gz_len)
+{
+    pp_page *page = h2o_mem_alloc_shared(NULL, sizeof(pp_page), dispose_page);
+    page->plain = plain;
+    page->plain_len = plain_len;
+    page->gz = gz;
+    page->gz_len = gz_len;
+    if (s->current != NULL)
+        h2o_mem_release_shared(s->current);
+    s->current = page;
+}
+
+static void maybe_free(pp_snapshot *s)
+{
+    if (s->closing && s->handles == 0 && !s->building)
+        free(s);
+}
+
+static void schedule(pp_snapshot *s);
+
+static void on_gzip(uv_work_t *req)
+{
+    gzip_work *w = (gzip_work *)req;
+    w->rc = pp_snapshot_gzip(w->plain, w->plain_len, &w->gz, &w->gz_len);
+}
+
+static void after_gzip(uv_work_t *req, int status)
+{
+    gzip_work *w = (gzip_work *)req;
+    pp_snapshot *s = w->s;
+    s->building = false;
+    if (s->closing || status != 0 || w->rc != 0) {
+        if (!s->closing)
+            pp_log_write(s->log, PP_LOG_ERROR, "cannot compress the page", NULL);
+        free(w->plain);
+        free(w->gz);
+        free(w);
+        maybe_free(s);
+        return;
+    }
+    publish(s, w->plain, w->plain_len, w->gz, w->gz_len);
+    free(w);
+    if (s->dirty)
+        schedule(s);
+}
+
+static void build(pp_snapshot *s)
+{
+    uint64_t start = uv_hrtime();
+    s->dirty = false;
+    pp_buf b = PP_BUF_INIT;
+    pp_snapshot_render(&b, s->cat, s->families, s->targets, *s->ntargets);
+    size_t len;
+    char *plain = pp_buf_steal(&b, &len);
+    if (len < INLINE_GZIP) {
+        char *gz;
+        size_t gz_len;
+        if (pp_snapshot_gzip(plain, len, &gz, &gz_len) != 0) {
+            pp_log_write(s->log, PP_LOG_ERROR, "cannot compress the page", NULL);
+            free(plain);
+            return;
+        }
+        publish(s, plain, len, gz, gz_len);
+    } else {
+        gzip_work *w = pp_calloc(1, sizeof(*w));
+        w->s = s;
+        w->plain = plain;
+        w->plain_len = len;
+        s->building = true;
+        if (uv_queue_work(s->loop, &w->req, on_gzip, after_gzip) != 0) {
+            s->building = false;
+            free(plain);
+            free(w);
+        }
+    }
+    s->last_build_ms = (uv_hrtime() - start) / 1000000;
+}
+
+static void on_debounce(uv_timer_t *h)
+{
+    pp_snapshot *s = h->data;
+    if (s->building) {
+        s->dirty = true; /* after_gzip schedules again */
+        return;
+    }
+    build(s);
+}
+
+static void schedule(pp_snapshot *s)
+{
+    if (s->closing || uv_is_active((uv_handle_t *)&s->debounce))
+        return;
+    /* space builds out by a multiple of what the last one cost, so a huge
+     * page cannot keep the loop busy building */
+    uint64_t wait = DEBOUNCE_MS;
+    if (s->last_build_ms * 4 > wait)
+        wait = s->last_build_ms * 4;
+    uv_timer_start(&s->debounce, on_debounce, wait, 0);
+}
+
+static void on_refresh(uv_timer_t *h)
+{
+    pp_snapshot_mark_dirty(h->data);
+}
+
+pp_snapshot *pp_snapshot_new(uv_loop_t *loop, const pp_catalog *cat, pp_families *families,
+                             pp_target *const *targets, const size_t *ntargets, const pp_log *log)
+{
+    pp_snapshot *s = pp_calloc(1, sizeof(*s));
+    s->loop = loop;
+    s->cat = cat;
+    s->families = families;
+    s->targets = targets;
+    s->ntargets = ntargets;
+    s->log = log;
+    uv_timer_init(loop, &s->debounce);
+    uv_timer_init(loop, &s->refresh);
+    s->debounce.data = s->refresh.data = s;
+    s->handles = 2;
+    uv_timer_start(&s->refresh, on_refresh, REFRESH_MS, REFRESH_MS);
+    build(s);
+    return s;
+}
+
+void pp_snapshot_mark_dirty(pp_snapshot *s)
+{
+    s->dirty = true;
+    schedule(s);
+}
+
+pp_page *pp_snapshot_current(const pp_snapshot *s)
+{
+    return s->current;
+}
+
+static void on_closed(uv_handle_t *h)
+{
+    pp_snapshot *s = h->data;
+    s->handles--;
+    maybe_free(s);
+}
+
+void pp_snapshot_close(pp_snapshot *s)
+{
+    if (s == NULL || s->closing)
+        return;
+    s->closing = true;
+    if (s->current != NULL)
+        h2o_mem_release_shared(s->current);
+    s->current = NULL;
+    uv_close((uv_handle_t *)&s->debounce, on_closed);
+    uv_close((uv_handle_t *)&s->refresh, on_closed);
+}

@@ -1,0 +1,64 @@
+/*
+ * snapshot: the page /metrics serves, built from the targets' rendered
+ * results and published as an immutable, refcounted object.
+ *
+ * A page holds the exposition text and its gzip form. It is allocated with
+ * h2o's shared-memory refcount: the snapshot holds one reference to the
+ * current page, every request that sends it links one more to its pool, so
+ * a page outlives a swap for as long as a slow client still reads it. The
+ * refcount is not atomic: publish and release happen on the loop thread
+ * only; gzip of a large page runs on the libuv thread pool and hands the
+ * result back in the after-work callback.
+ *
+ * Rebuilds are debounced: marking the snapshot dirty schedules one build
+ * soon, however many targets finished meanwhile; a build never runs twice
+ * at once. A slow timer also refreshes the page so process and freshness
+ * metrics stay current when no target changes.
+ */
+#ifndef PGPULSE_SNAPSHOT_H
+#define PGPULSE_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "catalog.h"
+#include "family.h"
+#include "log.h"
+#include "target.h"
+
+typedef struct pp_page {
+    char *plain; /* owned: the exposition text */
+    size_t plain_len;
+    char *gz;    /* owned: the same, gzip-encoded */
+    size_t gz_len;
+} pp_page;
+
+typedef struct pp_snapshot pp_snapshot;
+
+/* All arguments are borrowed and must outlive the snapshot; targets is
+ * read at every build. Builds and publishes a first page at once. */
+pp_snapshot *pp_snapshot_new(uv_loop_t *loop, const pp_catalog *cat, pp_families *families,
+                             pp_target *const *targets, const size_t *ntargets,
+                             const pp_log *log);
+
+/* Something a page shows has changed: rebuild soon. */
+void pp_snapshot_mark_dirty(pp_snapshot *s);
+
+/* The current page, never NULL. Borrowed: a caller that keeps it past the
+ * current callback takes a reference with h2o_mem_addref_shared or
+ * h2o_mem_link_shared (it is an h2o shared allocation). */
+pp_page *pp_snapshot_current(const pp_snapshot *s);
+
+/* Stops the timers, drops the current page and frees the snapshot once its
+ * handles and any gzip in flight are done. Accepts NULL. */
+void pp_snapshot_close(pp_snapshot *s);
+
+/* Builds the plain text of a page (exposed for tests and benchmarks). */
+void pp_snapshot_render(pp_buf *out, const pp_catalog *cat, pp_families *families,
+                        pp_target *const *targets, size_t ntargets);
+
+/* gzip-encodes in[0..n) into a malloc'd buffer. Returns 0 or -1. */
+int pp_snapshot_gzip(const char *in, size_t n, char **out, size_t *out_len);
+
+#endif

@@ -1,0 +1,703 @@
+/*
+ * target: one server, its connection and its schedule (see target.h).
+ *
+ * A cycle has two batches: a probe (pg_is_in_recovery()) so the role is
+ * current before anything is chosen, then the due queries. Statement
+ * timeouts are set per query with set_config() inside the same pipeline,
+ * only when the value changes, so a cheap query cannot hold the
+ * connection for an expensive query's timeout. The client deadline of each
+ * statement is its timeout plus a grace period: the server's
+ * statement_timeout answers first when the server is alive, the deadline
+ * fires when it is not.
+ */
+#include "target.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "conn.h"
+#include "render.h"
+
+#define GRACE 1.0            /* seconds past statement_timeout for our deadline */
+#define INTERNAL_TIMEOUT 5.0 /* seconds for the probe and set_config */
+#define BACKOFF_BASE 0.5
+#define BACKOFF_MAX 30.0
+#define SAMPLES_DEFAULT_CAP 100000
+
+typedef enum phase {
+    PHASE_NONE,
+    PHASE_PROBE,
+    PHASE_COLLECT,
+} phase;
+
+typedef enum role {
+    ROLE_UNKNOWN,
+    ROLE_PRIMARY,
+    ROLE_STANDBY,
+} role;
+
+/* What statement i of the batch in flight is for. */
+typedef struct stmt_meta {
+    long query;   /* catalog index, or -1 for set_config */
+    double start; /* loop time the statement could start (previous one done) */
+} stmt_meta;
+
+struct pp_target {
+    uv_loop_t *loop;
+    pp_dsn dsn;
+    const pp_catalog *cat;
+    pp_families *families;
+    const pp_target_options *opt;
+    pp_target_change_cb on_change;
+    void *data;
+    const pp_log *log;
+    pp_conn *conn;
+    uv_timer_t timer; /* next cycle or reconnect */
+    bool closing;
+
+    pp_query_state *q; /* one per catalog query */
+    char *label;       /* server="host:port" or "" */
+    char *server_opts; /* the "options" value sent at connect */
+
+    bool up;
+    role role;
+    phase phase;
+    int failures; /* consecutive connect failures */
+    char last_error[256];
+    long session_timeout_ms; /* statement_timeout of the session, -1 unknown */
+
+    pp_conn_stmt *stmts;
+    stmt_meta *meta;
+    size_t nstmts, capstmts;
+    char (*setcfg)[96]; /* set_config statements of this batch */
+
+    double cycle_start;
+    bool cycle_error;
+    double last_cycle_duration;
+    bool last_cycle_error;
+    uint64_t cycles;
+    double last_collect;
+
+    pp_buf scratch;  /* label blocks of one result */
+    size_t *row_off; /* offsets of each row's label block */
+    size_t row_cap;
+    pp_buf name; /* dynamic metric names */
+};
+
+static double wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Monotonic seconds; finer than uv_now's milliseconds, for durations. */
+static double loop_now(const pp_target *t)
+{
+    (void)t;
+    return (double)uv_hrtime() / 1e9;
+}
+
+static void start_timer(pp_target *t, double seconds, uv_timer_cb cb)
+{
+    if (seconds < 0)
+        seconds = 0;
+    uv_timer_start(&t->timer, cb, (uint64_t)(seconds * 1000.0 + 0.5), 0);
+}
+
+static void notify(pp_target *t)
+{
+    if (t->on_change != NULL)
+        t->on_change(t, t->data);
+}
+
+static void invalidate(pp_query_state *s)
+{
+    s->valid = false;
+    pp_buf_reset(&s->text);
+    s->nspans = 0;
+}
+
+static double min_interval(const pp_target *t)
+{
+    double m = 0;
+    for (size_t i = 0; i < t->cat->nqueries; i++)
+        if (m == 0 || t->cat->queries[i].interval < m)
+            m = t->cat->queries[i].interval;
+    return m > 0 ? m : 15.0;
+}
+
+/* ---- connecting and reconnecting ---------------------------------- */
+
+static void on_connect_timer(uv_timer_t *h);
+
+static void connect_now(pp_target *t)
+{
+    const char *kw[3] = {"options", NULL, NULL};
+    const char *val[3] = {t->server_opts, NULL, NULL};
+    if (pp_dsn_get(&t->dsn, "application_name") == NULL) {
+        kw[1] = "application_name";
+        val[1] = "pgpulse";
+    }
+    if (pp_conn_connect(t->conn, t->opt->connect_timeout, kw, val) != 0) {
+        /* only possible if the conn is not DOWN: try again shortly */
+        start_timer(t, 1.0, on_connect_timer);
+    }
+}
+
+static void on_connect_timer(uv_timer_t *h)
+{
+    connect_now(h->data);
+}
+
+static double backoff(pp_target *t)
+{
+    double cap = min_interval(t);
+    if (cap > BACKOFF_MAX)
+        cap = BACKOFF_MAX;
+    if (cap < 1.0)
+        cap = 1.0;
+    double d = BACKOFF_BASE;
+    for (int i = 1; i < t->failures && d < cap; i++)
+        d *= 2;
+    if (d > cap)
+        d = cap;
+    /* +-20% jitter so many targets do not retry in lock step */
+    double j = 0.8 + 0.4 * ((double)rand() / (double)RAND_MAX);
+    return d * j;
+}
+
+static void on_cycle_timer(uv_timer_t *h);
+
+static void on_up(pp_conn *c, void *data)
+{
+    pp_target *t = data;
+    (void)c;
+    t->up = true;
+    t->failures = 0;
+    t->last_error[0] = '\0';
+    t->role = ROLE_UNKNOWN;
+    t->session_timeout_ms = -1;
+    double now = loop_now(t);
+    for (size_t i = 0; i < t->cat->nqueries; i++)
+        t->q[i].next_due = now;
+    pp_log_write(t->log, PP_LOG_INFO, "connected", "target", t->dsn.label, "server_version",
+                 pp_conn_server_version_string(t->conn), NULL);
+    notify(t);
+    start_timer(t, 0, on_cycle_timer);
+}
+
+static void on_down(pp_conn *c, void *data, const char *reason)
+{
+    pp_target *t = data;
+    (void)c;
+    bool was_up = t->up;
+    t->up = false;
+    t->phase = PHASE_NONE;
+    t->nstmts = 0;
+    t->last_cycle_error = true;
+    t->last_collect = 0;
+    for (size_t i = 0; i < t->cat->nqueries; i++)
+        invalidate(&t->q[i]);
+    t->failures++;
+    double delay = backoff(t);
+    char retry[32];
+    snprintf(retry, sizeof(retry), "%.1fs", delay);
+    /* one line per change of state: repeated identical failures are debug */
+    bool same = !was_up && strcmp(t->last_error, reason) == 0;
+    pp_log_write(t->log, same ? PP_LOG_DEBUG : (was_up ? PP_LOG_WARN : PP_LOG_ERROR),
+                 was_up ? "connection lost" : "cannot connect", "target", t->dsn.label, "err",
+                 reason, "retry_in", retry, NULL);
+    snprintf(t->last_error, sizeof(t->last_error), "%s", reason);
+    notify(t);
+    start_timer(t, delay, on_connect_timer);
+}
+
+/* ---- rendering one result ------------------------------------------ */
+
+static void add_span(pp_query_state *s, uint32_t family, size_t off)
+{
+    size_t len = s->text.len - off;
+    if (len == 0)
+        return;
+    if (s->nspans > 0) {
+        pp_span *last = &s->spans[s->nspans - 1];
+        if (last->family == family && last->off + last->len == off) {
+            last->len += (uint32_t)len;
+            return;
+        }
+    }
+    if (s->nspans == s->capspans) {
+        s->capspans = s->capspans ? s->capspans * 2 : 8;
+        s->spans = pp_realloc(s->spans, s->capspans * sizeof(pp_span));
+    }
+    s->spans[s->nspans++] = (pp_span){family, (uint32_t)len, off};
+}
+
+static int find_column(const PGresult *res, const char *name)
+{
+    int n = PQnfields(res);
+    for (int i = 0; i < n; i++)
+        if (strcmp(PQfname(res, i), name) == 0)
+            return i;
+    return -1;
+}
+
+/* Renders the label block of every row into t->scratch. */
+static void render_labels(pp_target *t, const pp_catalog_query *q, const PGresult *res,
+                          const int *col)
+{
+    int nrows = PQntuples(res);
+    if ((size_t)nrows + 1 > t->row_cap) {
+        t->row_cap = (size_t)nrows + 1;
+        t->row_off = pp_realloc(t->row_off, t->row_cap * sizeof(size_t));
+    }
+    pp_buf_reset(&t->scratch);
+    for (int r = 0; r < nrows; r++) {
+        t->row_off[r] = t->scratch.len;
+        bool first = true;
+        if (t->label[0] != '\0') {
+            pp_buf_putc(&t->scratch, '{');
+            pp_buf_puts(&t->scratch, t->label);
+            first = false;
+        }
+        for (size_t j = 0; j < q->ncolumns; j++) {
+            const pp_catalog_column *cc = &q->columns[j];
+            if (cc->role != PP_COL_LABEL)
+                continue;
+            pp_buf_putc(&t->scratch, first ? '{' : ',');
+            first = false;
+            pp_buf_puts(&t->scratch, cc->label ? cc->label : cc->name);
+            pp_buf_append(&t->scratch, "=\"", 2);
+            if (!PQgetisnull(res, r, col[j]))
+                pp_render_label_value(&t->scratch, PQgetvalue(res, r, col[j]),
+                                      (size_t)PQgetlength(res, r, col[j]));
+            pp_buf_putc(&t->scratch, '"');
+        }
+        if (!first)
+            pp_buf_putc(&t->scratch, '}');
+    }
+    t->row_off[nrows] = t->scratch.len;
+}
+
+/* Appends one sample; returns false when the value is NULL or not a number. */
+static bool sample(pp_target *t, pp_query_state *s, const char *name, size_t name_len,
+                   const PGresult *res, int r, int c, double scale)
+{
+    if (PQgetisnull(res, r, c))
+        return false;
+    double v;
+    if (pp_render_parse_value(PQgetvalue(res, r, c), &v) != 0)
+        return false;
+    pp_buf_append(&s->text, name, name_len);
+    pp_buf_append(&s->text, t->scratch.data + t->row_off[r], t->row_off[r + 1] - t->row_off[r]);
+    pp_buf_putc(&s->text, ' ');
+    pp_render_double(&s->text, v * scale);
+    pp_buf_putc(&s->text, '\n');
+    return true;
+}
+
+static int render_result(pp_target *t, size_t qi, const PGresult *res, char *err, size_t errlen)
+{
+    const pp_catalog_query *q = &t->cat->queries[qi];
+    pp_query_state *s = &t->q[qi];
+    int col[q->ncolumns > 0 ? q->ncolumns : 1];
+    int namecol = -1, helpcol = -1;
+    for (size_t j = 0; j < q->ncolumns; j++) {
+        col[j] = find_column(res, q->columns[j].name);
+        if (col[j] < 0 && q->columns[j].role != PP_COL_DISCARD) {
+            snprintf(err, errlen, "column \"%s\" is missing from the result", q->columns[j].name);
+            return -1;
+        }
+        if (q->columns[j].role == PP_COL_NAME)
+            namecol = col[j];
+        if (q->columns[j].role == PP_COL_HELP)
+            helpcol = col[j];
+    }
+    invalidate(s);
+    render_labels(t, q, res, col);
+    int nrows = PQntuples(res);
+    size_t cap = q->max_series ? q->max_series : t->opt->max_series;
+    if (cap == 0)
+        cap = SAMPLES_DEFAULT_CAP;
+    size_t count = 0;
+    for (size_t j = 0; j < q->ncolumns; j++) {
+        const pp_catalog_column *cc = &q->columns[j];
+        if (cc->role != PP_COL_GAUGE && cc->role != PP_COL_COUNTER)
+            continue;
+        if (!q->dynamic) {
+            size_t off = s->text.len, mlen = strlen(cc->metric);
+            for (int r = 0; r < nrows; r++) {
+                if (count >= cap) {
+                    s->dropped++;
+                    continue;
+                }
+                if (sample(t, s, cc->metric, mlen, res, r, col[j], cc->scale))
+                    count++;
+            }
+            add_span(s, (uint32_t)cc->family, off);
+            continue;
+        }
+        pp_metric_type type = cc->role == PP_COL_GAUGE ? PP_METRIC_GAUGE : PP_METRIC_COUNTER;
+        for (int r = 0; r < nrows; r++) {
+            if (PQgetisnull(res, r, namecol))
+                continue;
+            if (count >= cap) {
+                s->dropped++;
+                continue;
+            }
+            pp_buf_reset(&t->name);
+            pp_buf_puts(&t->name, q->namespace);
+            pp_buf_putc(&t->name, '_');
+            pp_render_sanitize_name(&t->name, PQgetvalue(res, r, namecol));
+            const char *help =
+                helpcol >= 0 && !PQgetisnull(res, r, helpcol) ? PQgetvalue(res, r, helpcol) : "";
+            uint32_t fam = pp_families_intern(t->families, t->name.data, t->name.len, help, type);
+            if (fam == PP_FAMILY_NONE) {
+                s->dropped++;
+                continue;
+            }
+            size_t off = s->text.len;
+            if (sample(t, s, t->name.data, t->name.len, res, r, col[j], cc->scale))
+                count++;
+            add_span(s, fam, off);
+        }
+    }
+    s->valid = true;
+    return 0;
+}
+
+/* ---- cycles ------------------------------------------------------------ */
+
+static void push_stmt(pp_target *t, const char *sql, double timeout, long query, double start)
+{
+    if (t->nstmts == t->capstmts) {
+        t->capstmts = t->capstmts ? t->capstmts * 2 : 16;
+        t->stmts = pp_realloc(t->stmts, t->capstmts * sizeof(*t->stmts));
+        t->meta = pp_realloc(t->meta, t->capstmts * sizeof(*t->meta));
+        t->setcfg = pp_realloc(t->setcfg, t->capstmts * sizeof(*t->setcfg));
+    }
+    t->stmts[t->nstmts] = (pp_conn_stmt){sql, timeout};
+    t->meta[t->nstmts] = (stmt_meta){query, start};
+    t->nstmts++;
+}
+
+static bool applies(const pp_target *t, const pp_catalog_query *q)
+{
+    if (q->runs_on == PP_RUNS_ON_PRIMARY && t->role != ROLE_PRIMARY)
+        return false;
+    if (q->runs_on == PP_RUNS_ON_STANDBY && t->role != ROLE_STANDBY)
+        return false;
+    return pp_catalog_pick(q, pp_conn_server_version(t->conn)) != NULL;
+}
+
+static int by_timeout(const void *a, const void *b, void *arg)
+{
+    const pp_catalog *cat = arg;
+    double x = cat->queries[*(const size_t *)a].timeout;
+    double y = cat->queries[*(const size_t *)b].timeout;
+    return (x > y) - (x < y);
+}
+
+static void schedule_next(pp_target *t)
+{
+    double next = 0;
+    for (size_t i = 0; i < t->cat->nqueries; i++)
+        if (next == 0 || t->q[i].next_due < next)
+            next = t->q[i].next_due;
+    start_timer(t, next - loop_now(t), on_cycle_timer);
+}
+
+static void fail_batch(pp_target *t, const char *why)
+{
+    pp_log_write(t->log, PP_LOG_ERROR, "cannot send queries", "target", t->dsn.label, "err", why,
+                 NULL);
+    pp_conn_reset(t->conn);
+    on_down(t->conn, t, why);
+}
+
+static void send_collect(pp_target *t)
+{
+    double now = loop_now(t);
+    size_t due[t->cat->nqueries > 0 ? t->cat->nqueries : 1];
+    size_t ndue = 0;
+    bool changed = false;
+    for (size_t i = 0; i < t->cat->nqueries; i++) {
+        const pp_catalog_query *q = &t->cat->queries[i];
+        pp_query_state *s = &t->q[i];
+        if (!applies(t, q)) {
+            /* the role changed or the version has no variant: no stale series */
+            if (s->valid) {
+                invalidate(s);
+                changed = true;
+            }
+            if (s->next_due <= now)
+                s->next_due = now + q->interval;
+            continue;
+        }
+        if (s->next_due <= now + 0.005)
+            due[ndue++] = i;
+    }
+    if (ndue == 0) {
+        t->phase = PHASE_NONE;
+        if (changed)
+            notify(t);
+        schedule_next(t);
+        return;
+    }
+    qsort_r(due, ndue, sizeof(size_t), by_timeout, (void *)t->cat);
+    t->nstmts = 0;
+    for (size_t k = 0; k < ndue; k++) {
+        const pp_catalog_query *q = &t->cat->queries[due[k]];
+        long ms = (long)(q->timeout * 1000.0);
+        if (ms != t->session_timeout_ms) {
+            push_stmt(t, NULL, INTERNAL_TIMEOUT, -1, now);
+            snprintf(t->setcfg[t->nstmts - 1], sizeof(t->setcfg[0]),
+                     "SELECT set_config('statement_timeout', '%ld', false)", ms);
+            t->session_timeout_ms = ms;
+        }
+        const pp_catalog_variant *v = pp_catalog_pick(q, pp_conn_server_version(t->conn));
+        push_stmt(t, v->sql, q->timeout + GRACE, (long)due[k], now);
+    }
+    /* the set_config texts live in t->setcfg, which push_stmt may move */
+    for (size_t k = 0; k < t->nstmts; k++)
+        if (t->meta[k].query < 0)
+            t->stmts[k].sql = t->setcfg[k];
+    t->phase = PHASE_COLLECT;
+    if (pp_conn_send(t->conn, t->stmts, t->nstmts) != 0)
+        fail_batch(t, "connection not ready");
+}
+
+static void on_cycle_timer(uv_timer_t *h)
+{
+    pp_target *t = h->data;
+    if (pp_conn_get_state(t->conn) != PP_CONN_IDLE)
+        return; /* a batch is in flight or we are reconnecting */
+    t->cycle_start = loop_now(t);
+    t->cycle_error = false;
+    t->nstmts = 0;
+    push_stmt(t, "SELECT pg_is_in_recovery()", INTERNAL_TIMEOUT, -2, t->cycle_start);
+    t->phase = PHASE_PROBE;
+    if (pp_conn_send(t->conn, t->stmts, t->nstmts) != 0)
+        fail_batch(t, "connection not ready");
+}
+
+static void query_failed(pp_target *t, size_t qi, const char *msg)
+{
+    pp_query_state *s = &t->q[qi];
+    s->errors++;
+    invalidate(s);
+    t->cycle_error = true;
+    if (!s->failing)
+        pp_log_write(t->log, PP_LOG_WARN, "query failed", "target", t->dsn.label, "query",
+                     t->cat->queries[qi].name, "err", msg, NULL);
+    s->failing = true;
+}
+
+static void result_message(const PGresult *res, char *out, size_t n)
+{
+    if (res == NULL) {
+        snprintf(out, n, "no result");
+        return;
+    }
+    const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    const char *code = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    if (m == NULL)
+        m = PQresultErrorMessage(res);
+    snprintf(out, n, "%s%s%s%s", m && *m ? m : PQresStatus(PQresultStatus(res)),
+             code ? " (SQLSTATE " : "", code ? code : "", code ? ")" : "");
+}
+
+static void on_result(pp_conn *c, void *data, size_t index, const PGresult *res)
+{
+    pp_target *t = data;
+    (void)c;
+    double now = loop_now(t);
+    bool ok = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK;
+    if (t->phase == PHASE_PROBE) {
+        if (ok && PQntuples(res) == 1) {
+            t->role = strcmp(PQgetvalue(res, 0, 0), "t") == 0 ? ROLE_STANDBY : ROLE_PRIMARY;
+        } else {
+            char msg[256];
+            result_message(res, msg, sizeof(msg));
+            pp_log_write(t->log, PP_LOG_WARN, "cannot read the server role", "target", t->dsn.label,
+                         "err", msg, NULL);
+            t->role = ROLE_UNKNOWN;
+            t->cycle_error = true;
+        }
+        return;
+    }
+    long qi = t->meta[index].query;
+    if (index + 1 < t->nstmts)
+        t->meta[index + 1].start = now;
+    if (qi < 0) {
+        if (!ok)
+            t->session_timeout_ms = -1; /* unknown now: set it again next time */
+        return;
+    }
+    pp_query_state *s = &t->q[qi];
+    const pp_catalog_query *q = &t->cat->queries[qi];
+    s->duration = now - t->meta[index].start;
+    /* the next run is due one interval after this one was due, or from now
+     * if we are more than an interval behind */
+    s->next_due += q->interval;
+    if (s->next_due <= now)
+        s->next_due = now + q->interval;
+    char msg[256];
+    if (!ok) {
+        result_message(res, msg, sizeof(msg));
+        query_failed(t, (size_t)qi, msg);
+        return;
+    }
+    if (render_result(t, (size_t)qi, res, msg, sizeof(msg)) != 0) {
+        query_failed(t, (size_t)qi, msg);
+        return;
+    }
+    s->last_success = wall_now();
+    if (s->failing)
+        pp_log_write(t->log, PP_LOG_INFO, "query recovered", "target", t->dsn.label, "query",
+                     q->name, NULL);
+    s->failing = false;
+}
+
+static void on_batch_done(pp_conn *c, void *data)
+{
+    pp_target *t = data;
+    (void)c;
+    if (t->phase == PHASE_PROBE) {
+        send_collect(t);
+        return;
+    }
+    t->phase = PHASE_NONE;
+    t->cycles++;
+    t->last_cycle_duration = loop_now(t) - t->cycle_start;
+    t->last_cycle_error = t->cycle_error;
+    t->last_collect = wall_now();
+    notify(t);
+    schedule_next(t);
+}
+
+/* ---- life cycle -------------------------------------------------------- */
+
+pp_target *pp_target_new(uv_loop_t *loop, pp_dsn *dsn, const pp_catalog *cat, pp_families *families,
+                         const pp_target_options *opt, pp_target_change_cb on_change, void *data,
+                         const pp_log *log)
+{
+    pp_target *t = pp_calloc(1, sizeof(*t));
+    t->loop = loop;
+    t->dsn = *dsn;
+    memset(dsn, 0, sizeof(*dsn));
+    t->cat = cat;
+    t->families = families;
+    t->opt = opt;
+    t->on_change = on_change;
+    t->data = data;
+    t->log = log;
+    t->q = pp_calloc(cat->nqueries ? cat->nqueries : 1, sizeof(pp_query_state));
+    t->session_timeout_ms = -1;
+    uv_timer_init(loop, &t->timer);
+    t->timer.data = t;
+
+    pp_buf b = PP_BUF_INIT;
+    if (opt->server_label) {
+        pp_buf_puts(&b, "server=\"");
+        pp_render_label_value(&b, t->dsn.label, strlen(t->dsn.label));
+        pp_buf_putc(&b, '"');
+    }
+    t->label = pp_buf_steal(&b, NULL);
+    /* the user's own server options first, then our timeouts */
+    const char *user_opts = pp_dsn_get(&t->dsn, "options");
+    pp_buf_printf(&b, "%s%s-c statement_timeout=%ld -c lock_timeout=%ld",
+                  user_opts ? user_opts : "", user_opts ? " " : "", (long)(INTERNAL_TIMEOUT * 1000),
+                  (long)(opt->lock_timeout * 1000));
+    t->server_opts = pp_buf_steal(&b, NULL);
+
+    static const pp_conn_callbacks cb = {on_up, on_down, on_result, on_batch_done};
+    t->conn = pp_conn_new(loop, &t->dsn, &cb, t, log);
+    return t;
+}
+
+void pp_target_start(pp_target *t, double delay)
+{
+    start_timer(t, delay, on_connect_timer);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    pp_target *t = h->data;
+    for (size_t i = 0; i < t->cat->nqueries; i++) {
+        pp_buf_deinit(&t->q[i].text);
+        free(t->q[i].spans);
+    }
+    free(t->q);
+    free(t->label);
+    free(t->server_opts);
+    free(t->stmts);
+    free(t->meta);
+    free(t->setcfg);
+    free(t->row_off);
+    pp_buf_deinit(&t->scratch);
+    pp_buf_deinit(&t->name);
+    pp_dsn_deinit(&t->dsn);
+    free(t);
+}
+
+void pp_target_close(pp_target *t)
+{
+    if (t == NULL || t->closing)
+        return;
+    t->closing = true;
+    /* the conn borrows t->dsn; it is done with it once closed (its frees
+     * come later but never read the DSN) */
+    pp_conn_close(t->conn);
+    t->conn = NULL;
+    uv_timer_stop(&t->timer);
+    uv_close((uv_handle_t *)&t->timer, on_timer_closed);
+}
+
+const pp_dsn *pp_target_dsn(const pp_target *t)
+{
+    return &t->dsn;
+}
+
+bool pp_target_up(const pp_target *t)
+{
+    return t->up;
+}
+
+size_t pp_target_nqueries(const pp_target *t)
+{
+    return t->cat->nqueries;
+}
+
+const pp_query_state *pp_target_query(const pp_target *t, size_t i)
+{
+    return &t->q[i];
+}
+
+const char *pp_target_label(const pp_target *t)
+{
+    return t->label;
+}
+
+double pp_target_last_cycle_duration(const pp_target *t)
+{
+    return t->last_cycle_duration;
+}
+
+bool pp_target_last_cycle_error(const pp_target *t)
+{
+    return t->last_cycle_error;
+}
+
+uint64_t pp_target_cycles(const pp_target *t)
+{
+    return t->cycles;
+}
+
+double pp_target_last_collect(const pp_target *t)
+{
+    return t->last_collect;
+}

@@ -1,0 +1,91 @@
+/*
+ * target: one PostgreSQL server pgpulse watches.
+ *
+ * A target owns its DSN and one connection (conn.h), and runs the catalog
+ * on its own schedule: each cycle reads the server's role (primary or
+ * standby) first, then sends every query that is due, applies to that role
+ * and has a variant for that server version, as one pipelined batch. Each
+ * query's rows are rendered at once into exposition text with spans that
+ * name the family of each run of samples (family.h); the page builder only
+ * concatenates. A query that fails, a role change and a lost connection
+ * all remove the affected series: nothing stale is ever served.
+ *
+ * Connection loss is retried with exponential backoff and jitter, capped so
+ * a server that comes back is collected again within one interval. The
+ * owner is told after every change of what the target would render
+ * (on_change), and renders self-metrics from the read-only state below.
+ */
+#ifndef PGPULSE_TARGET_H
+#define PGPULSE_TARGET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "buf.h"
+#include "catalog.h"
+#include "dsn.h"
+#include "family.h"
+#include "log.h"
+
+typedef struct pp_target pp_target;
+
+/* A run of samples of one family inside pp_query_state.text. */
+typedef struct pp_span {
+    uint32_t family;
+    uint32_t len;
+    size_t off;
+} pp_span;
+
+/* What one catalog query last produced on this target. Read-only outside
+ * target.c. */
+typedef struct pp_query_state {
+    pp_buf text;         /* rendered samples */
+    pp_span *spans;
+    size_t nspans, capspans;
+    bool valid;          /* its samples belong on the page */
+    bool failing;        /* the last run failed (for one log line per change) */
+    double next_due;     /* loop time in seconds */
+    double duration;     /* seconds the last run took */
+    double last_success; /* unix time of the last success, 0 = never */
+    uint64_t errors;     /* runs that failed */
+    uint64_t dropped;    /* samples dropped by the series cap or bad names */
+} pp_query_state;
+
+typedef struct pp_target_options {
+    bool server_label;      /* add server="host:port" to every series */
+    double connect_timeout; /* seconds */
+    double lock_timeout;    /* seconds, set at connect */
+    size_t max_series;      /* per query run, when the catalog gives none */
+} pp_target_options;
+
+typedef void (*pp_target_change_cb)(pp_target *t, void *data);
+
+/* Takes ownership of dsn's contents (the caller's struct is zeroed). cat,
+ * families, opt and log are borrowed and must outlive the target. */
+pp_target *pp_target_new(uv_loop_t *loop, pp_dsn *dsn, const pp_catalog *cat,
+                         pp_families *families, const pp_target_options *opt,
+                         pp_target_change_cb on_change, void *data, const pp_log *log);
+
+/* Starts connecting after delay seconds (spreads many targets out). */
+void pp_target_start(pp_target *t, double delay);
+
+/* Stops everything and frees the target once its handles are closed.
+ * Accepts NULL. No callback is called after this. */
+void pp_target_close(pp_target *t);
+
+/* Read-only state for rendering. */
+const pp_dsn *pp_target_dsn(const pp_target *t);
+bool pp_target_up(const pp_target *t);
+size_t pp_target_nqueries(const pp_target *t);
+const pp_query_state *pp_target_query(const pp_target *t, size_t i);
+/* The rendered server label block, e.g. "server=\"h:5432\"", "" without one. */
+const char *pp_target_label(const pp_target *t);
+double pp_target_last_cycle_duration(const pp_target *t);
+bool pp_target_last_cycle_error(const pp_target *t);
+uint64_t pp_target_cycles(const pp_target *t);
+/* unix time the last cycle completed, 0 = never since the last connect */
+double pp_target_last_collect(const pp_target *t);
+
+#endif

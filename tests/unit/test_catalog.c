@@ -1,0 +1,792 @@
+/*
+ * test_catalog: the query catalog loader.
+ *
+ * The shipped catalog must load and produce postgres_exporter's families
+ * with the right types; every kind of bad input must be refused with the
+ * exact "file:line:column:" of the problem and leave the catalog as it was;
+ * variants are picked by server version; a directory loads in name order.
+ * Run from the source directory (ctest does) so that queries/ is found.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "catalog.h"
+#include "check.h"
+
+static char err[1024];
+
+static const pp_catalog_query *query(const pp_catalog *c, const char *name)
+{
+    for (size_t i = 0; i < c->nqueries; i++)
+        if (strcmp(c->queries[i].name, name) == 0)
+            return &c->queries[i];
+    return NULL;
+}
+
+static const pp_catalog_column *column(const pp_catalog_query *q, const char *name)
+{
+    for (size_t i = 0; q != NULL && i < q->ncolumns; i++)
+        if (strcmp(q->columns[i].name, name) == 0)
+            return &q->columns[i];
+    return NULL;
+}
+
+static int load(pp_catalog *c, const char *name, const char *yaml)
+{
+    err[0] = '\0';
+    return pp_catalog_load_buffer(c, name, yaml, strlen(yaml), err, sizeof err);
+}
+
+/* Loading yaml into c fails with a message that starts with prefix and
+ * contains what, and c keeps the queries and families it had. */
+static void expect_error_in(pp_catalog *c, const char *yaml, const char *prefix, const char *what,
+                            int line)
+{
+    size_t nq = c->nqueries, nf = c->nfamilies;
+    int rc = load(c, "t.yaml", yaml);
+    if (rc != -1 || strncmp(err, prefix, strlen(prefix)) != 0 || strstr(err, what) == NULL) {
+        fprintf(stderr, "%s:%d: load returned %d\n  got:  \"%s\"\n  want: \"%s...%s...\"\n",
+                __FILE__, line, rc, err, prefix, what);
+        check_failures++;
+    }
+    CHECK(c->nqueries == nq);
+    CHECK(c->nfamilies == nf);
+}
+
+static void expect_error_at(const char *yaml, const char *prefix, const char *what, int line)
+{
+    pp_catalog *c = pp_catalog_new();
+    expect_error_in(c, yaml, prefix, what, line);
+    pp_catalog_free(c);
+}
+
+#define EXPECT_ERROR(yaml, prefix, what) expect_error_at(yaml, prefix, what, __LINE__)
+#define EXPECT_ERROR_IN(c, yaml, prefix, what) expect_error_in(c, yaml, prefix, what, __LINE__)
+
+static void check_family(const pp_catalog *c, const char *name, pp_metric_type type)
+{
+    size_t i = pp_catalog_find_family(c, name);
+    if (i == (size_t)-1) {
+        fprintf(stderr, "%s:%d: family %s missing\n", __FILE__, __LINE__, name);
+        check_failures++;
+        return;
+    }
+    if (c->families[i].type != type) {
+        fprintf(stderr, "%s:%d: family %s has type %d, want %d\n", __FILE__, __LINE__, name,
+                (int)c->families[i].type, (int)type);
+        check_failures++;
+    }
+}
+
+static void test_builtin(void)
+{
+    pp_catalog *c = pp_catalog_new();
+    int rc = pp_catalog_load_builtin(c, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "builtin catalog: %s\n", err);
+    CHECK(rc == 0);
+
+    const pp_metric_type G = PP_METRIC_GAUGE, C = PP_METRIC_COUNTER;
+    static const char *const db_counters[] = {"xact_commit",
+                                              "xact_rollback",
+                                              "blks_read",
+                                              "blks_hit",
+                                              "tup_returned",
+                                              "tup_fetched",
+                                              "tup_inserted",
+                                              "tup_updated",
+                                              "tup_deleted",
+                                              "conflicts",
+                                              "temp_files",
+                                              "temp_bytes",
+                                              "deadlocks",
+                                              "blk_read_time",
+                                              "blk_write_time",
+                                              "stats_reset",
+                                              "active_time_seconds_total"};
+    char name[128];
+    check_family(c, "pg_stat_database_numbackends", G);
+    for (size_t i = 0; i < sizeof db_counters / sizeof db_counters[0]; i++) {
+        snprintf(name, sizeof name, "pg_stat_database_%s", db_counters[i]);
+        check_family(c, name, C);
+    }
+    check_family(c, "pg_stat_activity_count", G);
+    check_family(c, "pg_stat_activity_max_tx_duration", G);
+    check_family(c, "pg_database_size_bytes", G);
+    check_family(c, "pg_database_connection_limit", G);
+    check_family(c, "pg_locks_count", G);
+    static const char *const bgw[] = {
+        "checkpoints_timed",    "checkpoints_req",    "checkpoint_write_time",
+        "checkpoint_sync_time", "buffers_checkpoint", "buffers_clean",
+        "maxwritten_clean",     "buffers_backend",    "buffers_backend_fsync",
+        "buffers_alloc",        "stats_reset"};
+    for (size_t i = 0; i < sizeof bgw / sizeof bgw[0]; i++) {
+        snprintf(name, sizeof name, "pg_stat_bgwriter_%s_total", bgw[i]);
+        check_family(c, name, C);
+    }
+    check_family(c, "pg_replication_is_replica", G);
+    check_family(c, "pg_replication_lag_seconds", G);
+    check_family(c, "pg_replication_last_replay_seconds", G);
+    check_family(c, "pg_stat_replication_pg_current_wal_lsn_bytes", G);
+    check_family(c, "pg_stat_replication_pg_wal_lsn_diff", G);
+    check_family(c, "pg_postmaster_start_time_seconds", G);
+    static const char *const tbl_counters[] = {
+        "seq_scan",     "seq_tup_read",     "idx_scan",      "idx_tup_fetch",
+        "n_tup_ins",    "n_tup_upd",        "n_tup_del",     "n_tup_hot_upd",
+        "vacuum_count", "autovacuum_count", "analyze_count", "autoanalyze_count"};
+    static const char *const tbl_gauges[] = {
+        "n_live_tup",       "n_dead_tup",       "n_mod_since_analyze",
+        "last_vacuum",      "last_autovacuum",  "last_analyze",
+        "last_autoanalyze", "index_size_bytes", "table_size_bytes"};
+    for (size_t i = 0; i < sizeof tbl_counters / sizeof tbl_counters[0]; i++) {
+        snprintf(name, sizeof name, "pg_stat_user_tables_%s", tbl_counters[i]);
+        check_family(c, name, C);
+    }
+    for (size_t i = 0; i < sizeof tbl_gauges / sizeof tbl_gauges[0]; i++) {
+        snprintf(name, sizeof name, "pg_stat_user_tables_%s", tbl_gauges[i]);
+        check_family(c, name, G);
+    }
+    static const char *const io[] = {"heap", "idx", "toast", "tidx"};
+    for (size_t i = 0; i < 4; i++) {
+        snprintf(name, sizeof name, "pg_statio_user_tables_%s_blocks_read", io[i]);
+        check_family(c, name, C);
+        snprintf(name, sizeof name, "pg_statio_user_tables_%s_blocks_hit", io[i]);
+        check_family(c, name, C);
+    }
+    /* Nothing else: every static family is one of the above. */
+    CHECK(c->nfamilies == 1 + 17 + 2 + 2 + 1 + 11 + 3 + 2 + 1 + 12 + 9 + 8);
+
+    /* Headers are pre-rendered with upstream's HELP text. */
+    size_t i = pp_catalog_find_family(c, "pg_locks_count");
+    if (i != (size_t)-1) {
+        CHECK_STR(c->families[i].header,
+                  "# HELP pg_locks_count Number of locks\n# TYPE pg_locks_count gauge\n");
+        CHECK(c->families[i].header_len == strlen(c->families[i].header));
+    }
+    i = pp_catalog_find_family(c, "pg_stat_activity_count");
+    if (i != (size_t)-1)
+        CHECK_STR(c->families[i].help, "number of connections in this state");
+
+    /* Labels of the zero-filled activity query. */
+    const pp_catalog_query *q = query(c, "pg_stat_activity");
+    CHECK(q != NULL);
+    static const char *const act_labels[] = {"datname",          "state",        "usename",
+                                             "application_name", "backend_type", "wait_event_type",
+                                             "wait_event"};
+    for (size_t k = 0; k < 7; k++) {
+        const pp_catalog_column *col = column(q, act_labels[k]);
+        CHECK(col != NULL && col->role == PP_COL_LABEL && strcmp(col->label, act_labels[k]) == 0);
+    }
+    const pp_catalog_column *col = column(q, "count");
+    CHECK(col != NULL && col->family == pp_catalog_find_family(c, "pg_stat_activity_count"));
+
+    /* pg_settings is the one dynamic query. */
+    q = query(c, "pg_settings");
+    CHECK(q != NULL && q->dynamic && strcmp(q->namespace, "pg_settings") == 0);
+    CHECK(column(q, "name") != NULL && column(q, "name")->role == PP_COL_NAME);
+    CHECK(column(q, "help") != NULL && column(q, "help")->role == PP_COL_HELP);
+    CHECK(column(q, "value") != NULL && column(q, "value")->role == PP_COL_GAUGE);
+    for (size_t k = 0; k < c->nqueries; k++)
+        CHECK(c->queries[k].dynamic == (strcmp(c->queries[k].name, "pg_settings") == 0));
+
+    /* How fresh each area is. */
+    static const struct {
+        const char *name;
+        double interval;
+    } freshness[] = {
+        {"pg_stat_activity", 15},      {"pg_locks", 15},
+        {"pg_replication", 15},        {"pg_stat_replication", 15},
+        {"pg_stat_database", 15},      {"pg_stat_bgwriter", 15},
+        {"pg_database", 60},           {"pg_stat_user_tables", 60},
+        {"pg_statio_user_tables", 60}, {"pg_settings", 60},
+        {"pg_postmaster", 60},
+    };
+    CHECK(c->nqueries == sizeof freshness / sizeof freshness[0]);
+    for (size_t k = 0; k < sizeof freshness / sizeof freshness[0]; k++) {
+        q = query(c, freshness[k].name);
+        CHECK(q != NULL);
+        if (q == NULL)
+            continue;
+        CHECK(q->interval == freshness[k].interval);
+        CHECK(q->timeout > 0 && q->timeout <= q->interval);
+        CHECK(pp_catalog_pick(q, 150000) != NULL);
+        CHECK(pp_catalog_pick(q, 170000) != NULL);
+        CHECK(strncmp(q->file, "queries/", 8) == 0);
+    }
+    CHECK(query(c, "pg_stat_replication")->runs_on == PP_RUNS_ON_PRIMARY);
+    CHECK(query(c, "pg_replication")->runs_on == PP_RUNS_ON_ANY);
+
+    /* Version variants of the shipped catalog. */
+    q = query(c, "pg_stat_bgwriter");
+    CHECK(pp_catalog_pick(q, 160004) != pp_catalog_pick(q, 170000));
+    CHECK(strstr(pp_catalog_pick(q, 160004)->sql, "COALESCE(checkpoints_timed") != NULL);
+    CHECK(strstr(pp_catalog_pick(q, 170002)->sql, "COALESCE(checkpoints_timed") == NULL);
+    q = query(c, "pg_stat_database");
+    CHECK(strstr(pp_catalog_pick(q, 150000)->sql, "active_time / 1000") != NULL);
+    CHECK(strstr(pp_catalog_pick(q, 130000)->sql, "active_time / 1000") == NULL);
+
+    /* Loading the same catalog twice collides on every query name. */
+    rc = pp_catalog_load_builtin(c, err, sizeof err);
+    CHECK(rc == -1);
+    CHECK_CONTAINS(err, "is already defined at queries/");
+    CHECK(c->nqueries == sizeof freshness / sizeof freshness[0]);
+
+    /* The files on disk are the ones compiled in. */
+    pp_catalog *d = pp_catalog_new();
+    rc = pp_catalog_load_path(d, "queries", err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "queries/: %s\n", err);
+    CHECK(rc == 0);
+    CHECK(d->nqueries == c->nqueries && d->nfamilies == c->nfamilies);
+    pp_catalog_free(d);
+    pp_catalog_free(c);
+}
+
+static const char good_prefix[] = "queries:\n"
+                                  "  - name: a\n"
+                                  "    sql: SELECT 1 AS x\n"
+                                  "    columns:\n"
+                                  "      x: {role: gauge, help: h}\n";
+
+static void test_errors(void)
+{
+    /* YAML syntax errors carry libyaml's position, made 1-based. */
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a: b\n",
+                 "t.yaml:2:12: ", "syntax error: mapping values are not allowed in this context");
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    sql: \"SELECT 1\n",
+                 "t.yaml:4:1: ", "syntax error: found unexpected end of stream");
+    EXPECT_ERROR("queries:\n"
+                 "\t- name: a\n",
+                 "t.yaml:2:1: ", "found character that cannot start any token");
+
+    EXPECT_ERROR("queries:\n"
+                 "  - name: pg_locks\n"
+                 "    intervall: 15s\n"
+                 "    sql: SELECT 1 AS x\n"
+                 "    columns:\n"
+                 "      x: {role: gauge, help: h}\n",
+                 "t.yaml:3:5: ", "unknown key \"intervall\" in query \"pg_locks\"");
+    EXPECT_ERROR("query:\n  - name: a\n", "t.yaml:1:1: ", "unknown key \"query\" at top level");
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    sql: SELECT 1 AS x\n"
+                 "    columns:\n"
+                 "      x: {role: gauge, hlep: h}\n",
+                 "t.yaml:5:24: ", "unknown key \"hlep\" in column \"x\" of query \"a\"");
+
+    /* Durations. */
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    interval: 15x\n"
+                 "    sql: SELECT 1 AS x\n"
+                 "    columns: {x: {role: gauge, help: h}}\n",
+                 "t.yaml:3:15: ", "bad duration \"15x\" for \"interval\" in query \"a\"");
+    EXPECT_ERROR("defaults:\n"
+                 "  timeout: 1m30\n"
+                 "queries: []\n",
+                 "t.yaml:2:12: ", "bad duration \"1m30\" for \"timeout\" in \"defaults\"");
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    interval: 0s\n"
+                 "    sql: SELECT 1 AS x\n"
+                 "    columns: {x: {role: gauge, help: h}}\n",
+                 "t.yaml:3:15: ", "\"interval\" must be greater than zero in query \"a\"");
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    timeout: -1s\n"
+                 "    sql: SELECT 1 AS x\n"
+                 "    columns: {x: {role: gauge, help: h}}\n",
+                 "t.yaml:3:14: ", "bad duration \"-1s\"");
+
+    /* Roles and runs_on. */
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    sql: SELECT 1 AS x\n"
+                 "    columns:\n"
+                 "      x: gaug\n",
+                 "t.yaml:5:10: ", "bad role \"gaug\" in column \"x\" of query \"a\"");
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    sql: SELECT 1 AS x\n"
+                 "    columns:\n"
+                 "      x:\n"
+                 "        role: histogram\n"
+                 "        help: h\n",
+                 "t.yaml:6:15: ", "bad role \"histogram\"");
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    runs_on: leader\n"
+                 "    sql: SELECT 1 AS x\n"
+                 "    columns: {x: {role: gauge, help: h}}\n",
+                 "t.yaml:3:14: ", "bad runs_on \"leader\" in query \"a\"");
+
+    /* Duplicate keys (libyaml accepts them silently). */
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    sql: SELECT 1 AS x\n"
+                 "    sql: SELECT 2 AS x\n"
+                 "    columns: {x: {role: gauge, help: h}}\n",
+                 "t.yaml:4:5: ", "duplicate key \"sql\" in query \"a\"");
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    sql: SELECT 1 AS x\n"
+                 "    columns:\n"
+                 "      x: {role: gauge, help: h}\n"
+                 "      x: label\n",
+                 "t.yaml:6:7: ", "duplicate key \"x\" in \"columns\" of query \"a\"");
+
+    /* A query name is defined once, in the same file or across files. */
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    sql: SELECT 1 AS x\n"
+                 "    columns: {x: {role: gauge, help: h}}\n"
+                 "  - name: a\n"
+                 "    sql: SELECT 1 AS y\n"
+                 "    columns: {y: {role: gauge, help: h}}\n",
+                 "t.yaml:5:11: ", "query \"a\" is already defined at t.yaml:2:5");
+    pp_catalog *c = pp_catalog_new();
+    CHECK(load(c, "first.yaml", good_prefix) == 0);
+    EXPECT_ERROR_IN(c,
+                    "queries:\n"
+                    "  - name: a\n"
+                    "    namespace: other\n"
+                    "    sql: SELECT 1 AS x\n"
+                    "    columns: {x: {role: gauge, help: h}}\n",
+                    "t.yaml:2:11: ", "query \"a\" is already defined at first.yaml:2:5");
+
+    /* The same metric from two queries must agree on type and HELP. */
+    EXPECT_ERROR_IN(
+        c,
+        "queries:\n"
+        "  - name: b\n"
+        "    sql: SELECT 1 AS y\n"
+        "    columns:\n"
+        "      y: {role: counter, help: h, metric: a_x}\n",
+        "t.yaml:5:17: ", "metric \"a_x\" is a counter in query \"b\" but a gauge in query \"a\"");
+    EXPECT_ERROR_IN(c,
+                    "queries:\n"
+                    "  - name: b\n"
+                    "    sql: SELECT 1 AS y\n"
+                    "    columns:\n"
+                    "      y: {role: gauge, help: other, metric: a_x}\n",
+                    "t.yaml:5:30: ", "metric \"a_x\" has a different help text in query \"b\"");
+    /* Agreeing on both is fine: one family, two queries. */
+    CHECK(load(c, "second.yaml",
+               "queries:\n"
+               "  - name: b\n"
+               "    sql: SELECT 1 AS y\n"
+               "    columns:\n"
+               "      y: {role: gauge, help: h, metric: a_x}\n") == 0);
+    CHECK(c->nqueries == 2 && c->nfamilies == 1);
+    CHECK(c->queries[1].columns[0].family == 0);
+    pp_catalog_free(c);
+
+    /* Anchors and aliases are refused outright. */
+    EXPECT_ERROR("defaults: &d\n"
+                 "  interval: 15s\n"
+                 "queries: []\n",
+                 "t.yaml:1:11: ", "anchor \"&d\" is not allowed");
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    sql: SELECT 1 AS x\n"
+                 "    columns: {x: {role: gauge, help: h}}\n"
+                 "  - name: b\n"
+                 "    sql: SELECT 1 AS x\n"
+                 "    columns: *cols\n",
+                 "t.yaml:7:14: ", "alias \"*cols\" is not allowed");
+
+    /* Required keys. */
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    columns: {x: {role: gauge, help: h}}\n",
+                 "t.yaml:2:5: ", "missing key \"sql\" (or \"versions\") in query \"a\"");
+    EXPECT_ERROR("queries:\n"
+                 "  - sql: SELECT 1\n",
+                 "t.yaml:2:5: ", "missing key \"name\" in entry 1 of \"queries\"");
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    sql: SELECT 1\n",
+                 "t.yaml:2:5: ", "missing key \"columns\" in query \"a\"");
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    versions:\n"
+                 "      - min_version: 140000\n"
+                 "    columns: {x: {role: gauge, help: h}}\n",
+                 "t.yaml:4:9: ", "missing key \"sql\" in entry 1 of \"versions\" of query \"a\"");
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    sql: SELECT 1 AS x\n"
+                 "    columns: {x: {role: gauge}}\n",
+                 "t.yaml:4:15: ", "missing key \"help\" in column \"x\" of query \"a\"");
+
+    /* Scalars where scalars belong. */
+    EXPECT_ERROR("queries:\n"
+                 "  - name: [a]\n",
+                 "t.yaml:2:11: ", "expected a scalar for \"name\" in entry 1 of \"queries\"");
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    sql:\n"
+                 "      - SELECT 1\n"
+                 "    columns: {x: {role: gauge, help: h}}\n",
+                 "t.yaml:4:7: ", "expected a scalar for \"sql\" in query \"a\", found a sequence");
+
+    /* Names must be valid exposition names. */
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    sql: SELECT 1 AS x\n"
+                 "    columns: {x: {role: gauge, help: h, metric: 1bad}}\n",
+                 "t.yaml:4:49: ", "invalid metric name \"1bad\"");
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    sql: SELECT 1 AS x\n"
+                 "    columns:\n"
+                 "      db-name: label\n"
+                 "      x: {role: gauge, help: h}\n",
+                 "t.yaml:5:7: ", "invalid label name \"db-name\" in column \"db-name\"");
+    EXPECT_ERROR("queries:\n"
+                 "  - name: my-query\n"
+                 "    sql: SELECT 1 AS x\n"
+                 "    columns: {x: {role: gauge, help: h}}\n",
+                 "t.yaml:4:15: ", "invalid metric name \"my-query_x\"");
+
+    /* Shapes of queries. */
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    sql: SELECT 1 AS x\n"
+                 "    columns:\n"
+                 "      x: label\n",
+                 "t.yaml:5:7: ", "query \"a\" has no gauge or counter column");
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    sql: SELECT 1\n"
+                 "    columns:\n"
+                 "      n: name\n"
+                 "      h: help\n"
+                 "      v: gauge\n"
+                 "      w: counter\n",
+                 "t.yaml:5:7: ", "needs exactly one gauge or counter column, found 2");
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    sql: SELECT 1\n"
+                 "    columns:\n"
+                 "      n: name\n"
+                 "      h: help\n",
+                 "t.yaml:5:7: ", "needs exactly one gauge or counter column, found 0");
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    sql: SELECT 1\n"
+                 "    columns:\n"
+                 "      h: help\n"
+                 "      v: {role: gauge, help: x}\n",
+                 "t.yaml:5:7: ", "help column \"h\" in query \"a\" needs a name column");
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    sql: SELECT 1 AS x\n"
+                 "    columns:\n"
+                 "      x: {role: label, help: h}\n",
+                 "t.yaml:5:30: ", "key \"help\" does not apply to role label");
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    sql: SELECT 1 AS x\n"
+                 "    versions: []\n"
+                 "    columns: {x: {role: gauge, help: h}}\n",
+                 "t.yaml:4:15: ", "\"sql\" and \"versions\" are mutually exclusive");
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    versions:\n"
+                 "      - {max_version: 140000, sql: SELECT 1 AS x}\n"
+                 "      - {min_version: 130000, sql: SELECT 2 AS x}\n"
+                 "    columns: {x: {role: gauge, help: h}}\n",
+                 "t.yaml:5:9: ", "version range of entry 2 overlaps entry 1");
+
+    /* Other documents. */
+    EXPECT_ERROR("- a\n", "t.yaml:1:1: ", "expected a mapping at top level, found a sequence");
+    EXPECT_ERROR("queries: []\n"
+                 "---\n"
+                 "queries: []\n",
+                 "t.yaml:2:1: ", "only one YAML document is allowed per file");
+    /* Control characters from the file never reach the message. */
+    EXPECT_ERROR("queries:\n"
+                 "  - name: \"a\\nb\"\n"
+                 "    sql: x\n"
+                 "    columns: {x: bad}\n",
+                 "t.yaml:4:18: ", "bad role \"bad\" in column \"x\" of query \"a?b\"");
+}
+
+static void test_format(void)
+{
+    pp_catalog *c = pp_catalog_new();
+    int rc = load(c, "f.yaml",
+                  "defaults:\n"
+                  "  interval: 1m30s\n"
+                  "  runs_on: standby\n"
+                  "queries:\n"
+                  "  - name: first\n"
+                  "    namespace: ns\n"
+                  "    sql: |\n"
+                  "      SELECT 1 AS v, 'x' AS l, 2 AS w;\n"
+                  "    max_series: 500\n"
+                  "    columns:\n"
+                  "      l: {role: label, label: lab}\n"
+                  "      ignored: discard\n"
+                  "      v: {role: counter, help: \"v help\", scale: 0.001}\n"
+                  "      w: {role: gauge, help: w help, metric: other_name}\n"
+                  "  - name: second\n"
+                  "    interval: 500ms\n"
+                  "    runs_on: any\n"
+                  "    sql: SELECT 1 AS v\n"
+                  "    columns: {v: {role: gauge, help: h}}\n"
+                  "  - name: third\n"
+                  "    interval: 2\n"
+                  "    timeout: 1h\n"
+                  "    sql: SELECT 1 AS v\n"
+                  "    columns: {v: {role: gauge, help: h}}\n"
+                  "  - name: dyn\n"
+                  "    sql: SELECT 'a' AS n, 1 AS v\n"
+                  "    columns:\n"
+                  "      n: name\n"
+                  "      v: {role: counter, help: fallback}\n");
+    if (rc != 0)
+        fprintf(stderr, "test_format: %s\n", err);
+    CHECK(rc == 0);
+    if (rc != 0) {
+        pp_catalog_free(c);
+        return;
+    }
+    CHECK(c->nqueries == 4);
+    const pp_catalog_query *q = &c->queries[0];
+    CHECK_STR(q->name, "first");
+    CHECK_STR(q->namespace, "ns");
+    CHECK_STR(q->file, "f.yaml");
+    CHECK(q->line == 5 && q->column == 5);
+    CHECK(q->interval == 90);
+    CHECK(q->timeout == 10); /* min(interval, 10s) */
+    CHECK(q->runs_on == PP_RUNS_ON_STANDBY);
+    CHECK(q->max_series == 500);
+    CHECK(!q->dynamic);
+    CHECK(q->nvariants == 1 && q->variants[0].min_version == 0 && q->variants[0].max_version == 0);
+    /* Trailing white space and the semicolon are dropped. */
+    CHECK_STR(q->variants[0].sql, "SELECT 1 AS v, 'x' AS l, 2 AS w");
+    CHECK(q->ncolumns == 4);
+    CHECK_STR(q->columns[0].name, "l");
+    CHECK(q->columns[0].role == PP_COL_LABEL);
+    CHECK_STR(q->columns[0].label, "lab");
+    CHECK(q->columns[1].role == PP_COL_DISCARD);
+    CHECK(q->columns[2].role == PP_COL_COUNTER);
+    CHECK_STR(q->columns[2].metric, "ns_v");
+    CHECK_STR(q->columns[2].help, "v help");
+    CHECK(q->columns[2].scale == 0.001);
+    CHECK_STR(q->columns[3].metric, "other_name");
+    CHECK(q->columns[3].scale == 1);
+    CHECK(c->nfamilies == 4);
+    CHECK(q->columns[2].family == pp_catalog_find_family(c, "ns_v"));
+    CHECK(q->columns[3].family == pp_catalog_find_family(c, "other_name"));
+    CHECK_STR(c->families[q->columns[2].family].header,
+              "# HELP ns_v v help\n# TYPE ns_v counter\n");
+
+    q = &c->queries[1];
+    CHECK_STR(q->namespace, "second");
+    CHECK(q->interval == 0.5 && q->timeout == 0.5);
+    CHECK(q->runs_on == PP_RUNS_ON_ANY);
+    q = &c->queries[2];
+    CHECK(q->interval == 2 && q->timeout == 3600);
+    CHECK(q->runs_on == PP_RUNS_ON_STANDBY);
+
+    q = &c->queries[3];
+    CHECK(q->dynamic);
+    CHECK(q->columns[1].family == (size_t)-1);
+    CHECK(pp_catalog_find_family(c, "dyn_v") == (size_t)-1);
+    CHECK(pp_catalog_find_family(c, "nope") == (size_t)-1);
+
+    /* A file's defaults stay in that file. */
+    CHECK(load(c, "g.yaml",
+               "queries:\n  - name: g\n    sql: SELECT 1 AS v\n"
+               "    columns: {v: {role: gauge, help: h}}\n") == 0);
+    q = &c->queries[4];
+    CHECK(q->interval == 15 && q->timeout == 10 && q->runs_on == PP_RUNS_ON_ANY);
+
+    /* Empty and comment-only files add nothing. */
+    CHECK(load(c, "e.yaml", "") == 0);
+    CHECK(load(c, "e.yaml", "# nothing yet\n") == 0);
+    CHECK(load(c, "e.yaml", "queries: []\n") == 0);
+    CHECK(c->nqueries == 5);
+    pp_catalog_free(c);
+}
+
+static void test_pick(void)
+{
+    pp_catalog *c = pp_catalog_new();
+    int rc = load(c, "v.yaml",
+                  "queries:\n"
+                  "  - name: a\n"
+                  "    versions:\n"
+                  "      - max_version: 100000\n"
+                  "        sql: SELECT 9 AS x\n"
+                  "      - min_version: 100000\n"
+                  "        max_version: 140000\n"
+                  "        sql: SELECT 10 AS x\n"
+                  "      - min_version: 140000\n"
+                  "        sql: SELECT 14 AS x\n"
+                  "    columns: {x: {role: gauge, help: h}}\n"
+                  "  - name: b\n"
+                  "    versions:\n"
+                  "      - min_version: 150000\n"
+                  "        sql: SELECT 15 AS x\n"
+                  "    columns: {x: {role: gauge, help: h}}\n");
+    CHECK(rc == 0);
+    if (rc != 0) {
+        pp_catalog_free(c);
+        return;
+    }
+    const pp_catalog_query *a = &c->queries[0], *b = &c->queries[1];
+    CHECK(a->nvariants == 3);
+    CHECK_STR(pp_catalog_pick(a, 90624)->sql, "SELECT 9 AS x");
+    CHECK_STR(pp_catalog_pick(a, 99999)->sql, "SELECT 9 AS x");
+    CHECK_STR(pp_catalog_pick(a, 100000)->sql, "SELECT 10 AS x"); /* min inclusive */
+    CHECK_STR(pp_catalog_pick(a, 139999)->sql, "SELECT 10 AS x");
+    CHECK_STR(pp_catalog_pick(a, 140000)->sql, "SELECT 14 AS x"); /* max exclusive */
+    CHECK_STR(pp_catalog_pick(a, 170002)->sql, "SELECT 14 AS x");
+    CHECK(pp_catalog_pick(b, 140013) == NULL);
+    CHECK_STR(pp_catalog_pick(b, 150000)->sql, "SELECT 15 AS x");
+    pp_catalog_free(c);
+}
+
+static int write_file(const char *dir, const char *name, const char *text)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return -1;
+    fputs(text, f);
+    return fclose(f);
+}
+
+static void remove_file(const char *dir, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    unlink(path);
+}
+
+static void test_directory(void)
+{
+    const char *tmp = getenv("TMPDIR");
+    char dir[256];
+    char want[600];
+    snprintf(dir, sizeof dir, "%s/test_catalog.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (mkdtemp(dir) == NULL) {
+        CHECK(!"mkdtemp");
+        return;
+    }
+    CHECK(write_file(dir, "b.yaml",
+                     "queries:\n  - name: qb\n    sql: SELECT 1 AS v\n"
+                     "    columns: {v: {role: gauge, help: h}}\n") == 0);
+    CHECK(write_file(dir, "a.yml",
+                     "queries:\n  - name: qa\n    sql: SELECT 1 AS v\n"
+                     "    columns: {v: {role: gauge, help: h}}\n") == 0);
+    CHECK(write_file(dir, "notes.txt", "not yaml: [\n") == 0);
+    CHECK(write_file(dir, ".hidden.yaml", "not yaml: [\n") == 0);
+
+    pp_catalog *c = pp_catalog_new();
+    int rc = pp_catalog_load_path(c, dir, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "test_directory: %s\n", err);
+    CHECK(rc == 0);
+    CHECK(c->nqueries == 2);
+    if (c->nqueries == 2) {
+        CHECK_STR(c->queries[0].name, "qa"); /* name order: a.yml before b.yaml */
+        CHECK_STR(c->queries[1].name, "qb");
+        snprintf(want, sizeof want, "%s/a.yml", dir);
+        CHECK_STR(c->queries[0].file, want);
+    }
+    pp_catalog_free(c);
+
+    /* A bad file fails the whole directory, with its own name and position,
+     * and nothing from the good files before it is kept. */
+    CHECK(write_file(dir, "c.yaml",
+                     "queries:\n  - name: qc\n    sql: SELECT 1 AS v\n"
+                     "    columns: {v: {role: gauge, help: h}}\n"
+                     "  - name: qa\n    sql: SELECT 1 AS v\n"
+                     "    columns: {v: {role: gauge, help: h}}\n") == 0);
+    c = pp_catalog_new();
+    CHECK(load(c, "keep.yaml", good_prefix) == 0);
+    rc = pp_catalog_load_path(c, dir, err, sizeof err);
+    CHECK(rc == -1);
+    snprintf(want, sizeof want, "%s/c.yaml:5:11: query \"qa\" is already defined at %s/a.yml:2:5",
+             dir, dir);
+    CHECK_STR(err, want);
+    CHECK(c->nqueries == 1 && c->nfamilies == 1);
+    CHECK_STR(c->queries[0].name, "a");
+
+    /* A single file by path. */
+    snprintf(want, sizeof want, "%s/b.yaml", dir);
+    CHECK(pp_catalog_load_path(c, want, err, sizeof err) == 0);
+    CHECK(c->nqueries == 2);
+
+    /* Unreadable paths: "path: reason". */
+    snprintf(want, sizeof want, "%s/missing.yaml", dir);
+    CHECK(pp_catalog_load_path(c, want, err, sizeof err) == -1);
+    char want_err[700];
+    snprintf(want_err, sizeof want_err, "%s: No such file or directory", want);
+    CHECK_STR(err, want_err);
+    CHECK(c->nqueries == 2);
+    pp_catalog_free(c);
+
+    remove_file(dir, "a.yml");
+    remove_file(dir, "b.yaml");
+    remove_file(dir, "c.yaml");
+    remove_file(dir, "notes.txt");
+    remove_file(dir, ".hidden.yaml");
+    CHECK(rmdir(dir) == 0);
+}
+
+static void test_unchanged_on_error(void)
+{
+    pp_catalog *c = pp_catalog_new();
+    CHECK(load(c, "one.yaml", good_prefix) == 0);
+    CHECK(c->nqueries == 1 && c->nfamilies == 1);
+    /* The first query of this file is fine and new, the second is not:
+     * neither the query nor its family may stay behind. */
+    const char *bad = "queries:\n"
+                      "  - name: b\n"
+                      "    sql: SELECT 1 AS x\n"
+                      "    columns: {x: {role: gauge, help: h}}\n"
+                      "  - name: c\n"
+                      "    sql: SELECT 1 AS x\n"
+                      "    columns: {x: {role: gauge, help: h, scale: zero}}\n";
+    EXPECT_ERROR_IN(c, bad, "t.yaml:7:48: ", "bad scale \"zero\" in column \"x\" of query \"c\"");
+    CHECK(pp_catalog_find_family(c, "b_x") == (size_t)-1);
+    /* So the corrected file loads afterwards without a "defined twice". */
+    CHECK(load(c, "two.yaml",
+               "queries:\n"
+               "  - name: b\n"
+               "    sql: SELECT 1 AS x\n"
+               "    columns: {x: {role: gauge, help: h}}\n") == 0);
+    CHECK(c->nqueries == 2 && c->nfamilies == 2);
+    CHECK(c->queries[1].columns[0].family == 1);
+
+    /* A NULL or short error buffer is fine. */
+    CHECK(pp_catalog_load_buffer(c, "t.yaml", "- x\n", 4, NULL, 0) == -1);
+    char small[8];
+    CHECK(pp_catalog_load_buffer(c, "t.yaml", "- x\n", 4, small, sizeof small) == -1);
+    CHECK(strlen(small) == sizeof small - 1);
+    pp_catalog_free(c);
+    pp_catalog_free(NULL);
+}
+
+int main(void)
+{
+    test_builtin();
+    test_errors();
+    test_format();
+    test_pick();
+    test_directory();
+    test_unchanged_on_error();
+    return CHECK_RESULT();
+}

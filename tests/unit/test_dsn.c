@@ -1,0 +1,651 @@
+/*
+ * test_dsn: parsing URIs and key=value strings, the server label and its
+ * defaults, the masked form, and reading DATA_SOURCE_* from a fake
+ * environment. The leak tests feed passwords that break the syntax in
+ * every way we know of and assert that no piece of them reaches a masked
+ * form, a label or an error message, through every entry point.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "dsn.h"
+
+/* The fake environment: a NULL-terminated list of name, value pairs. */
+static const char *const *fake_env;
+
+static const char *fake_getenv(const char *name)
+{
+    for (const char *const *p = fake_env; p != NULL && p[0] != NULL; p += 2) {
+        if (strcmp(p[0], name) == 0)
+            return p[1];
+    }
+    return NULL;
+}
+
+/* Writes contents to a new temporary file; returns its malloc'd path. */
+static char *temp_file(const char *contents)
+{
+    char *path = strdup("/tmp/pgpulse-test-dsn-XXXXXX");
+    int fd = mkstemp(path);
+    if (fd < 0) {
+        perror("mkstemp");
+        exit(1);
+    }
+    size_t n = strlen(contents);
+    if (write(fd, contents, n) != (ssize_t)n) {
+        perror("write");
+        exit(1);
+    }
+    close(fd);
+    return path;
+}
+
+static void test_uri(void)
+{
+    pp_dsn d;
+    char err[256] = "";
+
+    CHECK(pp_dsn_parse("postgresql://alice:S3cretPw@db.example:5433/app?sslmode=disable&"
+                       "application_name=x",
+                       &d, err, sizeof err) == 0);
+    CHECK_STR(pp_dsn_get(&d, "user"), "alice");
+    CHECK_STR(pp_dsn_get(&d, "password"), "S3cretPw");
+    CHECK_STR(pp_dsn_get(&d, "host"), "db.example");
+    CHECK_STR(pp_dsn_get(&d, "port"), "5433");
+    CHECK_STR(pp_dsn_get(&d, "dbname"), "app");
+    CHECK_STR(pp_dsn_get(&d, "sslmode"), "disable");
+    CHECK_STR(pp_dsn_get(&d, "application_name"), "x");
+    CHECK(pp_dsn_get(&d, "connect_timeout") == NULL);
+    CHECK(d.n == 7);
+    CHECK(d.keywords[d.n] == NULL && d.values[d.n] == NULL);
+    CHECK_STR(d.host, "db.example");
+    CHECK_STR(d.port, "5433");
+    CHECK_STR(d.dbname, "app");
+    CHECK_STR(d.user, "alice");
+    CHECK_STR(d.label, "db.example:5433");
+    CHECK_STR(d.masked,
+              "postgresql://alice:xxxxx@db.example:5433/app?sslmode=disable&application_name=x");
+    pp_dsn_deinit(&d);
+    CHECK(d.keywords == NULL && d.masked == NULL && d.n == 0);
+    pp_dsn_deinit(&d); /* twice is fine */
+    pp_dsn_deinit(NULL);
+
+    /* postgres:// too, a percent-encoded password, no port */
+    CHECK(pp_dsn_parse("postgres://bob:p%40ss%2Fw@h/db", &d, err, sizeof err) == 0);
+    CHECK_STR(pp_dsn_get(&d, "password"), "p@ss/w");
+    CHECK_STR(d.label, "h:5432");
+    CHECK_STR(d.masked, "postgres://bob:xxxxx@h/db");
+    pp_dsn_deinit(&d);
+
+    /* surrounding white space is ignored */
+    CHECK(pp_dsn_parse("  postgresql://h/db \n", &d, err, sizeof err) == 0);
+    CHECK_STR(d.masked, "postgresql://h/db");
+    pp_dsn_deinit(&d);
+
+    /* a password in the query string */
+    CHECK(pp_dsn_parse("postgresql://h/db?password=qpw123&sslmode=require", &d, err, sizeof err) ==
+          0);
+    CHECK_STR(pp_dsn_get(&d, "password"), "qpw123");
+    CHECK_STR(d.masked, "postgresql://h/db?password=xxxxx&sslmode=require");
+    pp_dsn_deinit(&d);
+
+    /* '@' in a query value is not a userinfo: nothing to hide */
+    CHECK(pp_dsn_parse("postgresql://h:5432/db?application_name=me@work", &d, err, sizeof err) ==
+          0);
+    CHECK_STR(d.masked, "postgresql://h:5432/db?application_name=me@work");
+    pp_dsn_deinit(&d);
+}
+
+static void test_keyword_value(void)
+{
+    pp_dsn d;
+    char err[256] = "";
+
+    CHECK(pp_dsn_parse("host=10.0.0.1 port=6432 user=bob password='p w\\'x' dbname=postgres", &d,
+                       err, sizeof err) == 0);
+    CHECK_STR(pp_dsn_get(&d, "password"), "p w'x");
+    CHECK_STR(d.label, "10.0.0.1:6432");
+    CHECK_STR(d.user, "bob");
+    CHECK_STR(d.dbname, "postgres");
+    CHECK_STR(d.masked, "host=10.0.0.1 port=6432 user=bob password='xxxxx' dbname=postgres");
+    pp_dsn_deinit(&d);
+
+    CHECK(pp_dsn_parse("user = u   password = kvpass  sslpassword=keypass", &d, err, sizeof err) ==
+          0);
+    CHECK_STR(pp_dsn_get(&d, "password"), "kvpass");
+    CHECK_STR(d.masked, "user = u   password = xxxxx  sslpassword=xxxxx");
+    pp_dsn_deinit(&d);
+}
+
+static void check_label(const char *text, const char *label, int line)
+{
+    pp_dsn d;
+    char err[256] = "";
+    if (pp_dsn_parse(text, &d, err, sizeof err) != 0) {
+        fprintf(stderr, "%s:%d: parse \"%s\" failed: %s\n", __FILE__, line, text, err);
+        check_failures++;
+        return;
+    }
+    if (strcmp(d.label, label) != 0) {
+        fprintf(stderr, "%s:%d: label of \"%s\" is \"%s\", want \"%s\"\n", __FILE__, line, text,
+                d.label, label);
+        check_failures++;
+    }
+    pp_dsn_deinit(&d);
+}
+
+#define LABEL(text, label) check_label(text, label, __LINE__)
+
+static void test_labels_and_defaults(void)
+{
+    pp_dsn d;
+    char err[256] = "";
+
+    /* postgres_exporter's defaults */
+    LABEL("", "localhost:5432");
+    LABEL("dbname=x", "localhost:5432");
+    LABEL("postgresql://", "localhost:5432");
+    LABEL("postgresql:///db", "localhost:5432");
+    LABEL("port=6000", "localhost:6000");
+    LABEL("host=db", "db:5432");
+    /* unix sockets: the directory, then the port */
+    LABEL("host=/var/run/postgresql", "/var/run/postgresql:5432");
+    LABEL("postgresql:///db?host=/tmp&port=5433", "/tmp:5433");
+    LABEL("postgresql://%2Fvar%2Frun%2Fpostgresql/db", "/var/run/postgresql:5432");
+    /* host lists: the first host and the first port */
+    LABEL("host=h1,h2 port=5433", "h1:5433");
+    LABEL("host=h1,h2 port=5433,5434", "h1:5433");
+    LABEL("postgresql://h1:6001,h2:6002/db", "h1:6001");
+    LABEL("host=,h2", "localhost:5432");
+    /* IPv6 */
+    LABEL("postgresql://[::1]:5433/db", "::1:5433");
+    LABEL("host=::1", "::1:5432");
+
+    CHECK(pp_dsn_parse("dbname=x", &d, err, sizeof err) == 0);
+    CHECK_STR(d.host, "localhost");
+    CHECK_STR(d.port, "5432");
+    CHECK(d.user == NULL);
+    CHECK(pp_dsn_get(&d, "host") == NULL); /* the default is for the label only */
+    pp_dsn_deinit(&d);
+
+    CHECK(pp_dsn_parse("host=h1,h2 port=5433,5434", &d, err, sizeof err) == 0);
+    CHECK_STR(d.host, "h1,h2");
+    CHECK_STR(d.port, "5433,5434");
+    pp_dsn_deinit(&d);
+}
+
+static void test_errors(void)
+{
+    pp_dsn d;
+    char err[512];
+
+    CHECK(pp_dsn_parse("postgresql://u:Pw0rd1234@h:99999/db", &d, err, sizeof err) == -1);
+    CHECK_STR(err,
+              "invalid DSN \"postgresql://u:xxxxx@h:99999/db\": invalid port number \"99999\"");
+    CHECK(d.keywords == NULL && d.masked == NULL);
+
+    CHECK(pp_dsn_parse("host=h port=0", &d, err, sizeof err) == -1);
+    CHECK_STR(err, "invalid DSN \"host=h port=0\": invalid port number \"0\"");
+    CHECK(pp_dsn_parse("host=h port=54x", &d, err, sizeof err) == -1);
+    CHECK_CONTAINS(err, "invalid port number \"54x\"");
+    CHECK(pp_dsn_parse("host=a,b,c port=1,2", &d, err, sizeof err) == -1);
+    CHECK_CONTAINS(err, "could not match 2 port numbers to 3 hosts");
+
+    CHECK(pp_dsn_parse("foo=bar", &d, err, sizeof err) == -1);
+    CHECK_STR(err, "invalid DSN \"foo=bar\": invalid connection option \"foo\"");
+    CHECK(pp_dsn_parse("postgresql://h/db?foo=bar", &d, err, sizeof err) == -1);
+    CHECK_STR(err,
+              "invalid DSN \"postgresql://h/db?foo=bar\": invalid URI query parameter: \"foo\"");
+    CHECK(pp_dsn_parse("localhost:5432/db", &d, err, sizeof err) == -1);
+    CHECK_CONTAINS(err, "missing \"=\" after \"localhost:5432/db\"");
+    /* the message is one line */
+    CHECK(strchr(err, '\n') == NULL);
+
+    /* a DSN libpq would misread is refused, with advice */
+    CHECK(pp_dsn_parse("postgresql://u:a@b@h/db", &d, err, sizeof err) == -1);
+    CHECK_STR(err, "invalid DSN \"postgresql://u:xxxxx@h/db\": ambiguous URI: percent-encode "
+                   "\"@\", \"/\" and \":\" in the user name, password and database name (as "
+                   "%40, %2F and %3A)");
+
+    /* a short error buffer truncates, NULL is allowed */
+    char small[8];
+    CHECK(pp_dsn_parse("foo=bar", &d, small, sizeof small) == -1);
+    CHECK_STR(small, "invalid");
+    CHECK(pp_dsn_parse("foo=bar", &d, NULL, 0) == -1);
+}
+
+static void test_mask_text(void)
+{
+    struct {
+        const char *in, *want;
+    } cases[] = {
+        {"postgresql://u:p%40ss@h/db", "postgresql://u:xxxxx@h/db"},
+        {"postgresql://u@h/db", "postgresql://u@h/db"},
+        {"postgresql://u:@h/db", "postgresql://u:@h/db"},
+        {"postgresql://h:5432/db", "postgresql://h:5432/db"},
+        {"postgresql://u:a@b@h/db", "postgresql://u:xxxxx@h/db"},
+        {"postgresql://u:a/b?c@h/db?sslmode=disable", "postgresql://u:xxxxx@h/db?sslmode=disable"},
+        {"postgresql://h/db?sslmode=disable&password=a&b",
+         "postgresql://h/db?sslmode=disable&password=xxxxx"},
+        {"user=u password=pw", "user=u password=xxxxx"},
+        {"host=h password='a b' user=u", "host=h password='xxxxx' user=u"},
+        {"host=h password='it\\'s' user=u", "host=h password='xxxxx' user=u"},
+        {"host=h password=a\\ b user=u", "host=h password=xxxxx user=u"},
+        {"host=h password='unterminated user=u", "host=h password='xxxxx"},
+        {"host=h password", "host=h password"},
+        {"host=h", "host=h"},
+        {"", ""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *m = pp_dsn_mask_text(cases[i].in);
+        CHECK_STR(m, cases[i].want);
+        free(m);
+    }
+    CHECK(pp_dsn_mask_text(NULL) == NULL);
+}
+
+/*
+ * Passwords that break the syntax, and the pieces of them that must never
+ * be shown. Each runs through every entry point.
+ */
+typedef struct leak_case {
+    const char *text;
+    const char *pieces[3];
+} leak_case;
+
+static const leak_case leak_cases[] = {
+    {"postgresql://u:Hunter2Secret@h/db", {"Hunter2Secret"}},
+    {"postgresql://u:Hunter2Secret@h:99999/db", {"Hunter2Secret"}},
+    {"postgresql://u:Hunter%zzSecret@h/db", {"Hunter", "zzSecret"}},
+    {"postgresql://u:Hunter%00Secret@h/db", {"Hunter", "Secret"}},
+    {"postgresql://u:Hunter2 Secret@h/db", {"Hunter2", "Secret"}},
+    {"postgresql://u:Hunter@Secret@h/db", {"Hunter", "Secret"}},
+    {"postgresql://u:Hunter/Secret@h/db", {"Hunter", "Secret"}},
+    {"postgresql://u:1234/Secret@h/db", {"1234", "Secret"}},
+    {"postgresql://u:Hunter?Secret@h/db", {"Hunter", "Secret"}},
+    {"postgresql://u:Hunter:Secret@h/db", {"Hunter", "Secret"}},
+    {"postgresql://me@corp:Hunter2Secret@h/db", {"Hunter2Secret"}},
+    {"postgresql://u:Hunter2Secret@[::1]x/db", {"Hunter2Secret"}},
+    {"postgresql://u:Hunter2Secret@h/db?foo=bar", {"Hunter2Secret"}},
+    {"postgresql://h/db?password=Hunter2Secret&sslmode=disable", {"Hunter2Secret"}},
+    {"postgresql://h/db?password=Hunter&Secret", {"Hunter", "Secret"}},
+    {"postgresql://h/db?password=Hunter&Secret=x", {"Hunter", "Secret"}},
+    {"postgresql://h/db?pass%77ord=Hunter2Secret", {"Hunter2Secret"}},
+    {"postgresql://h/db?sslpassword=Hunter2Secret", {"Hunter2Secret"}},
+    {"postgresql//u:Hunter2Secret@h/db?sslmode=disable", {"Hunter2Secret"}},
+    {"postgres:/u:Hunter2Secret@h/db", {"Hunter2Secret"}},
+    {"POSTGRESQL://u:Hunter2Secret@h/db", {"Hunter2Secret"}},
+    {"host=h password=Hunter2Secret", {"Hunter2Secret"}},
+    {"host=h password = 'Hunter2 Secret'", {"Hunter2", "Secret"}},
+    {"host=h password='Hunter2Secret", {"Hunter2Secret"}},
+    {"host=h password Hunter2Secret", {"Hunter2Secret"}},
+    {"application_name='x password=Hunter2Secret", {"Hunter2Secret"}},
+    {"host=h sslpassword=Hunter2Secret", {"Hunter2Secret"}},
+    {"host=h password=Hunter2Secret foo=bar", {"Hunter2Secret"}},
+    {"host=h port=99999 password=Hunter2Secret", {"Hunter2Secret"}},
+    {"host=h password=Hunter2\\ Secret", {"Hunter2", "Secret"}},
+    {"dbname=postgresql://u:Hunter2Secret@h/db", {"Hunter2Secret"}},
+    {"dbname='host=x password=Hunter2Secret'", {"Hunter2Secret"}},
+    /* a ',' splits DATA_SOURCE_NAME; the pieces must still be hidden */
+    {"postgresql://u:Hunter,Secret@h/db", {"Hunter", "Secret"}},
+    {"postgresql://u:1234,Secret@h/db", {"1234", "Secret"}},
+    {"postgresql://u:Hunter2Secret@h1:5432,h2:5433/db", {"Hunter2Secret"}},
+    {"host=h1,h2 password=Hunter2Secret", {"Hunter2Secret"}},
+    {"host=h password=Hunter,Secret", {"Hunter", "Secret"}},
+    {"postgresql://a:Pw1Secret@h1/db,postgresql://b:Pw2Secret@h2/db", {"Pw1Secret", "Pw2Secret"}},
+};
+
+static void check_no_piece(const leak_case *c, const char *where, const char *s, int line)
+{
+    for (size_t i = 0; i < 3 && c->pieces[i] != NULL; i++) {
+        if (s != NULL && strstr(s, c->pieces[i]) != NULL) {
+            fprintf(stderr, "%s:%d: \"%s\": %s shows \"%s\": %s\n", __FILE__, line, c->text, where,
+                    c->pieces[i], s);
+            check_failures++;
+        }
+    }
+}
+
+static void test_no_leaks(void)
+{
+    for (size_t i = 0; i < sizeof leak_cases / sizeof leak_cases[0]; i++) {
+        const leak_case *c = &leak_cases[i];
+        char err[1024];
+        pp_dsn d;
+
+        char *m = pp_dsn_mask_text(c->text);
+        check_no_piece(c, "mask_text", m, __LINE__);
+        CHECK_CONTAINS(m, "xxxxx");
+        free(m);
+
+        err[0] = '\0';
+        if (pp_dsn_parse(c->text, &d, err, sizeof err) == 0) {
+            check_no_piece(c, "masked", d.masked, __LINE__);
+            check_no_piece(c, "label", d.label, __LINE__);
+            check_no_piece(c, "host", d.host, __LINE__);
+            check_no_piece(c, "port", d.port, __LINE__);
+            check_no_piece(c, "user", d.user, __LINE__);
+            /* not d.dbname: "dbname=postgresql://u:pw@h/db" names a
+             * database, literally, unless expand_dbname is used */
+            pp_dsn_deinit(&d);
+        } else {
+            CHECK_CONTAINS(err, "invalid DSN \"");
+            check_no_piece(c, "parse error", err, __LINE__);
+        }
+
+        pp_dsn *list = NULL;
+        size_t n = 0;
+        err[0] = '\0';
+        if (pp_dsn_parse_list(c->text, &list, &n, err, sizeof err) == 0) {
+            for (size_t k = 0; k < n; k++) {
+                check_no_piece(c, "list masked", list[k].masked, __LINE__);
+                check_no_piece(c, "list label", list[k].label, __LINE__);
+            }
+            pp_dsn_list_free(list, n);
+        } else {
+            check_no_piece(c, "list error", err, __LINE__);
+            CHECK(list == NULL && n == 0);
+        }
+
+        const char *env[] = {"DATA_SOURCE_NAME", c->text, NULL};
+        fake_env = env;
+        err[0] = '\0';
+        if (pp_dsn_from_env(fake_getenv, &list, &n, err, sizeof err) == 0) {
+            for (size_t k = 0; k < n; k++)
+                check_no_piece(c, "env masked", list[k].masked, __LINE__);
+            pp_dsn_list_free(list, n);
+        } else {
+            CHECK_CONTAINS(err, "DATA_SOURCE_NAME: ");
+            check_no_piece(c, "env error", err, __LINE__);
+        }
+    }
+    fake_env = NULL;
+}
+
+static void test_get_set(void)
+{
+    pp_dsn d;
+    char err[256];
+
+    CHECK(pp_dsn_parse("postgresql://u:SetPw99@h/db", &d, err, sizeof err) == 0);
+    size_t n0 = d.n;
+
+    pp_dsn_set(&d, "application_name", "pgpulse");
+    CHECK(d.n == n0 + 1);
+    CHECK_STR(pp_dsn_get(&d, "application_name"), "pgpulse");
+    CHECK(d.keywords[d.n] == NULL && d.values[d.n] == NULL);
+    CHECK_STR(d.masked, "postgresql://u:xxxxx@h/db"); /* unchanged */
+
+    pp_dsn_set(&d, "application_name", "other");
+    CHECK(d.n == n0 + 1);
+    CHECK_STR(pp_dsn_get(&d, "application_name"), "other");
+    pp_dsn_set(&d, "application_name", NULL);
+    CHECK(d.n == n0);
+    CHECK(pp_dsn_get(&d, "application_name") == NULL);
+    CHECK(d.keywords[d.n] == NULL);
+
+    /* what identifies the target rebuilds the derived fields and the
+     * masked form, which never shows the password */
+    pp_dsn_set(&d, "dbname", "other db");
+    CHECK_STR(d.dbname, "other db");
+    CHECK_CONTAINS(d.masked, "dbname='other db'");
+    CHECK_CONTAINS(d.masked, "password=xxxxx");
+    CHECK(strstr(d.masked, "SetPw99") == NULL);
+    pp_dsn_set(&d, "port", "6543");
+    CHECK_STR(d.label, "h:6543");
+    CHECK_STR(d.port, "6543");
+    pp_dsn_set(&d, "host", "/tmp");
+    CHECK_STR(d.label, "/tmp:6543");
+    pp_dsn_set(&d, "password", "NewPw77");
+    CHECK_STR(pp_dsn_get(&d, "password"), "NewPw77");
+    CHECK(strstr(d.masked, "NewPw77") == NULL);
+    pp_dsn_deinit(&d);
+
+    /* set works on an empty pp_dsn too */
+    pp_dsn e = {0};
+    pp_dsn_set(&e, "host", "x");
+    CHECK_STR(e.label, "x:5432");
+    CHECK_STR(e.masked, "host=x");
+    pp_dsn_deinit(&e);
+    CHECK(pp_dsn_get(NULL, "host") == NULL);
+}
+
+static void test_list(void)
+{
+    pp_dsn *list;
+    size_t n;
+    char err[512];
+
+    CHECK(pp_dsn_parse_list("postgresql://a:pa@h1/db, host=h2 port=5433 ,postgres://h3", &list, &n,
+                            err, sizeof err) == 0);
+    CHECK(n == 3);
+    if (n == 3) {
+        CHECK_STR(list[0].label, "h1:5432");
+        CHECK_STR(list[0].masked, "postgresql://a:xxxxx@h1/db");
+        CHECK_STR(list[1].label, "h2:5433");
+        CHECK_STR(list[1].masked, "host=h2 port=5433");
+        CHECK_STR(list[2].label, "h3:5432");
+    }
+    pp_dsn_list_free(list, n);
+    pp_dsn_list_free(NULL, 0);
+
+    CHECK(pp_dsn_parse_list("host=a,foo=bar", &list, &n, err, sizeof err) == -1);
+    CHECK_STR(err, "invalid DSN 2 \"foo=bar\": invalid connection option \"foo\"");
+    CHECK(list == NULL && n == 0);
+    CHECK(pp_dsn_parse_list("host=a,,host=c", &list, &n, err, sizeof err) == -1);
+    CHECK_STR(err, "DSN 2 is empty");
+    CHECK(pp_dsn_parse_list("host=a, ", &list, &n, err, sizeof err) == -1);
+    CHECK_STR(err, "DSN 2 is empty");
+    CHECK(pp_dsn_parse_list("", &list, &n, err, sizeof err) == -1);
+    CHECK_STR(err, "DSN 1 is empty");
+    CHECK(pp_dsn_parse_list("host=a port=1,2", &list, &n, err, sizeof err) == -1);
+    CHECK_CONTAINS(err, "invalid DSN 2 \"2\"");
+    CHECK(pp_dsn_parse_list("postgresql://u:Pw,Rest@h/db", &list, &n, err, sizeof err) == -1);
+    CHECK_STR(err, "invalid DSN 1 \"postgresql://u:xxxxx\": the list is split on \",\" and this "
+                   "DSN continues in the next element (write \",\" as %2C in a URI)");
+}
+
+static void test_env(void)
+{
+    pp_dsn *list = NULL;
+    size_t n = 99;
+    char err[512];
+
+    /* nothing set: no DSN and no error */
+    fake_env = (const char *[]){NULL};
+    CHECK(pp_dsn_from_env(fake_getenv, &list, &n, err, sizeof err) == 0);
+    CHECK(list == NULL && n == 0);
+
+    /* user and password but no URI: still nothing */
+    fake_env = (const char *[]){"DATA_SOURCE_USER", "u", "DATA_SOURCE_PASS", "p", NULL};
+    CHECK(pp_dsn_from_env(fake_getenv, &list, &n, err, sizeof err) == 0);
+    CHECK(list == NULL && n == 0);
+
+    /* DATA_SOURCE_NAME, a list, wins over the rest */
+    fake_env = (const char *[]){"DATA_SOURCE_NAME", "postgresql://a@h1/db,host=h2 port=5433",
+                                "DATA_SOURCE_URI", "ignored:1/db", NULL};
+    CHECK(pp_dsn_from_env(fake_getenv, &list, &n, err, sizeof err) == 0);
+    CHECK(n == 2);
+    if (n == 2) {
+        CHECK_STR(list[0].label, "h1:5432");
+        CHECK_STR(list[1].label, "h2:5433");
+    }
+    pp_dsn_list_free(list, n);
+
+    /* an empty DATA_SOURCE_NAME does not count */
+    fake_env = (const char *[]){"DATA_SOURCE_NAME", "", "DATA_SOURCE_URI", "h9:9/db", NULL};
+    CHECK(pp_dsn_from_env(fake_getenv, &list, &n, err, sizeof err) == 0);
+    CHECK(n == 1 && strcmp(list[0].label, "h9:9") == 0);
+    pp_dsn_list_free(list, n);
+
+    /* errors name the variable and the position */
+    fake_env = (const char *[]){"DATA_SOURCE_NAME", "host=h1,,host=h3", NULL};
+    CHECK(pp_dsn_from_env(fake_getenv, &list, &n, err, sizeof err) == -1);
+    CHECK_STR(err, "DATA_SOURCE_NAME: DSN 2 is empty");
+    CHECK(list == NULL && n == 0);
+    fake_env = (const char *[]){"DATA_SOURCE_NAME", "host=h1,", NULL};
+    CHECK(pp_dsn_from_env(fake_getenv, &list, &n, err, sizeof err) == -1);
+    CHECK_STR(err, "DATA_SOURCE_NAME: DSN 2 is empty");
+    fake_env =
+        (const char *[]){"DATA_SOURCE_NAME", "host=h1,host=h2 port=99999 password=EnvPw123", NULL};
+    CHECK(pp_dsn_from_env(fake_getenv, &list, &n, err, sizeof err) == -1);
+    CHECK_STR(err, "DATA_SOURCE_NAME: invalid DSN 2 \"host=h2 port=99999 password=xxxxx\": "
+                   "invalid port number \"99999\"");
+
+    /* composed: user and password are percent-encoded, libpq decodes
+     * them back to exactly what was given */
+    const char *pass = "p@ss:w/rd%?&=,\xC3\xA9 '\"\\";
+    fake_env = (const char *[]){"DATA_SOURCE_USER",
+                                "pg user",
+                                "DATA_SOURCE_PASS",
+                                pass,
+                                "DATA_SOURCE_URI",
+                                "db.example:5433/app?sslmode=disable",
+                                NULL};
+    CHECK(pp_dsn_from_env(fake_getenv, &list, &n, err, sizeof err) == 0);
+    CHECK(n == 1);
+    if (n == 1) {
+        CHECK_STR(pp_dsn_get(&list[0], "password"), pass);
+        CHECK_STR(pp_dsn_get(&list[0], "user"), "pg user");
+        CHECK_STR(pp_dsn_get(&list[0], "sslmode"), "disable");
+        CHECK_STR(list[0].label, "db.example:5433");
+        CHECK_STR(list[0].masked,
+                  "postgresql://pg%20user:xxxxx@db.example:5433/app?sslmode=disable");
+    }
+    pp_dsn_list_free(list, n);
+
+    /* no user and password at all */
+    fake_env = (const char *[]){"DATA_SOURCE_URI", "localhost/postgres", NULL};
+    CHECK(pp_dsn_from_env(fake_getenv, &list, &n, err, sizeof err) == 0);
+    CHECK(n == 1 && pp_dsn_get(&list[0], "user") == NULL &&
+          pp_dsn_get(&list[0], "password") == NULL);
+    pp_dsn_list_free(list, n);
+
+    /* a composed DSN that does not parse names DATA_SOURCE_URI, not the
+     * password */
+    fake_env = (const char *[]){
+        "DATA_SOURCE_USER", "u", "DATA_SOURCE_PASS", "ComposedPw1", "DATA_SOURCE_URI",
+        "h:99999/db",       NULL};
+    CHECK(pp_dsn_from_env(fake_getenv, &list, &n, err, sizeof err) == -1);
+    CHECK_STR(err, "DATA_SOURCE_URI (with DATA_SOURCE_USER and DATA_SOURCE_PASS): invalid DSN "
+                   "\"postgresql://u:xxxxx@h:99999/db\": invalid port number \"99999\"");
+    fake_env = (const char *[]){"DATA_SOURCE_PASS", "Bad%zzPw", "DATA_SOURCE_URI", "h/db?x", NULL};
+    CHECK(pp_dsn_from_env(fake_getenv, &list, &n, err, sizeof err) == -1);
+    CHECK_CONTAINS(err, "DATA_SOURCE_URI");
+    CHECK(strstr(err, "Bad") == NULL && strstr(err, "zzPw") == NULL);
+}
+
+static void test_env_files(void)
+{
+    pp_dsn *list = NULL;
+    size_t n = 0;
+    char err[512];
+    char *user = temp_file("  fileuser \n");
+    char *pass = temp_file("\tFilePw42\n\n");
+    char *uri = temp_file(" filehost:1234/db \n");
+
+    /* _FILE wins over the plain variable, contents trimmed */
+    fake_env = (const char *[]){"DATA_SOURCE_USER_FILE",
+                                user,
+                                "DATA_SOURCE_USER",
+                                "envuser",
+                                "DATA_SOURCE_PASS_FILE",
+                                pass,
+                                "DATA_SOURCE_PASS",
+                                "envpass",
+                                "DATA_SOURCE_URI_FILE",
+                                uri,
+                                "DATA_SOURCE_URI",
+                                "envhost/db",
+                                NULL};
+    CHECK(pp_dsn_from_env(fake_getenv, &list, &n, err, sizeof err) == 0);
+    CHECK(n == 1);
+    if (n == 1) {
+        CHECK_STR(pp_dsn_get(&list[0], "user"), "fileuser");
+        CHECK_STR(pp_dsn_get(&list[0], "password"), "FilePw42");
+        CHECK_STR(list[0].label, "filehost:1234");
+        CHECK_STR(list[0].masked, "postgresql://fileuser:xxxxx@filehost:1234/db");
+    }
+    pp_dsn_list_free(list, n);
+
+    /* an empty _FILE variable is as if unset */
+    fake_env = (const char *[]){"DATA_SOURCE_URI_FILE", "", "DATA_SOURCE_URI", "envhost/db", NULL};
+    CHECK(pp_dsn_from_env(fake_getenv, &list, &n, err, sizeof err) == 0);
+    CHECK(n == 1 && strcmp(list[0].label, "envhost:5432") == 0);
+    pp_dsn_list_free(list, n);
+
+    /* unreadable files: the variable, the path and the reason */
+    fake_env = (const char *[]){"DATA_SOURCE_PASS_FILE", "/nonexistent/pgpulse/pw",
+                                "DATA_SOURCE_URI", "h/db", NULL};
+    list = (pp_dsn *)1;
+    n = 7;
+    CHECK(pp_dsn_from_env(fake_getenv, &list, &n, err, sizeof err) == -1);
+    char want[256];
+    snprintf(want, sizeof want,
+             "DATA_SOURCE_PASS_FILE: could not read file \"/nonexistent/pgpulse/pw\": %s",
+             strerror(ENOENT));
+    CHECK_STR(err, want);
+    CHECK(list == NULL && n == 0);
+
+    fake_env = (const char *[]){"DATA_SOURCE_USER_FILE", "/", "DATA_SOURCE_URI", "h/db", NULL};
+    CHECK(pp_dsn_from_env(fake_getenv, &list, &n, err, sizeof err) == -1);
+    snprintf(want, sizeof want, "DATA_SOURCE_USER_FILE: could not read file \"/\": %s",
+             strerror(EISDIR));
+    CHECK_STR(err, want);
+
+    /* a file error is reported even with no URI, as postgres_exporter does */
+    fake_env = (const char *[]){"DATA_SOURCE_URI_FILE", "/nonexistent/pgpulse/uri", NULL};
+    CHECK(pp_dsn_from_env(fake_getenv, &list, &n, err, sizeof err) == -1);
+    CHECK_CONTAINS(err, "DATA_SOURCE_URI_FILE: could not read file \"/nonexistent/pgpulse/uri\"");
+
+    /* a composed DSN from a URI file that does not parse names that file */
+    char *bad = temp_file("h:0/db\n");
+    fake_env = (const char *[]){"DATA_SOURCE_URI_FILE", bad, "DATA_SOURCE_PASS_FILE", pass, NULL};
+    CHECK(pp_dsn_from_env(fake_getenv, &list, &n, err, sizeof err) == -1);
+    CHECK_CONTAINS(err, "DATA_SOURCE_URI_FILE (with DATA_SOURCE_USER and DATA_SOURCE_PASS_FILE)");
+    CHECK(strstr(err, "FilePw42") == NULL);
+
+    fake_env = NULL;
+    unlink(user);
+    unlink(pass);
+    unlink(uri);
+    unlink(bad);
+    free(user);
+    free(pass);
+    free(uri);
+    free(bad);
+}
+
+static void test_real_getenv(void)
+{
+    pp_dsn *list = NULL;
+    size_t n = 0;
+    char err[256];
+
+    setenv("DATA_SOURCE_NAME", "host=from-real-env", 1);
+    CHECK(pp_dsn_from_env(NULL, &list, &n, err, sizeof err) == 0);
+    CHECK(n == 1 && strcmp(list[0].label, "from-real-env:5432") == 0);
+    pp_dsn_list_free(list, n);
+    unsetenv("DATA_SOURCE_NAME");
+}
+
+int main(void)
+{
+    test_uri();
+    test_keyword_value();
+    test_labels_and_defaults();
+    test_errors();
+    test_mask_text();
+    test_no_leaks();
+    test_get_set();
+    test_list();
+    test_env();
+    test_env_files();
+    test_real_getenv();
+    return CHECK_RESULT();
+}
