@@ -196,13 +196,17 @@ static void fail(pp_conn *c, const char *reason)
 {
     char msg[512];
     /* libpq messages end with a newline and may hold several lines */
-    snprintf(msg, sizeof(msg), "%s", reason && *reason ? reason : "unknown error");
-    for (char *p = msg; *p; p++)
-        if (*p == '\n' || *p == '\r')
-            *p = (p[1] == '\0') ? '\0' : ' ';
-    size_t n = strlen(msg);
+    const char *r = reason && *reason ? reason : "unknown error";
+    size_t n = 0;
+    for (; *r != '\0' && n + 1 < sizeof(msg); r++) {
+        bool space = *r == '\n' || *r == '\r' || *r == '\t' || *r == ' ';
+        if (space && (n == 0 || msg[n - 1] == ' '))
+            continue; /* one line: collapse libpq's line breaks and indents */
+        msg[n++] = space ? ' ' : *r;
+    }
     while (n > 0 && msg[n - 1] == ' ')
-        msg[--n] = '\0';
+        n--;
+    msg[n] = '\0';
     teardown(c);
     set_state(c, PP_CONN_DOWN);
     if (c->cb.on_down != NULL)

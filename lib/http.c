@@ -25,6 +25,13 @@ typedef struct listener {
     pp_http *http;
 } listener;
 
+/* A client connection; h2o takes over tcp.data, so the owner is kept
+ * beside the handle and found with the handle's address. */
+typedef struct client {
+    uv_tcp_t tcp; /* first */
+    pp_http *http;
+} client;
+
 typedef struct handler {
     h2o_handler_t super; /* first: h2o hands us this pointer */
     pp_http *http;
@@ -222,8 +229,9 @@ static void maybe_finish(pp_http *h)
 
 static void on_conn_closed(uv_handle_t *handle)
 {
-    pp_http *h = handle->data;
-    free(handle);
+    client *c = (client *)handle;
+    pp_http *h = c->http;
+    free(c);
     h->connections--;
     maybe_finish(h);
 }
@@ -234,9 +242,10 @@ static void on_connection(uv_stream_t *server, int status)
     pp_http *h = l->http;
     if (status != 0 || h->stopping)
         return;
-    uv_tcp_t *conn = pp_calloc(1, sizeof(*conn));
+    client *c = pp_calloc(1, sizeof(*c));
+    c->http = h;
+    uv_tcp_t *conn = &c->tcp;
     uv_tcp_init(h->loop, conn);
-    conn->data = h;
     if (uv_accept(server, (uv_stream_t *)conn) != 0) {
         h->connections++;
         uv_close((uv_handle_t *)conn, on_conn_closed);
