@@ -92,6 +92,12 @@ static void per_target(pp_buf *b, pp_target *const *targets, size_t n, const cha
         truncate_to(b, mark);
 }
 
+static double v_memory(const pp_target *t, double now)
+{
+    (void)now;
+    return (double)pp_target_memory(t);
+}
+
 typedef double (*query_value)(const pp_query_state *s);
 
 static double q_duration(const pp_query_state *s)
@@ -169,6 +175,9 @@ void pp_selfmetrics_render(pp_buf *out, pp_target *const *targets, size_t n, con
     per_target(out, targets, n, "pgpulse_target_data_age_seconds",
                "Seconds since the target's last completed collection cycle.", PP_METRIC_GAUGE,
                v_age, now);
+    per_target(out, targets, n, "pgpulse_target_memory_bytes",
+               "Heap bytes the target holds for its rendered series and scratch space.",
+               PP_METRIC_GAUGE, v_memory, now);
     per_query(out, targets, n, cat, "pgpulse_query_duration_seconds",
               "Seconds the last run of the query took on the server.", PP_METRIC_GAUGE, q_duration);
     per_query(out, targets, n, cat, "pgpulse_query_errors_total",

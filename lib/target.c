@@ -701,3 +701,11 @@ double pp_target_last_collect(const pp_target *t)
 {
     return t->last_collect;
 }
+
+size_t pp_target_memory(const pp_target *t)
+{
+    size_t n = sizeof(*t) + t->scratch.cap + t->name.cap + t->row_cap * sizeof(size_t);
+    for (size_t i = 0; i < t->cat->nqueries; i++)
+        n += sizeof(pp_query_state) + t->q[i].text.cap + t->q[i].capspans * sizeof(pp_span);
+    return n;
+}

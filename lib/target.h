@@ -87,5 +87,8 @@ bool pp_target_last_cycle_error(const pp_target *t);
 uint64_t pp_target_cycles(const pp_target *t);
 /* unix time the last cycle completed, 0 = never since the last connect */
 double pp_target_last_collect(const pp_target *t);
+/* Bytes of heap the target holds for its rendered results and scratch
+ * space (what the per-query series caps bound). */
+size_t pp_target_memory(const pp_target *t);
 
 #endif

@@ -132,6 +132,7 @@ static void test_builtin(void)
     check_family(c, "pg_stat_replication_pg_current_wal_lsn_bytes", G);
     check_family(c, "pg_stat_replication_pg_wal_lsn_diff", G);
     check_family(c, "pg_postmaster_start_time_seconds", G);
+    check_family(c, "pg_roles_connection_limit", G);
     static const char *const tbl_counters[] = {
         "seq_scan",     "seq_tup_read",     "idx_scan",      "idx_tup_fetch",
         "n_tup_ins",    "n_tup_upd",        "n_tup_del",     "n_tup_hot_upd",
@@ -156,7 +157,7 @@ static void test_builtin(void)
         check_family(c, name, C);
     }
     /* Nothing else: every static family is one of the above. */
-    CHECK(c->nfamilies == 1 + 17 + 2 + 2 + 1 + 11 + 3 + 2 + 1 + 12 + 9 + 8);
+    CHECK(c->nfamilies == 1 + 17 + 2 + 2 + 1 + 11 + 3 + 2 + 1 + 12 + 9 + 8 + 1);
 
     /* Headers are pre-rendered with upstream's HELP text. */
     size_t i = pp_catalog_find_family(c, "pg_locks_count");
@@ -201,7 +202,7 @@ static void test_builtin(void)
         {"pg_stat_database", 15},      {"pg_stat_bgwriter", 15},
         {"pg_database", 60},           {"pg_stat_user_tables", 60},
         {"pg_statio_user_tables", 60}, {"pg_settings", 60},
-        {"pg_postmaster", 60},
+        {"pg_postmaster", 60},         {"pg_roles", 60},
     };
     CHECK(c->nqueries == sizeof freshness / sizeof freshness[0]);
     for (size_t k = 0; k < sizeof freshness / sizeof freshness[0]; k++) {
