@@ -7,6 +7,7 @@
 #   deploy/deps.sh server     PostgreSQL 15 server and client
 #   deploy/deps.sh test       what the test suite uses besides (promtool, python3, curl)
 #   deploy/deps.sh bench      the reference exporter and wrk
+#   deploy/deps.sh lint       clang-format, for the formatting check
 # Several groups may be given at once.
 set -euo pipefail
 
@@ -15,6 +16,7 @@ declare -A groups=(
     [server]="postgresql-15 postgresql-client-15 postgresql-contrib"
     [test]="prometheus python3 curl procps"
     [bench]="prometheus-postgres-exporter wrk"
+    [lint]="clang-format"
 )
 
 wanted=()

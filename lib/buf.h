@@ -20,7 +20,10 @@ typedef struct pp_buf {
     size_t cap;
 } pp_buf;
 
-#define PP_BUF_INIT {NULL, 0, 0}
+#define PP_BUF_INIT                                                                                \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 void pp_buf_init(pp_buf *b);
 /* Frees the storage; the buffer is empty and reusable afterwards. */

@@ -43,16 +43,16 @@ typedef enum pp_column_role {
 } pp_column_role;
 
 typedef struct pp_catalog_column {
-    char *name;          /* the result column it reads */
+    char *name; /* the result column it reads */
     pp_column_role role;
-    char *label;         /* PP_COL_LABEL: the label name (default: name) */
-    char *metric;        /* gauge/counter in a static query: full metric name,
-                            "<namespace>_<name>" unless overridden */
-    char *help;          /* gauge/counter: HELP text */
-    double scale;        /* gauge/counter: the value is multiplied by this
-                            (default 1; 0.001 turns milliseconds into seconds) */
-    size_t family;       /* gauge/counter in a static query: index into
-                            catalog families */
+    char *label;   /* PP_COL_LABEL: the label name (default: name) */
+    char *metric;  /* gauge/counter in a static query: full metric name,
+                      "<namespace>_<name>" unless overridden */
+    char *help;    /* gauge/counter: HELP text */
+    double scale;  /* gauge/counter: the value is multiplied by this
+                      (default 1; 0.001 turns milliseconds into seconds) */
+    size_t family; /* gauge/counter in a static query: index into
+                      catalog families */
 } pp_catalog_column;
 
 typedef struct pp_catalog_variant {
@@ -70,8 +70,8 @@ typedef struct pp_catalog_query {
     size_t nvariants;
     pp_catalog_column *columns;
     size_t ncolumns;
-    double interval;   /* seconds between runs */
-    double timeout;    /* seconds; statement deadline */
+    double interval; /* seconds between runs */
+    double timeout;  /* seconds; statement deadline */
     pp_runs_on runs_on;
     size_t max_series; /* cap on samples per run; 0 = the built-in default */
     bool dynamic;      /* has a PP_COL_NAME column: metric names come from
@@ -83,7 +83,7 @@ typedef struct pp_catalog_family {
     char *name;
     char *help;
     pp_metric_type type;
-    char *header;      /* "# HELP ...\n# TYPE ...\n", pre-rendered */
+    char *header; /* "# HELP ...\n# TYPE ...\n", pre-rendered */
     size_t header_len;
 } pp_catalog_family;
 
@@ -110,8 +110,8 @@ void pp_catalog_free(pp_catalog *c); /* accepts NULL */
 /* Parses one YAML document and adds its queries. name is used in messages.
  * On error returns -1, writes "name:line:column: message" into err and
  * leaves c as it was before the call. */
-int pp_catalog_load_buffer(pp_catalog *c, const char *name, const char *data, size_t len,
-                           char *err, size_t errlen) __attribute__((warn_unused_result));
+int pp_catalog_load_buffer(pp_catalog *c, const char *name, const char *data, size_t len, char *err,
+                           size_t errlen) __attribute__((warn_unused_result));
 /* A file, or a directory whose *.yaml and *.yml files are loaded in name
  * order. Errors as above; an unreadable path is "path: reason". */
 int pp_catalog_load_path(pp_catalog *c, const char *path, char *err, size_t errlen)

@@ -55,8 +55,8 @@ char *pp_dsn_mask_text(const char *text);
  * (free with pp_dsn_list_free); *n may be 0 when nothing is set. On error
  * returns -1 with a message naming the variable, the DSN's position in the
  * list (1-based) and the masked DSN. */
-int pp_dsn_from_env(const char *(*getenv_fn)(const char *), pp_dsn **out, size_t *n,
-                    char *err, size_t errlen) __attribute__((warn_unused_result));
+int pp_dsn_from_env(const char *(*getenv_fn)(const char *), pp_dsn **out, size_t *n, char *err,
+                    size_t errlen) __attribute__((warn_unused_result));
 /* Parses a comma-separated list (the DATA_SOURCE_NAME form). */
 int pp_dsn_parse_list(const char *text, pp_dsn **out, size_t *n, char *err, size_t errlen)
     __attribute__((warn_unused_result));

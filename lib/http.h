@@ -25,14 +25,14 @@ typedef struct pp_http pp_http;
 /* Parses a listen address the way postgres_exporter accepts it:
  * ":9187" (every interface), "host:port", "[v6]:port". Host names are
  * resolved here (start-up only). Returns 0 or -1 with a message. */
-int pp_http_parse_address(const char *text, struct sockaddr_storage *out, char *err,
-                          size_t errlen) __attribute__((warn_unused_result));
+int pp_http_parse_address(const char *text, struct sockaddr_storage *out, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /* Creates the server and binds every address (borrowed arrays). snapshot,
  * telemetry_path and log are borrowed and must outlive the server. */
 int pp_http_start(pp_http **out, uv_loop_t *loop, const char *const *addresses, size_t n,
-                  const char *telemetry_path, pp_snapshot *snapshot, const pp_log *log,
-                  char *err, size_t errlen) __attribute__((warn_unused_result));
+                  const char *telemetry_path, pp_snapshot *snapshot, const pp_log *log, char *err,
+                  size_t errlen) __attribute__((warn_unused_result));
 
 /* Stops accepting; calls on_closed once every client connection is gone
  * and h2o is disposed. The server is freed after on_closed returns. */

@@ -6,12 +6,12 @@
 #define PGPULSE_PROCSTAT_H
 
 typedef struct pp_procstat {
-    double cpu_seconds;    /* user + system */
+    double cpu_seconds; /* user + system */
     double resident_bytes;
     double virtual_bytes;
     double open_fds;
     double max_fds;
-    double start_time;     /* unix seconds */
+    double start_time; /* unix seconds */
 } pp_procstat;
 
 /* Fills st; fields that cannot be read are set to -1. */

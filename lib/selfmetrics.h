@@ -14,7 +14,7 @@
 
 /* Appends every self-metric family for the targets (borrowed). now is
  * unix time, used for data ages. */
-void pp_selfmetrics_render(pp_buf *out, pp_target *const *targets, size_t n,
-                           const pp_catalog *cat, double now);
+void pp_selfmetrics_render(pp_buf *out, pp_target *const *targets, size_t n, const pp_catalog *cat,
+                           double now);
 
 #endif

@@ -30,7 +30,7 @@
 typedef struct pp_page {
     char *plain; /* owned: the exposition text */
     size_t plain_len;
-    char *gz;    /* owned: the same, gzip-encoded */
+    char *gz; /* owned: the same, gzip-encoded */
     size_t gz_len;
 } pp_page;
 
@@ -39,8 +39,7 @@ typedef struct pp_snapshot pp_snapshot;
 /* All arguments are borrowed and must outlive the snapshot; targets is
  * read at every build. Builds and publishes a first page at once. */
 pp_snapshot *pp_snapshot_new(uv_loop_t *loop, const pp_catalog *cat, pp_families *families,
-                             pp_target *const *targets, const size_t *ntargets,
-                             const pp_log *log);
+                             pp_target *const *targets, const size_t *ntargets, const pp_log *log);
 
 /* Something a page shows has changed: rebuild soon. */
 void pp_snapshot_mark_dirty(pp_snapshot *s);

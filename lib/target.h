@@ -41,7 +41,7 @@ typedef struct pp_span {
 /* What one catalog query last produced on this target. Read-only outside
  * target.c. */
 typedef struct pp_query_state {
-    pp_buf text;         /* rendered samples */
+    pp_buf text; /* rendered samples */
     pp_span *spans;
     size_t nspans, capspans;
     bool valid;          /* its samples belong on the page */
@@ -64,9 +64,9 @@ typedef void (*pp_target_change_cb)(pp_target *t, void *data);
 
 /* Takes ownership of dsn's contents (the caller's struct is zeroed). cat,
  * families, opt and log are borrowed and must outlive the target. */
-pp_target *pp_target_new(uv_loop_t *loop, pp_dsn *dsn, const pp_catalog *cat,
-                         pp_families *families, const pp_target_options *opt,
-                         pp_target_change_cb on_change, void *data, const pp_log *log);
+pp_target *pp_target_new(uv_loop_t *loop, pp_dsn *dsn, const pp_catalog *cat, pp_families *families,
+                         const pp_target_options *opt, pp_target_change_cb on_change, void *data,
+                         const pp_log *log);
 
 /* Starts connecting after delay seconds (spreads many targets out). */
 void pp_target_start(pp_target *t, double delay);

@@ -1,0 +1,104 @@
+"""What a user sees while the one monitored server fails and recovers.
+
+With a fast catalog (one query, interval 1s, timeout 2s): a stopped server
+gives pg_up 0 promptly and none of its catalog series, and pgpulse picks it up
+again when it comes back without a restart; a frozen (SIGSTOPped) server never
+holds up a scrape and turns pg_up 0 after the query deadline; an outage is
+logged per state change, not per scrape.
+"""
+
+import tempfile
+import shutil
+import time
+import unittest
+
+from pgharness import PgServer, Pgpulse, fast_catalog, parse_exposition
+
+SCRAPE_BOUND = 2.0   # seconds any scrape may take, whatever the server does
+RECOVERY_BOUND = 20  # generous: two intervals plus the reconnect backoff cap
+
+
+def healthy(page):
+    """The page when the target is up with its catalog series, else None."""
+    up = page.value("pg_up") == 1 and page.find("pgpulse_test_one", datname="postgres")
+    return page if up else None
+
+
+def down(page):
+    """The page when pg_up is 0, else None."""
+    return page if page.value("pg_up") == 0 else None
+
+
+class FailureTest(unittest.TestCase):
+    def setUp(self):
+        self.pg = PgServer()
+        self.addCleanup(self.pg.destroy)
+        self.dir = tempfile.mkdtemp(prefix="pgpulse-cat-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.pulse = Pgpulse(["--catalog=" + fast_catalog(self.dir)],
+                             env={"DATA_SOURCE_NAME": self.pg.uri()})
+        self.addCleanup(self.pulse.destroy)
+        self.pulse.wait_for(healthy, RECOVERY_BOUND, "pg_up 1 and pgpulse_test_one")
+
+    def timed_scrape(self):
+        t0 = time.monotonic()
+        status, _, body = self.pulse.get("/metrics", timeout=SCRAPE_BOUND + 1)
+        took = time.monotonic() - t0
+        self.assertEqual(status, 200)
+        self.assertLess(took, SCRAPE_BOUND, "a scrape waited on the database")
+        return parse_exposition(body.decode())
+
+    def target_log_lines(self):
+        return [line for line in self.pulse.log_lines() if self.pg.label() in line]
+
+    def test_stopped_server_then_back(self):
+        logged_before = len(self.target_log_lines())
+        self.pg.stop()
+        page = self.pulse.wait_for(down, 10, "pg_up 0 after the server stopped")
+        self.assertEqual(page.find("pgpulse_test_one"), [], "stale series of a dead server")
+        self.timed_scrape()
+        self.assertGreater(len(self.target_log_lines()), logged_before,
+                           "the outage was not logged")
+
+        # Several seconds of outage, 20 scrapes: the log grows with state
+        # changes and reconnect attempts, never once per scrape.
+        logged = len(self.target_log_lines())
+        for _ in range(20):
+            self.timed_scrape()
+            time.sleep(0.25)
+        grew = len(self.target_log_lines()) - logged
+        self.assertLess(grew, 20, "log lines about the target grow per scrape:\n"
+                        + "\n".join(self.target_log_lines()[-25:]))
+        page = self.pulse.metrics()
+        self.assertEqual(page.value("pg_up"), 0)
+        self.assertEqual(page.find("pgpulse_test_one"), [])
+
+        pid = self.pulse.proc.pid
+        self.pg.start()
+        self.pulse.wait_for(healthy, RECOVERY_BOUND, "pg_up 1 after the server came back")
+        self.assertTrue(self.pulse.running())
+        self.assertEqual(self.pulse.proc.pid, pid)
+        self.assertEqual(self.pulse.stop(), 0, self.pulse.stderr())
+
+    def test_frozen_server(self):
+        self.pg.sigstop()
+        deadline = time.monotonic() + RECOVERY_BOUND
+        while True:
+            page = self.timed_scrape()
+            if down(page):
+                break
+            self.assertLess(time.monotonic(), deadline, "pg_up stayed 1 for a frozen server")
+            time.sleep(0.2)
+        for _ in range(5):  # still answering while the server stays frozen
+            page = self.timed_scrape()
+            time.sleep(0.2)
+        self.assertEqual(page.find("pgpulse_test_one"), [], "stale series of a frozen server")
+        self.assertEqual(page.value("pg_up"), 0)
+
+        self.pg.sigcont()
+        self.pulse.wait_for(healthy, RECOVERY_BOUND, "pg_up 1 after SIGCONT")
+        self.assertEqual(self.pulse.stop(), 0, self.pulse.stderr())
+
+
+if __name__ == "__main__":
+    unittest.main()
