@@ -106,6 +106,36 @@ static int load_catalog(exporter *e, const pp_config *cfg)
     return 0;
 }
 
+/* Series of different targets must differ: two DSNs for the same
+ * host:port (different databases) get "host:port/dbname" labels; DSNs that
+ * still collide are the same target twice, which is an error. */
+static int distinct_labels(pp_dsn *dsns, size_t n, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++) {
+            if (strcmp(dsns[i].label, dsns[j].label) != 0)
+                continue;
+            for (size_t k = 0; k < n; k++) {
+                if (k != i && k != j && strcmp(dsns[k].label, dsns[i].label) != 0)
+                    continue;
+                pp_buf b = PP_BUF_INIT;
+                pp_buf_printf(&b, "%s/%s", dsns[k].label, dsns[k].dbname ? dsns[k].dbname : "");
+                free(dsns[k].label);
+                dsns[k].label = pp_buf_steal(&b, NULL);
+            }
+        }
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++)
+            if (strcmp(dsns[i].label, dsns[j].label) == 0) {
+                snprintf(err, errlen,
+                         "DATA_SOURCE_NAME: DSN %zu and DSN %zu both name server %s: list each "
+                         "server once",
+                         i + 1, j + 1, dsns[i].label);
+                return -1;
+            }
+    return 0;
+}
+
 static int make_targets(exporter *e)
 {
     char err[1024];
@@ -117,6 +147,11 @@ static int make_targets(exporter *e)
     }
     if (n == 0)
         pp_log_write(e->log, PP_LOG_WARN, "no data source configured: set DATA_SOURCE_NAME", NULL);
+    if (distinct_labels(dsns, n, err, sizeof(err)) != 0) {
+        pp_log_write(e->log, PP_LOG_ERROR, "invalid data source", "err", err, NULL);
+        pp_dsn_list_free(dsns, n);
+        return -1;
+    }
     e->topt.server_label = n > 1;
     e->families = pp_families_new(e->cat, MAX_DYNAMIC_FAMILIES);
     e->targets = pp_calloc(n ? n : 1, sizeof(pp_target *));

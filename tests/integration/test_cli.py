@@ -98,6 +98,19 @@ class CliTest(unittest.TestCase):
                 with open(pulse.stdout_path) as f:
                     self.assertNotIn(password, f.read())
 
+    def test_same_server_twice(self):
+        # Two databases of one server are two targets told apart by database;
+        # the same database twice would give duplicate series: refused.
+        both = self.pg.uri(dbname="postgres") + "," + self.pg.uri(dbname="template1")
+        pulse = self.start(env={"DATA_SOURCE_NAME": both})
+        page = pulse.wait_for(
+            lambda p: [s.value for s in p.find("pg_up")] == [1, 1] and p, 15, "both targets up")
+        servers = {s.labels["server"] for s in page.find("pg_up")}
+        self.assertEqual(servers, {self.pg.label() + "/postgres", self.pg.label() + "/template1"})
+        twice = self.pg.uri() + "," + self.pg.uri()
+        err = self.exits_nonzero(self.start(env={"DATA_SOURCE_NAME": twice}, wait=False))
+        self.assertIn("DSN 1 and DSN 2 both name server", err)
+
     def test_wrong_password_keeps_running(self):
         password = "wrong-" + secrets.token_hex(8)
         dsn = self.pg.uri(user="pgpulse_test", password=password)
