@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "render.h"
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
@@ -59,37 +60,6 @@ int pp_log_parse_format(const char *s, pp_log_format *out)
     return -1;
 }
 
-/* Length of the well-formed UTF-8 sequence at p, or 0 if it is not one. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-    unsigned char c = p[0];
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xBF;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        lo = c == 0xE0 ? 0xA0 : 0x80;
-        hi = c == 0xED ? 0x9F : 0xBF;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        lo = c == 0xF0 ? 0x90 : 0x80;
-        hi = c == 0xF4 ? 0x8F : 0xBF;
-    } else {
-        return 0;
-    }
-    if (n < len || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++) {
-        if (p[i] < 0x80 || p[i] > 0xBF)
-            return 0;
-    }
-    return len;
-}
-
 /*
  * Appends s as the inside of a double-quoted string with JSON escapes;
  * logfmt readers (go-logfmt) understand the same escapes.
@@ -107,15 +77,15 @@ static void put_quoted(pp_buf *b, const char *s)
     for (size_t i = 0; i < n;) {
         unsigned char c = p[i];
         if (c >= 0x80) {
-            size_t len = utf8_len(p + i, n - i);
-            if (len == 0) {
+            int len = pp_render_utf8_seq(p + i, n - i);
+            if (len < 0) {
                 memcpy(o, "\xEF\xBF\xBD", 3);
                 o += 3;
-                i++;
+                i += (size_t)-len;
             } else {
-                memcpy(o, p + i, len);
+                memcpy(o, p + i, (size_t)len);
                 o += len;
-                i += len;
+                i += (size_t)len;
             }
             continue;
         }
@@ -169,10 +139,10 @@ static bool logfmt_needs_quotes(const char *s)
         if (c <= ' ' || c == '=' || c == '"' || c == 0x7F)
             return true;
         if (c >= 0x80) {
-            size_t len = utf8_len(p + i, n - i);
-            if (len == 0)
+            int len = pp_render_utf8_seq(p + i, n - i);
+            if (len < 0)
                 return true; /* replaced inside quotes */
-            i += len;
+            i += (size_t)len;
         } else {
             i++;
         }

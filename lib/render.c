@@ -35,12 +35,7 @@ const char *pp_metric_type_name(pp_metric_type t)
     return "untyped";
 }
 
-/*
- * Looks at the sequence starting at p (n > 0 bytes available). Returns its
- * length when it is well-formed UTF-8, or minus the length of the maximal
- * ill-formed subpart that one U+FFFD replaces (at least 1).
- */
-static int utf8_seq(const unsigned char *p, size_t n)
+int pp_render_utf8_seq(const unsigned char *p, size_t n)
 {
     unsigned char c = p[0];
     int len;
@@ -100,7 +95,7 @@ static void escape(pp_buf *b, const char *s, size_t n, bool quote_too)
         if (k == 0) {
             i++;
         } else if (k == 2) {
-            int len = utf8_seq(p + i, n - i);
+            int len = pp_render_utf8_seq(p + i, n - i);
             if (len < 0)
                 break;
             i += (size_t)len;
@@ -129,7 +124,7 @@ static void escape(pp_buf *b, const char *s, size_t n, bool quote_too)
             *o++ = c == '\n' ? 'n' : (char)c;
             i++;
         } else {
-            int len = utf8_seq(p + i, n - i);
+            int len = pp_render_utf8_seq(p + i, n - i);
             if (len > 0) {
                 memcpy(o, p + i, (size_t)len);
                 o += len;

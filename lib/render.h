@@ -28,6 +28,12 @@ const char *pp_metric_type_name(pp_metric_type t);
  * are not valid UTF-8 are replaced by U+FFFD so the page stays valid. */
 void pp_render_label_value(pp_buf *b, const char *s, size_t n);
 
+/* Looks at the byte sequence at p (n > 0 bytes available). Returns its
+ * length when it is well-formed UTF-8, or minus the length of the maximal
+ * ill-formed subpart that one U+FFFD replaces (at least 1), the rule
+ * Unicode recommends and Python follows. */
+int pp_render_utf8_seq(const unsigned char *p, size_t n);
+
 /* Appends s escaped for a HELP line: backslash and line feed only. */
 void pp_render_help_text(pp_buf *b, const char *s);
 
