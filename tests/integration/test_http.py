@@ -1,0 +1,133 @@
+"""The HTTP side under the load and the requests real clients send.
+
+Covers: 16 keep-alive clients hammering /metrics while pages are swapped
+under them (a one-second catalog) all get complete, valid pages and the
+process survives; a HEAD and a GET pipelined on one connection both come
+back intact (h2o 2.2.5 would send a HEAD body if asked wrongly, which
+corrupts the next response); a refused gzip (q=0) gets the plain page; a
+POST gets 405, a large request body 413; a gzipped page gunzips to exactly
+what a plain GET of the same page returns.
+"""
+
+import gzip
+import http.client
+import shutil
+import socket
+import tempfile
+import threading
+import time
+import unittest
+
+from pgharness import PgServer, Pgpulse, fast_catalog, parse_exposition
+
+CLIENTS = 16
+REQUESTS_PER_CLIENT = 150
+
+
+class HttpTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = PgServer()
+        cls.addClassCleanup(cls.pg.destroy)
+        cls.dir = tempfile.mkdtemp(prefix="pgpulse-http-")
+        cls.addClassCleanup(shutil.rmtree, cls.dir, True)
+        cls.pulse = Pgpulse(["--catalog=" + fast_catalog(cls.dir)],
+                            env={"DATA_SOURCE_NAME": cls.pg.uri()})
+        cls.addClassCleanup(cls.pulse.destroy)
+        cls.addClassCleanup(cls.pulse.stop_checked)
+        cls.pulse.wait_for(lambda p: p.find("pgpulse_test_one") and p, 20, "first collection")
+
+    def test_concurrent_keepalive_clients(self):
+        errors, pages = [], []
+        lock = threading.Lock()
+
+        def client(gz):
+            conn = http.client.HTTPConnection("127.0.0.1", self.pulse.port, timeout=10)
+            headers = {"Accept-Encoding": "gzip"} if gz else {}
+            try:
+                for i in range(REQUESTS_PER_CLIENT):
+                    conn.request("GET", "/metrics", headers=headers)
+                    resp = conn.getresponse()
+                    body = resp.read()
+                    if resp.status != 200:
+                        raise AssertionError(f"status {resp.status}")
+                    if gz:
+                        body = gzip.decompress(body)
+                    if i % 50 == 0:
+                        with lock:
+                            pages.append(body)
+            except Exception as e:  # reported below, with the client's kind
+                with lock:
+                    errors.append(f"{'gzip' if gz else 'plain'} client: {e!r}")
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=client, args=(i % 2 == 0,)) for i in range(CLIENTS)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertEqual(errors, [])
+        self.assertTrue(self.pulse.running(), self.pulse.stderr())
+        self.assertEqual(len(pages), CLIENTS * ((REQUESTS_PER_CLIENT + 49) // 50))
+        for body in pages:
+            page = parse_exposition(body.decode())  # raises on a torn page
+            self.assertEqual(page.value("pgpulse_test_one", datname="postgres"), 1)
+
+    def test_pipelined_head_then_get(self):
+        req = (b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+               b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        with socket.create_connection(("127.0.0.1", self.pulse.port), timeout=5) as s:
+            s.sendall(req)
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        head1, _, rest = data.partition(b"\r\n\r\n")
+        self.assertTrue(head1.startswith(b"HTTP/1.1 200"), head1)
+        # the HEAD response carries no body: the next bytes are the GET's status line
+        self.assertTrue(rest.startswith(b"HTTP/1.1 200"), rest[:80])
+        head2, _, body = rest.partition(b"\r\n\r\n")
+        length = [int(l.split(b":")[1]) for l in head2.split(b"\r\n")
+                  if l.lower().startswith(b"content-length:")]
+        self.assertEqual(length, [len(body)])
+        parse_exposition(body.decode())
+
+    def test_gzip_refused_with_q0(self):
+        status, headers, body = self.pulse.get(
+            "/metrics", headers={"Accept-Encoding": "gzip;q=0, identity"})
+        self.assertEqual(status, 200)
+        self.assertNotIn("content-encoding", headers)
+        parse_exposition(body.decode())
+
+    def test_gzip_is_the_same_page(self):
+        # pages change every second: retry until two requests hit one page
+        for _ in range(20):
+            _, _, plain = self.pulse.get("/metrics")
+            _, headers, gz = self.pulse.get("/metrics", headers={"Accept-Encoding": "gzip"})
+            self.assertEqual(headers.get("content-encoding"), "gzip")
+            self.assertEqual(headers.get("vary"), "Accept-Encoding")
+            if gzip.decompress(gz) == plain:
+                return
+            time.sleep(0.05)
+        self.fail("a gzipped page never matched the plain page served just before it")
+
+    def test_post_and_large_body(self):
+        status, headers, _ = self.pulse.get("/metrics", method="POST")
+        self.assertEqual(status, 405)
+        self.assertEqual(headers.get("allow"), "GET, HEAD")
+        conn = http.client.HTTPConnection("127.0.0.1", self.pulse.port, timeout=5)
+        try:
+            conn.request("POST", "/metrics", body=b"x" * (1 << 20))
+            self.assertEqual(conn.getresponse().status, 413)
+        except (ConnectionResetError, BrokenPipeError):
+            pass  # the server may close before the whole body is sent: also a refusal
+        finally:
+            conn.close()
+        self.assertTrue(self.pulse.running())
+
+
+if __name__ == "__main__":
+    unittest.main()
