@@ -314,6 +314,13 @@ int pp_http_start(pp_http **out, uv_loop_t *loop, const char *const *addresses, 
         h->listeners[h->nlisteners++] = l;
         h->open_listeners++;
         int rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&sa, 0);
+        if ((rc == UV_EAFNOSUPPORT || rc == UV_EADDRNOTAVAIL) && sa.ss_family == AF_INET6 &&
+            addresses[i][0] == ':') {
+            /* ":port" on a machine without IPv6: every IPv4 interface */
+            struct sockaddr_in any4;
+            uv_ip4_addr("0.0.0.0", ntohs(((struct sockaddr_in6 *)&sa)->sin6_port), &any4);
+            rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&any4, 0);
+        }
         if (rc == 0)
             rc = uv_listen((uv_stream_t *)&l->tcp, 1024, on_connection);
         if (rc != 0) {
