@@ -5,6 +5,7 @@
  */
 #include "config.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,43 +48,69 @@ static const flag flags[] = {
 
 #define NFLAGS (sizeof(flags) / sizeof(flags[0]))
 
+/* Reads digits with an optional fraction ("1", "1.5", ".5"): no signs,
+ * exponents, hex, "inf" or "nan", which strtod would accept. */
+static const char *number(const char *p, double *out)
+{
+    const char *start = p;
+    double v = 0, scale = 1;
+    bool frac = false, any = false;
+    for (; (*p >= '0' && *p <= '9') || (*p == '.' && !frac); p++) {
+        if (*p == '.') {
+            frac = true;
+            continue;
+        }
+        any = true;
+        if (frac)
+            v += (*p - '0') * (scale /= 10);
+        else
+            v = v * 10 + (*p - '0');
+    }
+    if (!any)
+        return start;
+    *out = v;
+    return p;
+}
+
 int pp_config_parse_duration(const char *s, double *out)
 {
     if (s == NULL || *s == '\0')
         return -1;
-    char *end;
-    double plain = strtod(s, &end);
-    if (*end == '\0') {
-        if (plain < 0)
-            return -1;
-        *out = plain;
-        return 0;
-    }
-    double total = 0;
-    const char *p = s;
-    while (*p != '\0') {
-        double v = strtod(p, &end);
-        if (end == p || v < 0)
-            return -1;
-        p = end;
-        double unit;
-        if (strncmp(p, "ms", 2) == 0) {
-            unit = 0.001;
-            p += 2;
-        } else if (*p == 's') {
-            unit = 1;
-            p++;
-        } else if (*p == 'm') {
-            unit = 60;
-            p++;
-        } else if (*p == 'h') {
-            unit = 3600;
-            p++;
-        } else {
-            return -1;
+    double total = 0, v;
+    const char *p = number(s, &v);
+    if (p == s)
+        return -1;
+    if (*p == '\0') {
+        total = v; /* a plain number: seconds */
+    } else {
+        for (p = s; *p != '\0';) {
+            const char *end = number(p, &v);
+            if (end == p)
+                return -1;
+            p = end;
+            double unit;
+            if (strncmp(p, "ms", 2) == 0) {
+                unit = 0.001;
+                p += 2;
+            } else if (*p == 's') {
+                unit = 1;
+                p++;
+            } else if (*p == 'm') {
+                unit = 60;
+                p++;
+            } else if (*p == 'h') {
+                unit = 3600;
+                p++;
+            } else {
+                return -1;
+            }
+            total += v * unit;
         }
-        total += v * unit;
     }
+    /* longer than a year is a typo, and keeps every later conversion to
+     * milliseconds in range */
+    if (!(total >= 0 && total <= PP_CONFIG_MAX_DURATION))
+        return -1;
     *out = total;
     return 0;
 }
@@ -132,8 +159,9 @@ static int apply(pp_config *c, const flag *f, const char *v, bool from_env, char
         return 0;
     case K_DURATION:
         if (pp_config_parse_duration(v, &d) != 0 || d <= 0) {
-            snprintf(err, errlen, "%s%s: \"%s\" is not a positive duration such as 10s", pre, src,
-                     v);
+            snprintf(err, errlen,
+                     "%s%s: \"%s\" is not a duration such as 10s (more than 0, at most a year)",
+                     pre, src, v);
             return -1;
         }
         if (strcmp(f->name, "connect-timeout") == 0)

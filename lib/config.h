@@ -34,7 +34,11 @@ int pp_config_parse(pp_config *c, int argc, char **argv, const char *(*getenv_fn
 void pp_config_deinit(pp_config *c);
 void pp_config_usage(FILE *out);
 
-/* Parses a Go-style duration ("500ms", "15s", "1m30s") or plain seconds. */
+#define PP_CONFIG_MAX_DURATION (365.0 * 24 * 3600)
+
+/* Parses a Go-style duration ("500ms", "15s", "1m30s", "1.5s") or plain
+ * seconds. Refuses signs, exponents, "inf", "nan" and anything over
+ * PP_CONFIG_MAX_DURATION. */
 int pp_config_parse_duration(const char *s, double *out) __attribute__((warn_unused_result));
 
 #endif
