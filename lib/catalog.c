@@ -31,6 +31,7 @@
 #include <yaml.h>
 
 #include "buf.h"
+#include "config.h"
 #include "render.h"
 
 /* Deep enough for the format (five levels), shallow enough that the
@@ -307,46 +308,6 @@ static size_t span_decimal(const char *s)
     return i;
 }
 
-/* "500ms", "15s", "1m", "1h", "1m30s", or a plain number of seconds. */
-static int parse_duration(const char *s, double *out)
-{
-    double total = 0;
-    size_t n = span_decimal(s);
-    if (n == 0)
-        return -1;
-    if (s[n] == '\0') {
-        total = strtod(s, NULL);
-        goto done;
-    }
-    while (*s) {
-        n = span_decimal(s);
-        if (n == 0)
-            return -1;
-        double v = strtod(s, NULL);
-        s += n;
-        if (s[0] == 'm' && s[1] == 's') {
-            v /= 1000;
-            s += 2;
-        } else if (s[0] == 's') {
-            s++;
-        } else if (s[0] == 'm') {
-            v *= 60;
-            s++;
-        } else if (s[0] == 'h') {
-            v *= 3600;
-            s++;
-        } else {
-            return -1;
-        }
-        total += v;
-    }
-done:
-    if (!isfinite(total))
-        return -1;
-    *out = total;
-    return 0;
-}
-
 /* A decimal number with optional sign, fraction and exponent. */
 static int parse_number(const char *s, double *out)
 {
@@ -457,10 +418,10 @@ static int get_duration(ctx *x, const node *n, const char *key, const char *wher
 {
     if (expect_kind(x, n, N_SCALAR, key, where) < 0)
         return -1;
-    if (parse_duration(n->str, out) < 0)
+    if (pp_config_parse_duration(n->str, out) < 0)
         return fail_at(x, n,
                        "bad duration \"%s\" for \"%s\" %s: expected a number of seconds or "
-                       "a form like 500ms, 15s, 1m30s, 1h",
+                       "a form like 500ms, 15s, 1m30s, 1h, at most a year",
                        n->str, key, where);
     if (*out <= 0)
         return fail_at(x, n, "\"%s\" must be greater than zero %s", key, where);
