@@ -1,7 +1,7 @@
 /*
  * family: the table of metric families (see family.h). Names are found in
- * an open-addressing hash table; entries never move once created, so ids
- * and header pointers stay valid.
+ * an open-addressing hash table. The array of entries may move when it
+ * grows, but ids and the name and header strings they point to do not.
  */
 #include "family.h"
 

@@ -40,6 +40,7 @@ uint32_t pp_families_intern(pp_families *f, const char *name, size_t name_len, c
                             pp_metric_type type);
 
 size_t pp_families_count(const pp_families *f);
-const pp_family *pp_families_get(const pp_families *f, uint32_t id); /* borrowed */
+/* Borrowed; valid until the next pp_families_intern (the array may grow). */
+const pp_family *pp_families_get(const pp_families *f, uint32_t id);
 
 #endif
