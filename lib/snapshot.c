@@ -11,10 +11,10 @@
 #include <h2o.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <zlib.h>
 
 #include "buf.h"
+#include "clock.h"
 #include "selfmetrics.h"
 
 #define REFRESH_MS 5000    /* rebuild at least this often */
@@ -53,13 +53,6 @@ static void dispose_page(void *p)
     pp_page *page = p;
     free(page->plain);
     free(page->gz);
-}
-
-static double wall_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 int pp_snapshot_gzip(const char *in, size_t n, char **out, size_t *out_len)
@@ -141,7 +134,7 @@ void pp_snapshot_render(pp_buf *out, const pp_catalog *cat, pp_families *familie
     free(slots);
     free(next);
     free(count);
-    pp_selfmetrics_render(out, targets, ntargets, cat, wall_now());
+    pp_selfmetrics_render(out, targets, ntargets, cat, pp_clock_wall());
 }
 
 static void publish(pp_snapshot *s, char *plain, size_t plain_len, char *gz, size_t gz_len)

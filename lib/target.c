@@ -15,8 +15,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "conn.h"
 #include "render.h"
 
@@ -85,13 +85,6 @@ struct pp_target {
     size_t row_cap;
     pp_buf name; /* dynamic metric names */
 };
-
-static double wall_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* Monotonic seconds; finer than uv_now's milliseconds, for durations. */
 static double loop_now(const pp_target *t)
@@ -555,7 +548,7 @@ static void on_result(pp_conn *c, void *data, size_t index, const PGresult *res)
         query_failed(t, (size_t)qi, msg);
         return;
     }
-    s->last_success = wall_now();
+    s->last_success = pp_clock_wall();
     if (s->failing)
         pp_log_write(t->log, PP_LOG_INFO, "query recovered", "target", t->dsn.label, "query",
                      q->name, NULL);
@@ -574,7 +567,7 @@ static void on_batch_done(pp_conn *c, void *data)
     t->cycles++;
     t->last_cycle_duration = loop_now(t) - t->cycle_start;
     t->last_cycle_error = t->cycle_error;
-    t->last_collect = wall_now();
+    t->last_collect = pp_clock_wall();
     notify(t);
     schedule_next(t);
 }
