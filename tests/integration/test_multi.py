@@ -4,9 +4,12 @@ Covers: every per-target series, pg_up included, carries
 server="127.0.0.1:<port>" and each server's values stay its own; the page
 stays valid exposition (promtool, one HELP/TYPE per family, families
 contiguous, no duplicate series); stopping one server turns only its pg_up
-to 0 and removes only its series.
+to 0 and removes only its series. With thirty targets (thirty databases of
+one server) the page grows past the size pgpulse gzips on the thread pool:
+it stays valid and its gzip form is the same page.
 """
 
+import gzip
 import os
 import shutil
 import tempfile
@@ -87,6 +90,40 @@ class MultiTest(unittest.TestCase):
         self.assertEqual(page.problems, [])
         status, _, body = self.pulse.get("/metrics")
         assert_promtool_ok(self, body)
+
+
+class ManyTargetsTest(unittest.TestCase):
+    TARGETS = 30
+    BIG = 256 * 1024  # pages from this size on are gzipped off the loop
+
+    def test_big_page(self):
+        pg = PgServer()
+        self.addCleanup(pg.destroy)
+        for i in range(self.TARGETS):
+            pg.psql(f"CREATE DATABASE many{i}")
+        dsn = ",".join(pg.uri(dbname=f"many{i}") for i in range(self.TARGETS))
+        pulse = Pgpulse(env={"DATA_SOURCE_NAME": dsn})
+        self.addCleanup(pulse.destroy)
+
+        def all_up(page):
+            up = [s.value for s in page.find("pg_up")]
+            return (up == [1] * self.TARGETS
+                    and len(page.find("pg_settings_max_connections")) == self.TARGETS and page)
+        page = pulse.wait_for(all_up, 90, f"{self.TARGETS} targets up with their settings")
+        self.assertEqual(page.problems, [])
+        self.assertEqual({s.labels["server"] for s in page.find("pg_up")},
+                         {f"{pg.label()}/many{i}" for i in range(self.TARGETS)})
+        for _ in range(20):
+            _, _, plain = pulse.get("/metrics")
+            _, headers, gz = pulse.get("/metrics", headers={"Accept-Encoding": "gzip"})
+            self.assertEqual(headers.get("content-encoding"), "gzip")
+            if gzip.decompress(gz) == plain:
+                break
+        else:
+            self.fail("the gzipped page never matched the plain one")
+        self.assertGreater(len(plain), self.BIG)
+        assert_promtool_ok(self, plain)
+        self.assertEqual(pulse.stop(), 0, pulse.stderr())
 
 
 if __name__ == "__main__":
