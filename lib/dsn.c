@@ -3,26 +3,37 @@
  *
  * libpq's PQconninfoParse does the parsing, so the options accepted are
  * exactly libpq's. This file adds what libpq does not: the server label, a
- * masked form for humans, checks libpq leaves to connection time (ports),
- * and error messages that are safe to print.
+ * masked form for humans, checks libpq leaves to connection time (hosts and
+ * ports), and error messages that are safe to print.
  *
  * Invariants kept here:
  * - The password (and sslpassword) only ever lives in the values array.
- *   Masking finds the secret regions of the text ("spans") and replaces
- *   each with "xxxxx". For text that parsed, libpq's own grammar is used;
- *   for text that did not, the search is deliberately generous, so that a
- *   password with an unencoded '@', '/', '?', '&' or ',' stays hidden whole
- *   even where libpq would cut it.
- * - Text that parses but that libpq reads differently from what its author
- *   meant is refused, because pieces of the password would end up in the
- *   host, the port and so the server label: a URI with an unencoded '@' in
- *   the host or path, and a DATA_SOURCE_NAME element that a secret crosses
- *   (the list is split on ',' before anything else).
- * - When the text parsed, every secret libpq found must lie inside a masked
- *   region; if not, the masked form is rebuilt from the options instead.
- * - libpq quotes pieces of the input in its messages (for example
- *   'invalid percent-encoded token: "50%zz"', which may be the whole
- *   password), so its reason is scrubbed of every secret before printing.
+ * - A DSN text reaches a human only through scan(), which reads it with
+ *   libpq's grammar and lists the regions to hide ("spans", each shown as
+ *   "xxxxx"). Two readings:
+ *   exact, for a text that libpq parsed and that pgpulse accepts: the
+ *   secrets are hidden, and the values that may hold a connection string
+ *   of their own ('=', "://", or in key=value text '@');
+ *   conservative, for any other text: also everything from the first value
+ *   that cannot be vouched for (a secret, an unknown keyword, a host or
+ *   port that is not a name or a number, the point where the syntax
+ *   breaks) to the end, and a URI that cannot be split for certain shows
+ *   only its scheme.
+ * - pgpulse accepts a DSN only if libpq reads it the way its author
+ *   evidently meant: a URI has no white space and at most one '@', which
+ *   ends the user name and password before any '/', '?' or '#'; no
+ *   key=value pair is "keyword= other=..." (libpq skips the blank and takes
+ *   "other=..." as the value); every host is a name, an IP address or a
+ *   socket directory and every port a number. Otherwise pieces of a
+ *   password could end up in the host, the port and so the server label.
+ * - libpq quotes pieces of the input in its messages. A message is matched
+ *   against those libpq is known to write, and a quoted piece is kept only
+ *   if it is visible in the DSN as printed with it (else it becomes
+ *   "xxxxx"); a message not recognised is replaced by a fixed text.
+ * - DATA_SOURCE_NAME is split on ',' before anything else. An element that
+ *   does not begin a DSN continues the one before; such a group is read as
+ *   one text (conservatively), and an element of it that holds part of a
+ *   secret, or that only continues another, is refused.
  */
 #include "dsn.h"
 
@@ -41,6 +52,21 @@
 #define MASK_LEN 5
 #define MAX_FILE_SIZE (1024 * 1024) /* a *_FILE holds one line; refuse /dev/zero */
 
+/* pgpulse's own reasons for refusing a DSN */
+#define MSG_NOT_DSN "neither a URI (postgresql://...) nor key=value pairs"
+#define MSG_URI_SPACE "white space in a URI must be percent-encoded (as %20)"
+#define MSG_URI_AT                                                                                 \
+    "ambiguous URI: percent-encode \"@\", \"/\", \"?\" and \"#\" in the user name and password, "  \
+    "and \"@\" anywhere else (as %40, %2F, %3F and %23)"
+#define MSG_KV_EQ                                                                                  \
+    "ambiguous key=value pair: a value after \"= \" holds \"=\" (quote such a value, and write "   \
+    "an empty one as '')"
+#define MSG_SPLIT                                                                                  \
+    "the list is split on \",\" and this DSN is cut in two (write \",\" as %2C in a URI)"
+#define MSG_HOST "invalid host name (a host is a name, an IP address or a socket directory)"
+#define MSG_PORT "invalid port number (not a number)"
+#define MSG_LIBPQ "not a valid connection string"
+
 /* A region [a, b) of a DSN text that holds a secret. */
 typedef struct span {
     size_t a, b;
@@ -50,11 +76,6 @@ typedef struct span_list {
     span *v;
     size_t n, cap;
 } span_list;
-
-typedef struct str_list {
-    char **v;
-    size_t n, cap;
-} str_list;
 
 static void spans_add(span_list *l, size_t a, size_t b)
 {
@@ -100,43 +121,28 @@ static void spans_merge(span_list *l)
     l->n = k;
 }
 
-/* Returns t[0, len) with every span replaced by MASK; malloc'd. */
-static char *spans_apply(const char *t, size_t len, span_list *l)
+static bool is_ws(char c);
+
+/*
+ * Returns t[0, len) with every span (merged) replaced by MASK; malloc'd. A
+ * span that ends in blanks (which may be part of a secret) keeps one
+ * space, so that what follows stays readable.
+ */
+static char *spans_apply(const char *t, size_t len, const span_list *l)
 {
     pp_buf b = PP_BUF_INIT;
     size_t pos = 0;
 
-    spans_merge(l);
-    pp_buf_reserve(&b, len + MASK_LEN * l->n);
+    pp_buf_reserve(&b, len + (MASK_LEN + 1) * l->n);
     for (size_t i = 0; i < l->n; i++) {
         pp_buf_append(&b, t + pos, l->v[i].a - pos);
         pp_buf_append(&b, MASK, MASK_LEN);
         pos = l->v[i].b;
+        if (pos < len && is_ws(t[pos - 1]))
+            pp_buf_putc(&b, ' ');
     }
     pp_buf_append(&b, t + pos, len - pos);
     return pp_buf_steal(&b, NULL);
-}
-
-static void strs_add(str_list *l, char *s)
-{
-    if (s == NULL || s[0] == '\0') {
-        free(s);
-        return;
-    }
-    if (l->n == l->cap) {
-        l->cap = l->cap ? 2 * l->cap : 8;
-        l->v = pp_realloc(l->v, l->cap * sizeof *l->v);
-    }
-    l->v[l->n++] = s;
-}
-
-static void strs_free(str_list *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free(l->v[i]);
-    free(l->v);
-    l->v = NULL;
-    l->n = l->cap = 0;
 }
 
 static bool is_ws(char c)
@@ -144,9 +150,19 @@ static bool is_ws(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
 
+static bool is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static bool is_alnum(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || is_digit(c);
+}
+
 static bool kw_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+    return is_alnum(c) || c == '_';
 }
 
 static char lower(char c)
@@ -164,28 +180,14 @@ static size_t find(const char *t, size_t from, size_t to, char c)
     return to;
 }
 
-/* Index of the last c in t[from, to), or to. */
-static size_t rfind(const char *t, size_t from, size_t to, char c)
+/* Does needle[0, n) occur in hay[0, hn)? */
+static bool contains(const char *hay, size_t hn, const char *needle, size_t n)
 {
-    for (size_t i = to; i > from; i--) {
-        if (t[i - 1] == c)
-            return i - 1;
+    for (size_t i = 0; i + n <= hn; i++) {
+        if (memcmp(hay + i, needle, n) == 0)
+            return true;
     }
-    return to;
-}
-
-/* Case-insensitive search for word in t[from, to); returns its index or to. */
-static size_t find_word(const char *t, size_t from, size_t to, const char *word)
-{
-    size_t wn = strlen(word);
-    for (size_t i = from; i + wn <= to; i++) {
-        size_t j = 0;
-        while (j < wn && lower(t[i + j]) == word[j])
-            j++;
-        if (j == wn)
-            return i;
-    }
-    return to;
+    return false;
 }
 
 /* "password" and "sslpassword" are the secrets libpq knows; matching any
@@ -231,6 +233,38 @@ static char *dup_n(const char *s, size_t n)
     return d;
 }
 
+static void wipe_free(char *s)
+{
+    if (s != NULL) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
+/* libpq's percent-decoding of t[0, n): NULL for a bad escape or %00. */
+static char *uri_decode(const char *t, size_t n)
+{
+    char *o = pp_malloc(n + 1);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (t[i] != '%') {
+            o[k++] = t[i];
+            continue;
+        }
+        int hi = i + 1 < n ? hexval(t[i + 1]) : -1;
+        int lo = i + 2 < n ? hexval(t[i + 2]) : -1;
+        if (hi < 0 || lo < 0 || hi + lo == 0) {
+            explicit_bzero(o, n + 1);
+            free(o);
+            return NULL;
+        }
+        o[k++] = (char)(hi * 16 + lo);
+        i += 2;
+    }
+    o[k] = '\0';
+    return o;
+}
+
 /* Percent-decodes t[0, n); bad escapes are kept as they are. */
 static char *pct_decode(const char *t, size_t n)
 {
@@ -258,6 +292,8 @@ static char *unescape(const char *t, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (t[i] == '\\' && i + 1 < n)
             i++;
+        else if (t[i] == '\\')
+            break; /* a trailing backslash escapes nothing */
         o[k++] = t[i];
     }
     o[k] = '\0';
@@ -279,196 +315,524 @@ static void put_urlencoded(pp_buf *b, const char *s)
 }
 
 /*
- * The userinfo of a URI-like text t[start, end) (start is just after
- * "://"). Trusted (the text parsed): libpq's own rule, the userinfo ends at
- * the first '@' unless a '/' comes first. Otherwise the password runs from
- * the first ':' to the last '@' before the first '?' that follows the first
- * '@', which keeps a password with an unencoded '@', '/' or '?' hidden
- * whole. Returns the index just after the userinfo, or start if none.
+ * One host of a host list: empty (libpq's default), a name or an IP
+ * address, a socket directory ("/...") or an abstract socket ("@...").
+ * Anything else (white space, '=', '@', '/', '?', quotes) is a sign that
+ * the text was misread, and may be a piece of a password.
  */
-static size_t userinfo_spans(const char *t, size_t start, size_t end, bool trusted, span_list *out)
+static bool host_ok(const char *h, size_t n)
 {
-    size_t at;
-    if (trusted) {
-        at = start;
-        while (at < end && t[at] != '@' && t[at] != '/')
-            at++;
-        if (at == end || t[at] == '/')
-            return start;
-    } else {
-        size_t first_at = find(t, start, end, '@');
-        if (first_at == end)
-            return start;
-        at = rfind(t, first_at, find(t, first_at, end, '?'), '@');
+    bool path = n > 0 && (h[0] == '/' || h[0] == '@');
+    for (size_t i = path; i < n; i++) {
+        char c = h[i];
+        bool ok = is_alnum(c) || c == '.' || c == '-' || c == '_' ||
+                  (path ? c == '/' || c == '~' || c == '+'
+                        : c == ':' || c == '%' || c == '[' || c == ']');
+        if (!ok)
+            return false;
     }
-    size_t colon = find(t, start, at, ':');
-    if (colon < at)
-        spans_add(out, colon + 1, at);
-    return at + 1;
+    return true;
+}
+
+/* One port of a port list: empty (libpq's default) or digits. */
+static bool port_ok(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!is_digit(p[i]))
+            return false;
+    }
+    return true;
+}
+
+/* Does every element of the comma list v pass ok? */
+static bool list_ok(const char *v, bool (*ok)(const char *, size_t))
+{
+    for (;;) {
+        size_t n = strcspn(v, ",");
+        if (!ok(v, n))
+            return false;
+        if (v[n] == '\0')
+            return true;
+        v += n + 1;
+    }
+}
+
+/* Is the percent-encoded t[0, n) valid, and does ok accept it decoded? */
+static bool decoded_ok(const char *t, size_t n, bool (*ok)(const char *, size_t))
+{
+    char *d = uri_decode(t, n);
+    bool r = d != NULL && ok(d, strlen(d));
+    free(d);
+    return r;
 }
 
 /*
- * URI query parameters t[start, end). libpq percent-decodes the keys too,
- * so "pass%77ord" is a password. When the text did not parse (!trusted) a
- * password value may hold an unencoded '&', so it is hidden to the end.
+ * A value that may hold a connection string of its own, and so a password:
+ * it holds '=' (dbname='host=h password=pw') or "://". libpq takes such a
+ * dbname literally, but its author may not have.
  */
-static void query_spans(const char *t, size_t start, size_t end, bool trusted, span_list *out)
+static bool embeds_dsn(const char *v)
 {
-    size_t p = start;
-    while (p < end) {
-        size_t amp = find(t, p, end, '&');
-        size_t eq = find(t, p, amp, '=');
-        if (eq < amp) {
-            char *key = pct_decode(t + p, eq - p);
-            bool secret = secret_keyword(key, strlen(key));
-            free(key);
-            if (secret) {
-                spans_add(out, eq + 1, trusted ? amp : end);
-                if (!trusted)
-                    return;
+    return strchr(v, '=') != NULL || strstr(v, "://") != NULL;
+}
+
+/* Why a text cannot be read as written, as scan() finds it. */
+enum problem {
+    PROBLEM_NONE,
+    PROBLEM_SYNTAX, /* libpq rejects the text too, and says why */
+    PROBLEM_NOT_DSN,
+    PROBLEM_URI_SPACE,
+    PROBLEM_URI_AT,
+    PROBLEM_KV_EQ,
+};
+
+typedef struct scan {
+    const char *t;
+    size_t len;
+    bool exact;             /* hide secrets alone rather than all after them */
+    PQconninfoOption *opts; /* every option libpq knows, no values */
+    span_list spans;        /* the regions to hide, merged when done */
+    enum problem problem;   /* the first problem found */
+} scan;
+
+static void set_problem(scan *sc, enum problem p)
+{
+    if (sc->problem == PROBLEM_NONE)
+        sc->problem = p;
+}
+
+/* Nothing from t[at] on is vouched for. */
+static void hide_rest(scan *sc, size_t at)
+{
+    spans_add(&sc->spans, at, sc->len);
+}
+
+static bool known_keyword(const scan *sc, const char *kw)
+{
+    /* libpq maps these two onto sslmode */
+    if (strcmp(kw, "requiressl") == 0 || strcmp(kw, "ssl") == 0)
+        return true;
+    for (const PQconninfoOption *o = sc->opts; o != NULL && o->keyword != NULL; o++) {
+        if (strcmp(o->keyword, kw) == 0)
+            return true;
+    }
+    return false;
+}
+
+enum verdict {
+    SHOW,
+    HIDE,      /* the value */
+    HIDE_REST, /* the value and everything after it */
+};
+
+/* What to show of the value val (decoded) of keyword kw. */
+static enum verdict judge(const scan *sc, const char *kw, const char *val, bool kv)
+{
+    /* an unknown keyword may be a misspelt "password" */
+    if (!known_keyword(sc, kw))
+        return HIDE_REST;
+    if (((strcmp(kw, "host") == 0 || strcmp(kw, "hostaddr") == 0) && !list_ok(val, host_ok)) ||
+        (strcmp(kw, "port") == 0 && !list_ok(val, port_ok)))
+        return HIDE_REST;
+    /* a URI cannot hold a blank: one in its password may have cut it */
+    if (strstr(val, "://") != NULL)
+        return HIDE_REST;
+    if (secret_keyword(kw, strlen(kw)))
+        return sc->exact ? HIDE : HIDE_REST;
+    /* In key=value text an '@' may end a "user:password@" that libpq cut
+     * at blanks; in a URI it is percent-encoded, on purpose. */
+    return embeds_dsn(val) || (kv && strchr(val, '@') != NULL) ? HIDE : SHOW;
+}
+
+/* judge() for the percent-encoded value t[a, b) of a URI; false when
+ * nothing after it is shown. */
+static bool judge_encoded(scan *sc, const char *kw, size_t a, size_t b)
+{
+    char *val = uri_decode(sc->t + a, b - a);
+    if (val == NULL) {
+        hide_rest(sc, a);
+        return false;
+    }
+    enum verdict v = judge(sc, kw, val, false);
+    wipe_free(val);
+    if (v == HIDE_REST)
+        hide_rest(sc, a);
+    else if (v == HIDE)
+        spans_add(&sc->spans, a, b);
+    return v != HIDE_REST;
+}
+
+/*
+ * A URI, t[pl] being just after "://", read with libpq's grammar:
+ * [user[:password]@][host[:port]][,...][/dbname][?key=value&...].
+ */
+static void scan_uri(scan *sc, size_t pl)
+{
+    const char *t = sc->t;
+    size_t len = sc->len;
+
+    for (size_t i = pl; i < len; i++) {
+        if ((unsigned char)t[i] <= ' ' || t[i] == 0x7f) {
+            set_problem(sc, PROBLEM_URI_SPACE);
+            hide_rest(sc, pl);
+            return;
+        }
+    }
+    /* Where a password holding '@', '/', '?' or '#' ends is anybody's
+     * guess: libpq cuts at the first '@' before a '/', others elsewhere. */
+    size_t auth_end = pl;
+    while (auth_end < len && t[auth_end] != '/' && t[auth_end] != '?' && t[auth_end] != '#')
+        auth_end++;
+    size_t at = find(t, pl, len, '@');
+    if (at < len && (at > auth_end || find(t, at + 1, len, '@') < len)) {
+        set_problem(sc, PROBLEM_URI_AT);
+        hide_rest(sc, pl);
+        return;
+    }
+
+    size_t p = pl;
+    if (at < len) {
+        size_t colon = find(t, pl, at, ':');
+        if (colon < at)
+            spans_add(&sc->spans, colon + 1, at);
+        p = at + 1;
+    }
+    size_t hosts = p;
+    for (;;) {
+        size_t h = p, he;
+        if (p < len && t[p] == '[') {
+            h = ++p;
+            p = he = find(t, p, len, ']');
+            if (p == len || he == h) {
+                hide_rest(sc, hosts);
+                return;
+            }
+            p++;
+        } else {
+            while (p < len && t[p] != ':' && t[p] != '/' && t[p] != '?' && t[p] != ',')
+                p++;
+            he = p;
+        }
+        if (!decoded_ok(t + h, he - h, host_ok)) {
+            hide_rest(sc, hosts);
+            return;
+        }
+        if (p < len && t[p] == ':') {
+            size_t ps = ++p;
+            while (p < len && t[p] != '/' && t[p] != '?' && t[p] != ',')
+                p++;
+            if (!decoded_ok(t + ps, p - ps, port_ok)) {
+                hide_rest(sc, hosts);
+                return;
             }
         }
-        p = amp + 1;
+        if (p < len && t[p] != ',' && t[p] != '/' && t[p] != '?') {
+            hide_rest(sc, hosts); /* e.g. "[::1]x" */
+            return;
+        }
+        if (p == len || t[p] != ',')
+            break;
+        p++;
     }
-}
 
-static void uri_spans(const char *t, size_t start, size_t end, bool trusted, span_list *out)
-{
-    size_t host = userinfo_spans(t, start, end, trusted, out);
-    size_t q = find(t, host, end, '?');
-    if (q < end)
-        query_spans(t, q + 1, end, trusted, out);
+    if (p < len && t[p] == '/') {
+        size_t d = ++p;
+        while (p < len && t[p] != '?')
+            p++;
+        if (!judge_encoded(sc, "dbname", d, p))
+            return;
+    }
+    if (p < len && t[p] == '?')
+        p++;
+    while (p < len) {
+        size_t e = find(t, p, len, '&');
+        size_t eq = find(t, p, e, '=');
+        char *kw = eq < e && find(t, eq + 1, e, '=') == e ? uri_decode(t + p, eq - p) : NULL;
+        bool word = kw != NULL && kw[0] != '\0';
+        for (const char *c = kw; word && *c != '\0'; c++)
+            word = kw_char(*c);
+        if (!word) {
+            free(kw);
+            hide_rest(sc, p);
+            return;
+        }
+        bool go_on = judge_encoded(sc, kw, eq + 1, e);
+        free(kw);
+        if (!go_on)
+            return;
+        p = e < len ? e + 1 : len;
+    }
 }
 
 /*
- * Text that is not a clean key=value pair (a mistyped URI, a value that
- * embeds one): hide anything after a "password=" and a URI-style userinfo.
+ * A key=value string, read as libpq does: a keyword, optional blanks, '=',
+ * optional blanks, then a value that is either single-quoted or runs to
+ * the next blank, with backslash escapes in both.
  */
-static void loose_spans(const char *t, size_t a, size_t b, span_list *out)
+static void scan_kv(scan *sc)
 {
-    size_t w = find_word(t, a, b, "password");
-    while (w < b) {
-        size_t j = w + 8;
-        while (j < b && is_ws(t[j]))
-            j++;
-        if (j < b && t[j] == '=') {
-            spans_add(out, j + 1, b);
-            break;
-        }
-        w = find_word(t, w + 1, b, "password");
-    }
-    size_t s = a;
-    for (size_t i = a; i + 3 <= b; i++) {
-        if (memcmp(t + i, "://", 3) == 0) {
-            s = i + 3;
-            break;
-        }
-    }
-    userinfo_spans(t, s, b, false, out);
-}
+    const char *t = sc->t;
+    size_t len = sc->len, i = 0;
+    bool first = true;
 
-/*
- * A libpq key=value string t[start, end): keyword, optional spaces, '=',
- * optional spaces, then a value that is either single-quoted or runs to the
- * next space, with backslash escapes in both.
- */
-static void kv_spans(const char *t, size_t start, size_t end, span_list *out)
-{
-    size_t i = start;
-    while (i < end) {
-        while (i < end && is_ws(t[i]))
+    while (i < len) {
+        if (is_ws(t[i])) {
             i++;
-        if (i >= end)
-            break;
-
+            continue;
+        }
         size_t k = i;
-        bool valid = true;
-        while (i < end && !is_ws(t[i]) && t[i] != '=') {
-            if (!kw_char(t[i]))
-                valid = false;
+        while (i < len && t[i] != '=' && !is_ws(t[i]))
             i++;
-        }
-        if (!valid) {
-            /* Not a keyword: libpq will reject it and quote it. */
-            while (i < end && !is_ws(t[i]))
-                i++;
-            loose_spans(t, k, i, out);
-            continue;
-        }
-        bool secret = secret_keyword(t + k, i - k);
-        while (i < end && is_ws(t[i]))
+        size_t kend = i;
+        while (i < len && is_ws(t[i]))
             i++;
-        if (i >= end || t[i] != '=') {
-            /* "password secret": libpq stops at the missing '=', but the
-             * next word is most likely the password. */
-            if (secret) {
-                size_t v = i;
-                while (i < end && !is_ws(t[i]))
-                    i++;
-                spans_add(out, v, i);
-            }
-            continue;
+        bool word = kend > k;
+        for (size_t j = k; j < kend; j++)
+            word = word && kw_char(t[j]);
+        if (i == len || t[i] != '=' || !word) {
+            /* no keyword: perhaps a mistyped URI, the password in it */
+            if (first)
+                set_problem(sc, PROBLEM_NOT_DSN);
+            else if (i == len || t[i] != '=')
+                set_problem(sc, PROBLEM_SYNTAX);
+            hide_rest(sc, k);
+            return;
         }
-        i++;
-        while (i < end && is_ws(t[i]))
+        size_t eq = i++;
+        while (i < len && is_ws(t[i]))
             i++;
+        bool blank = i > eq + 1;
 
         size_t v, vend;
-        if (i < end && t[i] == '\'') {
+        bool quoted = i < len && t[i] == '\'';
+        if (quoted) {
             v = ++i;
-            while (i < end && t[i] != '\'') {
-                if (t[i] == '\\' && i + 1 < end)
-                    i++;
-                i++;
-            }
-            if (i >= end) {
-                /* Unterminated: nothing after the quote can be trusted. A
-                 * secret is hidden to the end; otherwise the rest is read
-                 * again as pairs, in case a password follows. */
-                if (secret) {
-                    spans_add(out, v, end);
-                    break;
-                }
-                i = v;
-                continue;
+            while (i < len && t[i] != '\'')
+                i += t[i] == '\\' ? 2 : 1;
+            if (i >= len) {
+                set_problem(sc, PROBLEM_SYNTAX); /* unterminated */
+                hide_rest(sc, eq + 1);
+                return;
             }
             vend = i++;
         } else {
             v = i;
-            while (i < end && !is_ws(t[i])) {
-                if (t[i] == '\\' && i + 1 < end)
-                    i++;
-                i++;
-            }
+            while (i < len && !is_ws(t[i]))
+                i += t[i] == '\\' && i + 1 < len ? 2 : 1;
             vend = i;
         }
-        if (secret)
-            spans_add(out, v, vend);
-        else
-            loose_spans(t, v, vend, out); /* e.g. dbname=postgresql://u:pw@h */
+        while (i < len && is_ws(t[i]))
+            i++;
+
+        char *kw = dup_n(t + k, kend - k);
+        char *val = unescape(t + v, vend - v);
+        enum verdict verdict = judge(sc, kw, val, true);
+        if (blank && !quoted && strchr(val, '=') != NULL) {
+            /* "user= password=pw": libpq's user is "password=pw" */
+            set_problem(sc, PROBLEM_KV_EQ);
+            verdict = HIDE_REST;
+        }
+        free(kw);
+        wipe_free(val);
+        /* Hidden with the blanks around it, which may be part of it, unless
+         * libpq read the text so. */
+        if (verdict == HIDE_REST) {
+            hide_rest(sc, eq + 1);
+            return;
+        }
+        if (verdict == HIDE)
+            spans_add(&sc->spans, sc->exact ? v : eq + 1, sc->exact ? vend : i);
+        first = false;
     }
 }
 
-/* The secret regions of one DSN text, as libpq would read it. */
-static void mask_spans(const char *t, size_t len, bool trusted, span_list *out)
+/*
+ * Reads t[0, len) (trimmed) and finds what to hide: exactly the secrets
+ * when exact (for a text libpq parsed), conservatively otherwise. Free
+ * with scan_free().
+ */
+static void scan_text(scan *sc, const char *t, size_t len, bool exact)
 {
+    memset(sc, 0, sizeof *sc);
+    sc->t = t;
+    sc->len = len;
+    sc->exact = exact;
+    sc->opts = PQconninfoParse("", NULL); /* NULL (no memory): no keyword is known */
     size_t pl = uri_prefix_len(t, len);
     if (pl > 0)
-        uri_spans(t, pl, len, trusted, out);
+        scan_uri(sc, pl);
     else
-        kv_spans(t, 0, len, out);
+        scan_kv(sc);
+    PQconninfoFree(sc->opts);
+    sc->opts = NULL;
+    spans_merge(&sc->spans);
 }
 
-char *pp_dsn_mask_text(const char *text)
+static void scan_free(scan *sc)
 {
-    span_list sp = {0};
-    if (text == NULL)
-        return NULL;
-    size_t len = strlen(text);
-    mask_spans(text, len, false, &sp);
-    char *m = spans_apply(text, len, &sp);
-    spans_free(&sp);
-    return m;
+    spans_free(&sc->spans);
+}
+
+static const char *problem_reason(enum problem p)
+{
+    switch (p) {
+    case PROBLEM_NOT_DSN:
+        return MSG_NOT_DSN;
+    case PROBLEM_URI_SPACE:
+        return MSG_URI_SPACE;
+    case PROBLEM_URI_AT:
+        return MSG_URI_AT;
+    case PROBLEM_KV_EQ:
+        return MSG_KV_EQ;
+    case PROBLEM_NONE:
+    case PROBLEM_SYNTAX:
+        break;
+    }
+    return NULL;
+}
+
+/* Is f[0, n) shown in t[0, len) masked by l: inside a stretch between spans? */
+static bool visible(const char *t, size_t len, const span_list *l, const char *f, size_t n)
+{
+    size_t a = 0;
+    for (size_t i = 0; i <= l->n; i++) {
+        size_t b = i < l->n ? l->v[i].a : len;
+        if (contains(t + a, b - a, f, n))
+            return true;
+        if (i < l->n)
+            a = l->v[i].b;
+    }
+    return false;
+}
+
+/*
+ * The messages PQconninfoParse writes (PostgreSQL 12 to 17). %s is a piece
+ * of the input, %c one byte of it, %d a number.
+ */
+static const char *const libpq_messages[] = {
+    "missing \"=\" after \"%s\" in connection info string",
+    "unterminated quoted string in connection info string",
+    "invalid connection option \"%s\"",
+    "invalid URI propagated to internal parser routine: \"%s\"",
+    "end of string reached when looking for matching \"]\" in IPv6 host address in URI: \"%s\"",
+    "IPv6 host address may not be empty in URI: \"%s\"",
+    "unexpected character \"%c\" at position %d in URI (expected \":\" or \"/\"): \"%s\"",
+    "extra key/value separator \"=\" in URI query parameter: \"%s\"",
+    "missing key/value separator \"=\" in URI query parameter: \"%s\"",
+    "invalid URI query parameter: \"%s\"",
+    "invalid percent-encoded token: \"%s\"",
+    "forbidden value %%00 in percent-encoded value: \"%s\"",
+    "out of memory",
+};
+
+typedef struct hole {
+    const char *p;
+    size_t n;
+} hole;
+
+/* Matches s[0, n) against a message template; h receives the pieces. */
+static bool match_message(const char *tpl, const char *s, size_t n, hole *h)
+{
+    for (;;) {
+        if (*tpl == '\0')
+            return n == 0;
+        if (tpl[0] == '%' && tpl[1] != '%') {
+            char kind = tpl[1];
+            size_t max = kind == 'c' ? 1 : n;
+            for (size_t k = kind == 's' ? 0 : 1; k <= max && k <= n; k++) {
+                if (kind == 'd' && !is_digit(s[k - 1]))
+                    break;
+                h->p = s;
+                h->n = k;
+                if (match_message(tpl + 2, s + k, n - k, h + 1))
+                    return true;
+            }
+            return false;
+        }
+        size_t lit = tpl[0] == '%' ? 2 : 1; /* "%%" stands for '%' */
+        if (n == 0 || *s != tpl[lit - 1])
+            return false;
+        tpl += lit;
+        s++;
+        n--;
+    }
+}
+
+/*
+ * libpq's message about s, safe to print next to s shown masked by l: each
+ * piece of s it quotes is kept only if that masked form shows it anyway and
+ * it holds no known secret (raw or percent-encoded), else it becomes MASK.
+ */
+static char *libpq_reason(const char *msg, const char *s, const span_list *l, const char *secret)
+{
+    size_t n = strlen(msg), len = strlen(s);
+    pp_buf enc = PP_BUF_INIT;
+
+    while (n > 0 && is_ws(msg[n - 1]))
+        n--;
+    if (secret != NULL)
+        put_urlencoded(&enc, secret);
+    for (size_t i = 0; i < sizeof libpq_messages / sizeof libpq_messages[0]; i++) {
+        hole h[4];
+        if (!match_message(libpq_messages[i], msg, n, h))
+            continue;
+        pp_buf b = PP_BUF_INIT;
+        size_t k = 0;
+        pp_buf_reserve(&b, n);
+        for (const char *p = libpq_messages[i]; *p != '\0'; p++) {
+            if (p[0] != '%' || p[1] == '%') {
+                pp_buf_putc(&b, *p);
+                p += p[0] == '%';
+                continue;
+            }
+            p++;
+            bool keep = *p == 'd' || (visible(s, len, l, h[k].p, h[k].n) &&
+                                      (secret == NULL || secret[0] == '\0' ||
+                                       (!contains(h[k].p, h[k].n, secret, strlen(secret)) &&
+                                        !contains(h[k].p, h[k].n, enc.data, enc.len))));
+            if (keep)
+                pp_buf_append(&b, h[k].p, h[k].n);
+            else
+                pp_buf_puts(&b, MASK);
+            k++;
+        }
+        pp_buf_deinit(&enc);
+        return pp_buf_steal(&b, NULL);
+    }
+    pp_buf_deinit(&enc);
+    return pp_strdup(MSG_LIBPQ);
+}
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    if (err == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    for (char *p = err; *p != '\0'; p++) {
+        if ((unsigned char)*p < ' ')
+            *p = ' '; /* one line */
+    }
+}
+
+/*
+ * Writes "<what> "<s masked by l>": <reason>", or "<what>: <reason>" when
+ * nothing of s would be shown. The reason must be safe to print.
+ */
+static void report(const char *s, const span_list *l, const char *what, const char *reason,
+                   char *err, size_t errlen)
+{
+    char *m = spans_apply(s, strlen(s), l);
+    if (strcmp(m, MASK) == 0)
+        set_err(err, errlen, "%s: %s", what, reason);
+    else
+        set_err(err, errlen, "%s \"%s\": %s", what, m, reason);
+    free(m);
 }
 
 static void put_kv_value(pp_buf *b, const char *v)
@@ -501,18 +865,10 @@ static char *canonical(const pp_dsn *d)
             pp_buf_putc(&b, ' ');
         pp_buf_puts(&b, d->keywords[i]);
         pp_buf_putc(&b, '=');
-        if (secret_keyword(d->keywords[i], strlen(d->keywords[i]))) {
+        if (secret_keyword(d->keywords[i], strlen(d->keywords[i])) || embeds_dsn(d->values[i]))
             pp_buf_puts(&b, MASK);
-        } else {
-            /* a dbname may itself be a connection string */
-            span_list sp = {0};
-            size_t n = strlen(d->values[i]);
-            loose_spans(d->values[i], 0, n, &sp);
-            char *v = spans_apply(d->values[i], n, &sp);
-            put_kv_value(&b, v);
-            free(v);
-            spans_free(&sp);
-        }
+        else
+            put_kv_value(&b, d->values[i]);
     }
     return pp_buf_steal(&b, NULL);
 }
@@ -528,9 +884,9 @@ static bool spans_cover(const char *t, const span_list *l, const char *value)
         char *unesc = unescape(s, n);
         bool found = strstr(raw, value) != NULL || strstr(dec, value) != NULL ||
                      strstr(unesc, value) != NULL;
-        free(raw);
-        free(dec);
-        free(unesc);
+        wipe_free(raw);
+        wipe_free(dec);
+        wipe_free(unesc);
         if (found)
             return true;
     }
@@ -538,163 +894,18 @@ static bool spans_cover(const char *t, const span_list *l, const char *value)
 }
 
 /*
- * The masked form of s. extra holds secret regions found by looking at the
- * whole DATA_SOURCE_NAME list (a password with a ',' spans two elements).
- * d, when it holds parsed options, is checked against: a secret libpq read
- * that is not exactly one masked region means the text is ambiguous, and
- * the form rebuilt from the options is used instead.
+ * The masked form of s, which parsed into d and was scanned exactly into
+ * l. Should a secret libpq read not lie in a masked region (scan() and
+ * libpq disagree), the form rebuilt from the options is used instead.
  */
-static char *masked_form(const char *s, bool trusted, const span_list *extra, const pp_dsn *d)
+static char *masked_form(const char *s, const span_list *l, const pp_dsn *d)
 {
-    size_t len = strlen(s);
-    span_list sp = {0};
-    char *m = NULL;
-
-    mask_spans(s, len, trusted, &sp);
-    spans_merge(&sp);
     for (size_t i = 0; i < d->n; i++) {
         if (secret_keyword(d->keywords[i], strlen(d->keywords[i])) &&
-            !spans_cover(s, &sp, d->values[i])) {
-            m = canonical(d);
-            goto cleanup;
-        }
+            !spans_cover(s, l, d->values[i]))
+            return canonical(d);
     }
-    for (size_t i = 0; extra != NULL && i < extra->n; i++)
-        spans_add(&sp, extra->v[i].a, extra->v[i].b);
-    m = spans_apply(s, len, &sp);
-cleanup:
-    spans_free(&sp);
-    return m;
-}
-
-/* Does needle[0, n) occur in hay? */
-static bool contains(const char *hay, const char *needle, size_t n)
-{
-    size_t hn = strlen(hay);
-    for (size_t i = 0; i + n <= hn; i++) {
-        if (memcmp(hay + i, needle, n) == 0)
-            return true;
-    }
-    return false;
-}
-
-/*
- * Removes every secret from a libpq message. libpq quotes fragments of the
- * input in double quotes: a fragment that is part of a secret becomes MASK,
- * and secrets inside a fragment are replaced. Outside quotes the text is
- * libpq's own; only secrets of 4 bytes or more are replaced there, so that
- * a password like "in" does not mangle the English.
- */
-static char *scrub(const char *reason, const str_list *secrets)
-{
-    pp_buf b = PP_BUF_INIT;
-    size_t n = strlen(reason);
-    bool in_quote = false;
-
-    while (n > 0 && is_ws(reason[n - 1]))
-        n--;
-    pp_buf_reserve(&b, n + 16);
-    for (size_t i = 0; i < n;) {
-        if (reason[i] == '"') {
-            pp_buf_putc(&b, '"');
-            i++;
-            in_quote = !in_quote;
-            if (!in_quote)
-                continue;
-            size_t close = find(reason, i, n, '"');
-            for (size_t k = 0; close > i && k < secrets->n; k++) {
-                if (contains(secrets->v[k], reason + i, close - i)) {
-                    pp_buf_puts(&b, MASK);
-                    i = close;
-                    break;
-                }
-            }
-            continue;
-        }
-        size_t best = 0;
-        for (size_t k = 0; k < secrets->n; k++) {
-            size_t sn = strlen(secrets->v[k]);
-            if (sn > best && (in_quote || sn >= 4) && sn <= n - i &&
-                memcmp(reason + i, secrets->v[k], sn) == 0)
-                best = sn;
-        }
-        if (best > 0) {
-            pp_buf_puts(&b, MASK);
-            i += best;
-        } else {
-            pp_buf_putc(&b, reason[i] == '\n' ? ' ' : reason[i]);
-            i++;
-        }
-    }
-    return pp_buf_steal(&b, NULL);
-}
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-    if (err == NULL || errlen == 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
-/*
- * Writes "<what> "<masked s>": <reason>" with every secret removed. The
- * text is wrong in some way, so it is masked by the generous rules even
- * when libpq parsed it. A reason from_input quotes pieces of s (libpq's do)
- * and is scrubbed; a fixed reason is not, or its own quotes would be.
- */
-static void report(const char *s, const span_list *extra, const char *known_secret, const pp_dsn *d,
-                   const char *what, const char *reason, bool from_input, char *err, size_t errlen)
-{
-    size_t len = strlen(s);
-    span_list sp = {0};
-    str_list secrets = {0};
-
-    mask_spans(s, len, false, &sp);
-    for (size_t i = 0; extra != NULL && i < extra->n; i++)
-        spans_add(&sp, extra->v[i].a, extra->v[i].b);
-    spans_merge(&sp);
-    for (size_t i = 0; i < sp.n; i++) {
-        const char *p = s + sp.v[i].a;
-        size_t n = sp.v[i].b - sp.v[i].a;
-        char *raw = pp_malloc(n + 1);
-        memcpy(raw, p, n);
-        raw[n] = '\0';
-        strs_add(&secrets, raw);
-        strs_add(&secrets, pct_decode(p, n));
-        strs_add(&secrets, unescape(p, n));
-    }
-    for (size_t i = 0; i < d->n; i++) {
-        if (secret_keyword(d->keywords[i], strlen(d->keywords[i])))
-            strs_add(&secrets, pp_strdup(d->values[i]));
-    }
-    if (known_secret != NULL) {
-        pp_buf enc = PP_BUF_INIT;
-        put_urlencoded(&enc, known_secret);
-        strs_add(&secrets, pp_buf_steal(&enc, NULL));
-        strs_add(&secrets, pp_strdup(known_secret));
-    }
-
-    char *masked = masked_form(s, false, extra, d);
-    char *clean = from_input ? scrub(reason, &secrets) : pp_strdup(reason);
-    set_err(err, errlen, "%s \"%s\": %s", what, masked, clean);
-    free(masked);
-    free(clean);
-    strs_free(&secrets);
-    spans_free(&sp);
-}
-
-static void wipe_free(char *s)
-{
-    if (s != NULL) {
-        explicit_bzero(s, strlen(s));
-        free(s);
-    }
+    return spans_apply(s, strlen(s), l);
 }
 
 void pp_dsn_deinit(pp_dsn *d)
@@ -807,8 +1018,9 @@ static size_t list_len(const char *s)
 
 /*
  * libpq validates ports only when it connects; checking here turns a typo
- * into a start-up error instead of a failed scrape. Returns a malloc'd
- * reason, or NULL.
+ * into a start-up error instead of a failed scrape. The ports are digits
+ * by now (check_values), so the reason quotes nothing secret. Returns a
+ * malloc'd reason, or NULL.
  */
 static char *check_ports(const pp_dsn *d)
 {
@@ -845,61 +1057,44 @@ static char *check_ports(const pp_dsn *d)
     return NULL;
 }
 
-/*
- * A URI that libpq reads differently from what its author meant: an
- * unencoded '@' in the host (a password or user name holding '@') or in
- * the path (a password holding '/' then '@'). Accepting it would put
- * pieces of the password into the server label and the logs.
- */
-static bool uri_ambiguous(const char *t, const pp_dsn *d)
+/* Hosts and ports that are not names and numbers; NULL if they are. */
+static const char *check_values(const pp_dsn *d)
 {
-    size_t len = strlen(t);
-    size_t pl = uri_prefix_len(t, len);
-    span_list ignored = {0};
-
-    if (pl == 0)
-        return false;
     const char *host = pp_dsn_get(d, "host");
-    if (host != NULL && strchr(host, '@') != NULL)
-        return true;
-    size_t p = userinfo_spans(t, pl, len, true, &ignored);
-    spans_free(&ignored);
-    while (p < len && t[p] != '/' && t[p] != '?')
-        p++;
-    if (p < len && t[p] == '/') {
-        size_t q = find(t, p, len, '?');
-        if (find(t, p, q, '@') < q)
-            return true;
-    }
-    return false;
+    const char *addr = pp_dsn_get(d, "hostaddr");
+    const char *port = pp_dsn_get(d, "port");
+
+    if ((host != NULL && !list_ok(host, host_ok)) || (addr != NULL && !list_ok(addr, host_ok)))
+        return MSG_HOST;
+    if (port != NULL && !list_ok(port, port_ok))
+        return MSG_PORT;
+    return NULL;
 }
 
 /*
- * Parses s (NUL-terminated, already trimmed). extra, for an element of a
- * list, holds secret regions that cross into it from its neighbours: such
- * an element is a piece of a DSN cut at a ',' and is refused. On error, out
- * is left empty and err gets "<what> "<masked>": <reason>".
+ * Reads s, scanned exactly into sc, into the options of out. Returns NULL
+ * if pgpulse accepts it, else the malloc'd reason: libpq's raw message
+ * (*from_libpq; to be made safe before it is shown) or pgpulse's own.
+ * *exact says whether s may still be shown as sc masks it.
  */
-static int parse_one(const char *s, const span_list *extra, const char *known_secret,
-                     const char *what, pp_dsn *out, char *err, size_t errlen)
+static char *load(const char *s, const scan *sc, pp_dsn *out, bool *from_libpq, bool *exact)
 {
-    PQconninfoOption *opts = NULL;
     char *pqerr = NULL;
     char *reason = NULL;
-    bool from_input = true;
-    int rc = -1;
+    const char *own = problem_reason(sc->problem);
+    PQconninfoOption *opts = PQconninfoParse(s, &pqerr);
 
+    *from_libpq = false;
+    *exact = false;
     memset(out, 0, sizeof *out);
-    if (extra != NULL && extra->n > 0) {
-        reason = pp_strdup("the list is split on \",\" and this DSN continues in the next "
-                           "element (write \",\" as %2C in a URI)");
-        from_input = false;
-        goto cleanup;
-    }
-    opts = PQconninfoParse(s, &pqerr);
     if (opts == NULL) {
-        reason = pp_strdup(pqerr != NULL ? pqerr : "out of memory");
-        goto cleanup;
+        *from_libpq = own == NULL && pqerr != NULL;
+        reason = pp_strdup(own != NULL ? own : pqerr != NULL ? pqerr : "out of memory");
+        if (pqerr != NULL) {
+            explicit_bzero(pqerr, strlen(pqerr));
+            PQfreemem(pqerr);
+        }
+        return reason;
     }
 
     size_t n = 0;
@@ -907,43 +1102,72 @@ static int parse_one(const char *s, const span_list *extra, const char *known_se
         n += o->val != NULL && o->val[0] != '\0';
     out->keywords = pp_calloc(n + 1, sizeof(char *));
     out->values = pp_calloc(n + 1, sizeof(char *));
-    for (const PQconninfoOption *o = opts; o->keyword != NULL; o++) {
-        if (o->val == NULL || o->val[0] == '\0')
+    for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
+        if (o->val == NULL)
             continue;
-        out->keywords[out->n] = pp_strdup(o->keyword);
-        out->values[out->n] = pp_strdup(o->val);
-        out->n++;
-    }
-    if (uri_ambiguous(s, out)) {
-        reason = pp_strdup("ambiguous URI: percent-encode \"@\", \"/\" and \":\" in the user "
-                           "name, password and database name (as %40, %2F and %3A)");
-        from_input = false;
-        goto cleanup;
-    }
-    reason = check_ports(out);
-    if (reason != NULL)
-        goto cleanup;
-    derive(out);
-    out->masked = masked_form(s, true, extra, out);
-    rc = 0;
-
-cleanup:
-    if (rc != 0) {
-        report(s, extra, known_secret, out, what, reason, from_input, err, errlen);
-        pp_dsn_deinit(out);
-    }
-    free(reason);
-    if (pqerr != NULL)
-        PQfreemem(pqerr);
-    if (opts != NULL) {
-        /* libpq does not clear the copies it made */
-        for (PQconninfoOption *o = opts; o->keyword != NULL; o++) {
-            if (o->val != NULL && secret_keyword(o->keyword, strlen(o->keyword)))
-                explicit_bzero(o->val, strlen(o->val));
+        if (o->val[0] != '\0') {
+            out->keywords[out->n] = pp_strdup(o->keyword);
+            out->values[out->n] = pp_strdup(o->val);
+            out->n++;
         }
-        PQconninfoFree(opts);
+        explicit_bzero(o->val, strlen(o->val)); /* libpq does not clear its copies */
     }
-    return rc;
+    PQconninfoFree(opts);
+
+    if (own == NULL)
+        own = check_values(out);
+    if (own != NULL)
+        return pp_strdup(own);
+    reason = check_ports(out);
+    *exact = true;
+    return reason;
+}
+
+/*
+ * Reads s (trimmed). On success returns NULL with out filled, and l holds
+ * the spans of its masked form. Otherwise out is left empty and returns a
+ * reason that is safe to print next to s masked by l. known_secret, if not
+ * NULL, is a password that s holds percent-encoded. Free l with scan_free.
+ */
+static char *read_dsn(const char *s, const char *known_secret, pp_dsn *out, scan *l)
+{
+    size_t len = strlen(s);
+    bool from_libpq, exact;
+
+    scan_text(l, s, len, true);
+    char *reason = load(s, l, out, &from_libpq, &exact);
+    if (reason == NULL)
+        return NULL;
+    pp_dsn_deinit(out);
+    if (!exact) {
+        scan_free(l);
+        scan_text(l, s, len, false);
+    }
+    if (from_libpq) {
+        char *safe = libpq_reason(reason, s, &l->spans, known_secret);
+        wipe_free(reason);
+        reason = safe;
+    }
+    return reason;
+}
+
+/* Parses s (NUL-terminated, already trimmed); on error err gets a message
+ * that starts with what. */
+static int parse_one(const char *s, const char *known_secret, const char *what, pp_dsn *out,
+                     char *err, size_t errlen)
+{
+    scan l;
+    char *reason = read_dsn(s, known_secret, out, &l);
+
+    if (reason == NULL) {
+        derive(out);
+        out->masked = masked_form(s, &l.spans, out);
+    } else {
+        report(s, &l.spans, what, reason, err, errlen);
+        free(reason);
+    }
+    scan_free(&l);
+    return reason == NULL ? 0 : -1;
 }
 
 /* Trims ASCII white space: returns the start, sets *n to the length. */
@@ -964,9 +1188,28 @@ int pp_dsn_parse(const char *text, pp_dsn *out, char *err, size_t errlen)
     size_t n;
     const char *t = trim(text, strlen(text), &n);
     char *s = dup_n(t, n);
-    int rc = parse_one(s, NULL, NULL, "invalid DSN", out, err, errlen);
+    int rc = parse_one(s, NULL, "invalid DSN", out, err, errlen);
     wipe_free(s);
     return rc;
+}
+
+char *pp_dsn_mask_text(const char *text)
+{
+    if (text == NULL)
+        return NULL;
+    size_t n;
+    const char *t = trim(text, strlen(text), &n);
+    char *s = dup_n(t, n);
+    pp_dsn d;
+    scan l;
+    char *reason = read_dsn(s, NULL, &d, &l);
+    char *m = reason == NULL ? masked_form(s, &l.spans, &d) : spans_apply(s, n, &l.spans);
+
+    free(reason);
+    pp_dsn_deinit(&d);
+    scan_free(&l);
+    wipe_free(s);
+    return m;
 }
 
 void pp_dsn_list_free(pp_dsn *list, size_t n)
@@ -994,10 +1237,51 @@ static bool starts_dsn(const char *t, size_t n)
 }
 
 typedef struct element {
-    size_t ra, rb; /* as split on ',' */
-    size_t a, b;   /* trimmed */
-    size_t group;  /* index of the element that starts its group */
+    size_t a, b;  /* trimmed */
+    size_t group; /* index of the element that starts its group */
 } element;
+
+/*
+ * An element of a group (a DSN cut at ',' and the elements that continue
+ * it) that holds part of a secret of the group, or that only continues
+ * it, is refused. gs is the group read as one text (conservatively) from
+ * offset goff. Returns whether element i was refused.
+ */
+static bool refuse_cut(const char *text, const element *el, size_t i, const scan *gs, size_t goff,
+                       char *err, size_t errlen)
+{
+    span_list l = {0};
+    size_t a = el[i].a, b = el[i].b;
+
+    for (size_t k = 0; k < gs->spans.n; k++) {
+        size_t sa = gs->spans.v[k].a + goff, sb = gs->spans.v[k].b + goff;
+        if (sa < a)
+            sa = a;
+        if (sb > b)
+            sb = b;
+        if (sa < sb)
+            spans_add(&l, sa - a, sb - a);
+    }
+    bool refuse = el[i].group != i || l.n > 0;
+    if (refuse) {
+        char what[48];
+        char *s = dup_n(text + a, b - a);
+        if (el[i].group == i) {
+            /* the first: it is a DSN of its own, also read as one */
+            scan own;
+            scan_text(&own, s, b - a, false);
+            for (size_t k = 0; k < own.spans.n; k++)
+                spans_add(&l, own.spans.v[k].a, own.spans.v[k].b);
+            scan_free(&own);
+        }
+        spans_merge(&l);
+        snprintf(what, sizeof what, "invalid DSN %zu", i + 1);
+        report(s, &l, what, MSG_SPLIT, err, errlen);
+        wipe_free(s);
+    }
+    spans_free(&l);
+    return refuse;
+}
 
 int pp_dsn_parse_list(const char *text, pp_dsn **out, size_t *n, char *err, size_t errlen)
 {
@@ -1005,7 +1289,7 @@ int pp_dsn_parse_list(const char *text, pp_dsn **out, size_t *n, char *err, size
     size_t count = list_len(text);
     element *el = pp_calloc(count, sizeof *el);
     pp_dsn *list = pp_calloc(count, sizeof *list);
-    span_list gspans = {0}, extra = {0};
+    scan gs = {0};
     size_t parsed = 0, cur_group = (size_t)-1;
     int rc = -1;
 
@@ -1015,8 +1299,6 @@ int pp_dsn_parse_list(const char *text, pp_dsn **out, size_t *n, char *err, size
         size_t c = find(text, p, len, ',');
         size_t tn;
         const char *t = trim(text + p, c - p, &tn);
-        el[i].ra = p;
-        el[i].rb = c;
         el[i].a = (size_t)(t - text);
         el[i].b = el[i].a + tn;
         el[i].group = i == 0 || starts_dsn(t, tn) ? i : el[i - 1].group;
@@ -1028,33 +1310,23 @@ int pp_dsn_parse_list(const char *text, pp_dsn **out, size_t *n, char *err, size
             set_err(err, errlen, "DSN %zu is empty", i + 1);
             goto cleanup;
         }
-        /* A password holding ',' is split over several elements; mask each
-         * piece by looking at the whole group it belongs to. */
-        if (el[i].group != cur_group) {
-            size_t g = el[i].group, last = g;
-            cur_group = g;
-            while (last + 1 < count && el[last + 1].group == g)
-                last++;
-            gspans.n = 0;
-            if (last > g)
-                mask_spans(text + el[g].ra, el[last].rb - el[g].ra, false, &gspans);
-            for (size_t k = 0; k < gspans.n; k++) {
-                gspans.v[k].a += el[g].ra;
-                gspans.v[k].b += el[g].ra;
+        size_t g = el[i].group, last = g;
+        while (last + 1 < count && el[last + 1].group == g)
+            last++;
+        if (last > g) {
+            if (g != cur_group) {
+                cur_group = g;
+                scan_free(&gs);
+                scan_text(&gs, text + el[g].a, el[last].b - el[g].a, false);
             }
-        }
-        extra.n = 0;
-        for (size_t k = 0; k < gspans.n; k++) {
-            size_t a = gspans.v[k].a > el[i].a ? gspans.v[k].a : el[i].a;
-            size_t b = gspans.v[k].b < el[i].b ? gspans.v[k].b : el[i].b;
-            if (a < b)
-                spans_add(&extra, a - el[i].a, b - el[i].a);
+            if (refuse_cut(text, el, i, &gs, el[g].a, err, errlen))
+                goto cleanup;
         }
 
         char what[48];
         snprintf(what, sizeof what, "invalid DSN %zu", i + 1);
         char *s = dup_n(text + el[i].a, el[i].b - el[i].a);
-        int prc = parse_one(s, &extra, NULL, what, &list[i], err, errlen);
+        int prc = parse_one(s, NULL, what, &list[i], err, errlen);
         wipe_free(s);
         if (prc != 0)
             goto cleanup;
@@ -1067,8 +1339,7 @@ int pp_dsn_parse_list(const char *text, pp_dsn **out, size_t *n, char *err, size
 
 cleanup:
     pp_dsn_list_free(list, parsed);
-    spans_free(&gspans);
-    spans_free(&extra);
+    scan_free(&gs);
     free(el);
     return rc;
 }
@@ -1190,7 +1461,7 @@ int pp_dsn_from_env(const char *(*getenv_fn)(const char *), pp_dsn **out, size_t
     pp_buf_append(&dsn, u, un);
 
     pp_dsn *list = pp_calloc(1, sizeof *list);
-    if (parse_one(dsn.data, NULL, pass, "invalid DSN", list, tmp, errlen) != 0) {
+    if (parse_one(dsn.data, pass, "invalid DSN", list, tmp, errlen) != 0) {
         set_err(err, errlen, "%s (with %s and %s): %s", uri_var, user_var, pass_var, tmp);
         free(list);
         goto cleanup;

@@ -46,7 +46,13 @@ void pp_dsn_set(pp_dsn *d, const char *keyword, const char *value);
 
 /* Masks the password in an arbitrary DSN text (URI userinfo or a
  * password=... pair), for error messages about text that did not parse.
- * Returns a malloc'd string. */
+ * Returns a malloc'd string.
+ * The text is trimmed as pp_dsn_parse trims it and shown as pgpulse's
+ * messages show it: a DSN that pp_dsn_parse accepts (or refuses only for
+ * its port numbers) with exactly its secrets masked; any other text
+ * conservatively, from the first value that cannot be vouched for to the
+ * end, and a URI that cannot be split for certain as its scheme only
+ * ("postgresql://xxxxx"). NULL gives NULL. */
 char *pp_dsn_mask_text(const char *text);
 
 /* Reads the data sources from the environment as postgres_exporter does

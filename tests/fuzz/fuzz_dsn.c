@@ -13,7 +13,9 @@
  * A password candidate (P itself, and the form written into the text when
  * it is encoded) is checked when it is at least 4 bytes long, holds no 'x'
  * (so that it cannot overlap the "xxxxx" mask), and is not a substring of
- * the rest or of a message text that pgpulse or libpq writes by itself.
+ * the rest (also as a message quotes it) or of a message text that pgpulse
+ * or libpq writes by itself; nor is a P that no reading of the text takes
+ * for a password (see p_not_a_password()).
  * Such a candidate can only appear in an output by leaking, so it must not
  * appear in the error message, the masked forms, or the label of what
  * parsed and the host and port it is made of. (The database and user are
@@ -73,11 +75,18 @@ static const char *const fixed_texts[] = {
     "forbidden value %00 in percent-encoded value: \"\"",
     "out of memory",
     "invalid DSN \"\": ",
+    "invalid DSN: ",
     "DSN is empty",
-    "ambiguous URI: percent-encode \"@\", \"/\" and \":\" in the user name, password and "
-    "database name (as %40, %2F and %3A)",
-    "the list is split on \",\" and this DSN continues in the next element (write \",\" as "
-    "%2C in a URI)",
+    "neither a URI (postgresql://...) nor key=value pairs",
+    "white space in a URI must be percent-encoded (as %20)",
+    "ambiguous URI: percent-encode \"@\", \"/\", \"?\" and \"#\" in the user name and password, "
+    "and \"@\" anywhere else (as %40, %2F, %3F and %23)",
+    "ambiguous key=value pair: a value after \"= \" holds \"=\" (quote such a value, and write an "
+    "empty one as '')",
+    "the list is split on \",\" and this DSN is cut in two (write \",\" as %2C in a URI)",
+    "invalid host name (a host is a name, an IP address or a socket directory)",
+    "invalid port number (not a number)",
+    "not a valid connection string",
     "invalid port number \"\"",
     "could not match port numbers to hosts",
     "localhost:5432",
@@ -164,13 +173,50 @@ static bool in_fixed_texts(const char *c)
     return false;
 }
 
-/* Adds c when an occurrence of it in an output can only be a leak. */
+/* Is c in the rest as an error message quotes it ("host=...)? */
+static bool in_quoted_rest(const char *c, const char *rest)
+{
+    pp_buf q = PP_BUF_INIT;
+    pp_buf_printf(&q, "\"%s\"", rest);
+    bool in = strstr(q.data, c) != NULL;
+    pp_buf_deinit(&q);
+    return in;
+}
+
+/* Adds c when an occurrence of it in an output can only be a leak. (A
+ * candidate made of ',' only may be libpq's own: it joins the ports of a
+ * host list with ','.) */
 static void add_secret(secrets *s, const char *c, const char *rest)
 {
     if (s->n == sizeof s->v / sizeof s->v[0] || strlen(c) < 4 || strchr(c, 'x') != NULL ||
-        strstr(rest, c) != NULL || in_fixed_texts(c))
+        strstr(rest, c) != NULL || in_quoted_rest(c, rest) || strspn(c, ",") == strlen(c) ||
+        in_fixed_texts(c))
         return;
     s->v[s->n++] = c;
+}
+
+/*
+ * Is P, placed by tpl, no password in any reading of the text, so that it
+ * is not checked?
+ * - "%U:%P@%H/%D" is a URI without its scheme, which libpq rejects. But
+ *   when U holds '=' the text is a key=value string, and a blank in P cuts
+ *   P into keywords and values of their own: U "host=", P ":1 dbname=" and
+ *   H "h" make "host=::1 dbname=@h/", which is what it says to libpq and to
+ *   anyone reading it.
+ * - In a URI query, a P that starts with '&' leaves the password empty and
+ *   starts the next parameter: "password=&sslmode=disable".
+ */
+static bool p_not_a_password(const char *tpl, char *const *pieces)
+{
+    if (strstr(tpl, "password=%P&") != NULL && pieces[P][0] == '&')
+        return true;
+    if (strcmp(tpl, "%U:%P@%H/%D") != 0 || strchr(pieces[U], '=') == NULL)
+        return false;
+    for (const char *c = pieces[P]; *c != '\0'; c++) {
+        if (*c == ' ' || (*c >= '\t' && *c <= '\r'))
+            return true;
+    }
+    return false;
 }
 
 static void check_no_secret(const secrets *s, const char *what, const char *out)
@@ -192,7 +238,13 @@ static void check_dsn(const pp_dsn *d, const secrets *s)
     FUZZ_CHECK(d->host != NULL && d->port != NULL && d->label != NULL && d->masked != NULL);
     FUZZ_CHECK(strchr(d->label, ':') != NULL);
     check_no_secret(s, "masked form", d->masked);
-    check_no_secret(s, "label", d->label);
+    /* "host:port": the ':' is pgpulse's own, so each side is checked */
+    char *label = pp_strdup(d->label);
+    char *colon = strrchr(label, ':');
+    *colon = '\0';
+    check_no_secret(s, "label", label);
+    check_no_secret(s, "label", colon + 1);
+    free(label);
     check_no_secret(s, "host", d->host);
     check_no_secret(s, "port", d->port);
 }
@@ -324,9 +376,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         put_encoded(&enc, pieces[P]);
     else if (strstr(tpl, "%Q") != NULL)
         put_escaped(&enc, pieces[P]);
-    add_secret(&s, pieces[P], without);
-    if (strcmp(enc.data, pieces[P]) != 0)
-        add_secret(&s, enc.data, without);
+    if (!p_not_a_password(tpl, pieces)) {
+        add_secret(&s, pieces[P], without);
+        if (strcmp(enc.data, pieces[P]) != 0)
+            add_secret(&s, enc.data, without);
+    }
 
     run(text, &s, errlen);
 

@@ -94,10 +94,21 @@ static void test_uri(void)
     CHECK_STR(d.masked, "postgresql://h/db?password=xxxxx&sslmode=require");
     pp_dsn_deinit(&d);
 
-    /* '@' in a query value is not a userinfo: nothing to hide */
-    CHECK(pp_dsn_parse("postgresql://h:5432/db?application_name=me@work", &d, err, sizeof err) ==
+    /* an '@' anywhere but before the host is ambiguous (is the password
+     * "p/db?application_name=me" of user "u"?): percent-encoded it is fine */
+    CHECK(pp_dsn_parse("postgresql://h:5432/db?application_name=me%40work", &d, err, sizeof err) ==
           0);
-    CHECK_STR(d.masked, "postgresql://h:5432/db?application_name=me@work");
+    CHECK_STR(pp_dsn_get(&d, "application_name"), "me@work");
+    CHECK_STR(d.masked, "postgresql://h:5432/db?application_name=me%40work");
+    pp_dsn_deinit(&d);
+    CHECK(pp_dsn_parse("postgresql://h:5432/db?application_name=me@work", &d, err, sizeof err) ==
+          -1);
+    CHECK_CONTAINS(err, "invalid DSN \"postgresql://xxxxx\": ambiguous URI");
+
+    /* a value that is a connection string of its own is hidden whole */
+    CHECK(pp_dsn_parse("postgresql://h/db?options=-csearch_path%3Dx&sslmode=disable", &d, err,
+                       sizeof err) == 0);
+    CHECK_STR(d.masked, "postgresql://h/db?options=xxxxx&sslmode=disable");
     pp_dsn_deinit(&d);
 }
 
@@ -191,26 +202,73 @@ static void test_errors(void)
 
     CHECK(pp_dsn_parse("host=h port=0", &d, err, sizeof err) == -1);
     CHECK_STR(err, "invalid DSN \"host=h port=0\": invalid port number \"0\"");
+    /* a port that is not a number may be a piece of a password: not shown */
     CHECK(pp_dsn_parse("host=h port=54x", &d, err, sizeof err) == -1);
-    CHECK_CONTAINS(err, "invalid port number \"54x\"");
+    CHECK_STR(err, "invalid DSN \"host=h port=xxxxx\": invalid port number (not a number)");
     CHECK(pp_dsn_parse("host=a,b,c port=1,2", &d, err, sizeof err) == -1);
     CHECK_CONTAINS(err, "could not match 2 port numbers to 3 hosts");
 
+    /* the value of an unknown keyword may be a password (a misspelt
+     * keyword): hidden, the rest of the text with it */
     CHECK(pp_dsn_parse("foo=bar", &d, err, sizeof err) == -1);
-    CHECK_STR(err, "invalid DSN \"foo=bar\": invalid connection option \"foo\"");
+    CHECK_STR(err, "invalid DSN \"foo=xxxxx\": invalid connection option \"foo\"");
+    CHECK(pp_dsn_parse("host=h pasword=Hunter2 port=1", &d, err, sizeof err) == -1);
+    CHECK_STR(err, "invalid DSN \"host=h pasword=xxxxx\": invalid connection option \"pasword\"");
     CHECK(pp_dsn_parse("postgresql://h/db?foo=bar", &d, err, sizeof err) == -1);
     CHECK_STR(err,
-              "invalid DSN \"postgresql://h/db?foo=bar\": invalid URI query parameter: \"foo\"");
+              "invalid DSN \"postgresql://h/db?foo=xxxxx\": invalid URI query parameter: \"foo\"");
+    /* libpq quotes pieces of the text; one not shown in the DSN is hidden */
+    CHECK(pp_dsn_parse("postgresql://u:Hunter2%zz@h/db", &d, err, sizeof err) == -1);
+    CHECK_STR(err, "invalid DSN \"postgresql://u:xxxxx@h/db\": invalid percent-encoded token: "
+                   "\"xxxxx\"");
+    CHECK(pp_dsn_parse("host=h password=Hunter2 user", &d, err, sizeof err) == -1);
+    CHECK_STR(err, "invalid DSN \"host=h password=xxxxx\": missing \"=\" after \"xxxxx\" in "
+                   "connection info string");
+    CHECK(pp_dsn_parse("host=h user", &d, err, sizeof err) == -1);
+    CHECK_STR(err, "invalid DSN \"host=h xxxxx\": missing \"=\" after \"xxxxx\" in connection "
+                   "info string");
+    /* text that is no DSN at all may hold anything: nothing of it shown */
     CHECK(pp_dsn_parse("localhost:5432/db", &d, err, sizeof err) == -1);
-    CHECK_CONTAINS(err, "missing \"=\" after \"localhost:5432/db\"");
+    CHECK_STR(err, "invalid DSN: neither a URI (postgresql://...) nor key=value pairs");
+    CHECK(pp_dsn_parse("postgres:/u:Hunter2@h/db", &d, err, sizeof err) == -1);
+    CHECK_STR(err, "invalid DSN: neither a URI (postgresql://...) nor key=value pairs");
     /* the message is one line */
-    CHECK(strchr(err, '\n') == NULL);
+    CHECK(pp_dsn_parse("host=h\nfoo=bar", &d, err, sizeof err) == -1);
+    CHECK_STR(err, "invalid DSN \"host=h foo=xxxxx\": invalid connection option \"foo\"");
 
     /* a DSN libpq would misread is refused, with advice */
     CHECK(pp_dsn_parse("postgresql://u:a@b@h/db", &d, err, sizeof err) == -1);
-    CHECK_STR(err, "invalid DSN \"postgresql://u:xxxxx@h/db\": ambiguous URI: percent-encode "
-                   "\"@\", \"/\" and \":\" in the user name, password and database name (as "
-                   "%40, %2F and %3A)");
+    CHECK_STR(err, "invalid DSN \"postgresql://xxxxx\": ambiguous URI: percent-encode \"@\", "
+                   "\"/\", \"?\" and \"#\" in the user name and password, and \"@\" anywhere "
+                   "else (as %40, %2F, %3F and %23)");
+    CHECK(pp_dsn_parse("postgresql://u:a b@h/db", &d, err, sizeof err) == -1);
+    CHECK_STR(err, "invalid DSN \"postgresql://xxxxx\": white space in a URI must be "
+                   "percent-encoded (as %20)");
+    CHECK(pp_dsn_parse("host=h user= password=pw", &d, err, sizeof err) == -1);
+    CHECK_STR(err, "invalid DSN \"host=h user=xxxxx\": ambiguous key=value pair: a value after "
+                   "\"= \" holds \"=\" (quote such a value, and write an empty one as '')");
+    CHECK(pp_dsn_parse("host=h user='' password=pw", &d, err, sizeof err) == 0);
+    CHECK_STR(d.masked, "host=h user='' password=xxxxx");
+    pp_dsn_deinit(&d);
+    CHECK(pp_dsn_parse("host=h user= 'a=b' password=pw", &d, err, sizeof err) == 0);
+    pp_dsn_deinit(&d);
+    CHECK(pp_dsn_parse("host=h options=-csearch_path=x", &d, err, sizeof err) == 0);
+    CHECK_STR(d.masked, "host=h options=xxxxx");
+    pp_dsn_deinit(&d);
+    /* hosts and ports that are not names and numbers */
+    CHECK(pp_dsn_parse("host=a@b", &d, err, sizeof err) == -1);
+    CHECK_STR(err, "invalid DSN \"host=xxxxx\": invalid host name (a host is a name, an IP "
+                   "address or a socket directory)");
+    CHECK(pp_dsn_parse("user=u hostaddr=1.2.3.4,x=y", &d, err, sizeof err) == -1);
+    CHECK_STR(err, "invalid DSN \"user=u hostaddr=xxxxx\": invalid host name (a host is a name, an "
+                   "IP address or a socket directory)");
+    CHECK(pp_dsn_parse("postgresql:///db?host=%2Ftmp%3Fx", &d, err, sizeof err) == -1);
+    CHECK_CONTAINS(err, "invalid DSN \"postgresql:///db?host=xxxxx\": invalid host name");
+    CHECK(pp_dsn_parse("postgresql://u:Hunter2@h:12a/db", &d, err, sizeof err) == -1);
+    CHECK_STR(err,
+              "invalid DSN \"postgresql://u:xxxxx@xxxxx\": invalid port number (not a number)");
+    LABEL("host=/var/run/postgresql,@abstract,10.0.0.1,fe80::1%eth0,db-1.example_x",
+          "/var/run/postgresql:5432");
 
     /* a short error buffer truncates, NULL is allowed */
     char small[8];
@@ -228,16 +286,26 @@ static void test_mask_text(void)
         {"postgresql://u@h/db", "postgresql://u@h/db"},
         {"postgresql://u:@h/db", "postgresql://u:@h/db"},
         {"postgresql://h:5432/db", "postgresql://h:5432/db"},
-        {"postgresql://u:a@b@h/db", "postgresql://u:xxxxx@h/db"},
-        {"postgresql://u:a/b?c@h/db?sslmode=disable", "postgresql://u:xxxxx@h/db?sslmode=disable"},
+        /* text that cannot be split for certain: the scheme only */
+        {"postgresql://u:a@b@h/db", "postgresql://xxxxx"},
+        {"postgresql://u:a/b?c@h/db?sslmode=disable", "postgresql://xxxxx"},
+        {"postgresql://u:S3cret Pw@h/db", "postgresql://xxxxx"},
+        {"postgres://u@h/db?application_name=a@b", "postgres://xxxxx"},
+        /* trimmed, as pp_dsn_parse does */
+        {" \tpostgresql://u:S3cretPw@h/db \n", "postgresql://u:xxxxx@h/db"},
+        {" \tpostgresql://u:S3cret Pw@h/db", "postgresql://xxxxx"},
+        /* text that libpq rejects: from the first secret on */
         {"postgresql://h/db?sslmode=disable&password=a&b",
          "postgresql://h/db?sslmode=disable&password=xxxxx"},
         {"user=u password=pw", "user=u password=xxxxx"},
         {"host=h password='a b' user=u", "host=h password='xxxxx' user=u"},
         {"host=h password='it\\'s' user=u", "host=h password='xxxxx' user=u"},
         {"host=h password=a\\ b user=u", "host=h password=xxxxx user=u"},
-        {"host=h password='unterminated user=u", "host=h password='xxxxx"},
-        {"host=h password", "host=h password"},
+        {"host=h password='unterminated user=u", "host=h password=xxxxx"},
+        {"host=h password", "host=h xxxxx"},
+        {"host=h port=5432 foo=bar user=u", "host=h port=5432 foo=xxxxx"},
+        {"user=x host= password=S3cretPw", "user=x host=xxxxx"},
+        {"junk", "xxxxx"},
         {"host=h", "host=h"},
         {"", ""},
     };
@@ -298,6 +366,23 @@ static const leak_case leak_cases[] = {
     {"host=h1,h2 password=Hunter2Secret", {"Hunter2Secret"}},
     {"host=h password=Hunter,Secret", {"Hunter", "Secret"}},
     {"postgresql://a:Pw1Secret@h1/db,postgresql://b:Pw2Secret@h2/db", {"Pw1Secret", "Pw2Secret"}},
+    /* found by fuzzing: misread into the host, the dbname, the port */
+    {"postgresql://user@db.example password=Hunter2Secret", {"Hunter2Secret"}},
+    {"postgresql://h1/db password=Hunter2Secret", {"Hunter2Secret"}},
+    {"postgresql://h/db,host=h2 user=bob password=Hunter2Secret", {"Hunter2Secret"}},
+    {"user=x host= password=Hunter2Secret", {"Hunter2Secret"}},
+    {"host=b user= password= Hunter2Secret dbname=a", {"Hunter2Secret"}},
+    {"postgresql://db/app?user=alice@corp&password=Hunter2Secret&bogus=1", {"Hunter2Secret"}},
+    {"postgresql://alice@corp:Hunter?Secret@db/app", {"Hunter", "Secret"}},
+    {"postgresql://u:p@h:Hunter2Secret@db/app", {"Hunter2Secret"}},
+    {"postgresql://u:p@h:Hunter2Secret/app", {"Hunter2Secret"}},
+    {"postgresql://alice,host=db:Hunter2Secret@x/app", {"Hunter2Secret"}},
+    {"host=alice:Hunter2Secret@db", {"Hunter2Secret"}},
+    {" \tpostgresql://u:Hunter2 Secret@h/db", {"Hunter2", "Secret"}},
+    {"host=h pasword=Hunter2Secret", {"Hunter2Secret"}},
+    {"postgresql://h/db?sslmode=disable&pasword=Hunter2Secret", {"Hunter2Secret"}},
+    {"password='Hunter2' host=h user=u Secret", {"Hunter2", "Secret"}},
+    {"postgresql://u:Hunter2Secret@h/db?x", {"Hunter2Secret"}},
 };
 
 static void check_no_piece(const leak_case *c, const char *where, const char *s, int line)
@@ -334,7 +419,7 @@ static void test_no_leaks(void)
              * database, literally, unless expand_dbname is used */
             pp_dsn_deinit(&d);
         } else {
-            CHECK_CONTAINS(err, "invalid DSN \"");
+            CHECK_CONTAINS(err, "invalid DSN");
             check_no_piece(c, "parse error", err, __LINE__);
         }
 
@@ -365,6 +450,85 @@ static void test_no_leaks(void)
         }
     }
     fake_env = NULL;
+}
+
+/*
+ * The leaks tests/fuzz/corpus/dsn/leak-* reproduce, with what is shown
+ * instead: text that libpq misreads is refused and shown conservatively.
+ */
+static void test_fuzz_findings(void)
+{
+    static const char uri_at[] =
+        "ambiguous URI: percent-encode \"@\", \"/\", \"?\" and \"#\" in the "
+        "user name and password, and \"@\" anywhere else (as %40, %2F, "
+        "%3F and %23)";
+    static const char kv_eq[] = "ambiguous key=value pair: a value after \"= \" holds \"=\" (quote "
+                                "such a value, and write an empty one as '')";
+    static const char bad_host[] =
+        "invalid host name (a host is a name, an IP address or a socket directory)";
+    struct {
+        const char *in;   /* holds the password S3cretPw */
+        const char *err;  /* pp_dsn_parse's message */
+        const char *mask; /* pp_dsn_mask_text */
+    } cases[] = {
+        /* (a) a key=value pair after a URI: in the host, in the dbname */
+        {"postgresql://user@db.example password=S3cretPw",
+         "white space in a URI must be percent-encoded (as %20)", "postgresql://xxxxx"},
+        {"postgresql://h1/db password=S3cretPw",
+         "white space in a URI must be percent-encoded (as %20)", "postgresql://xxxxx"},
+        /* (b) "host= password=...": libpq skips the blank after '=' */
+        {"user=x host= password=S3cretPw", kv_eq, "user=x host=xxxxx"},
+        {"host=b user= password= S3cretPw dbname=a", kv_eq, "host=b user=xxxxx"},
+        /* (c) an '@' in the query */
+        {"postgresql://db/app?user=alice@corp&password=S3cretPw&bogus=1", uri_at,
+         "postgresql://xxxxx"},
+        /* (d) an '@' in the user name, a '?' in the password */
+        {"postgresql://alice@corp:S3c?retPw@db/app", uri_at, "postgresql://xxxxx"},
+        /* (e) an '@' in the password: the rest read as a port */
+        {"postgresql://u:p@h:S3cretPw@db/app", uri_at, "postgresql://xxxxx"},
+        /* (f) a host that is not a name */
+        {"host=alice:S3cretPw@db", bad_host, "host=xxxxx"},
+        /* (g) white space in the password, and around the URI */
+        {" \tpostgresql://u:S3cret Pw@h/db",
+         "white space in a URI must be percent-encoded (as %20)", "postgresql://xxxxx"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pp_dsn d;
+        char err[512], want[512];
+        CHECK(pp_dsn_parse(cases[i].in, &d, err, sizeof err) == -1);
+        snprintf(want, sizeof want, "invalid DSN \"%s\": %s", cases[i].mask, cases[i].err);
+        CHECK_STR(err, want);
+        char *m = pp_dsn_mask_text(cases[i].in);
+        CHECK_STR(m, cases[i].mask);
+        free(m);
+    }
+
+    /* (c) with the '@' percent-encoded: parsed, or a clear error */
+    pp_dsn d;
+    char err[512];
+    CHECK(pp_dsn_parse("postgresql://db/app?user=alice%40corp&password=S3cretPw", &d, err,
+                       sizeof err) == 0);
+    CHECK_STR(pp_dsn_get(&d, "user"), "alice@corp");
+    CHECK_STR(d.masked, "postgresql://db/app?user=alice%40corp&password=xxxxx");
+    pp_dsn_deinit(&d);
+    CHECK(pp_dsn_parse("postgresql://db/app?user=alice%40corp&password=S3cretPw&bogus=1", &d, err,
+                       sizeof err) == -1);
+    CHECK_STR(err, "invalid DSN \"postgresql://db/app?user=alice%40corp&password=xxxxx\": invalid "
+                   "URI query parameter: \"xxxxx\"");
+
+    /* (f) parsed alone, the URI is fine; split as DATA_SOURCE_NAME is, its
+     * second half is a DSN whose host holds the password */
+    CHECK(pp_dsn_parse("postgresql://alice,host=db:S3cretPw@x/app", &d, err, sizeof err) == 0);
+    CHECK_STR(d.label, "x:5432");
+    CHECK_STR(d.masked, "postgresql://alice,host=db:xxxxx@x/app");
+    pp_dsn_deinit(&d);
+    pp_dsn *list = NULL;
+    size_t n = 0;
+    CHECK(pp_dsn_parse_list("postgresql://alice,host=db:S3cretPw@x/app", &list, &n, err,
+                            sizeof err) == -1);
+    CHECK(list == NULL && n == 0);
+    CHECK_STR(err, "invalid DSN 2 \"host=xxxxx\": invalid host name (a host is a name, an IP "
+                   "address or a socket directory)");
 }
 
 static void test_get_set(void)
@@ -435,7 +599,7 @@ static void test_list(void)
     pp_dsn_list_free(NULL, 0);
 
     CHECK(pp_dsn_parse_list("host=a,foo=bar", &list, &n, err, sizeof err) == -1);
-    CHECK_STR(err, "invalid DSN 2 \"foo=bar\": invalid connection option \"foo\"");
+    CHECK_STR(err, "invalid DSN 2 \"foo=xxxxx\": invalid connection option \"foo\"");
     CHECK(list == NULL && n == 0);
     CHECK(pp_dsn_parse_list("host=a,,host=c", &list, &n, err, sizeof err) == -1);
     CHECK_STR(err, "DSN 2 is empty");
@@ -443,11 +607,23 @@ static void test_list(void)
     CHECK_STR(err, "DSN 2 is empty");
     CHECK(pp_dsn_parse_list("", &list, &n, err, sizeof err) == -1);
     CHECK_STR(err, "DSN 1 is empty");
+    /* a DSN that a ',' cuts in two is refused where it is cut */
     CHECK(pp_dsn_parse_list("host=a port=1,2", &list, &n, err, sizeof err) == -1);
-    CHECK_CONTAINS(err, "invalid DSN 2 \"2\"");
-    CHECK(pp_dsn_parse_list("postgresql://u:Pw,Rest@h/db", &list, &n, err, sizeof err) == -1);
+    CHECK_STR(err, "invalid DSN 2 \"2\": the list is split on \",\" and this DSN is cut in two "
+                   "(write \",\" as %2C in a URI)");
+    CHECK(pp_dsn_parse_list("postgresql://u:1234,Rest@h/db", &list, &n, err, sizeof err) == -1);
     CHECK_STR(err, "invalid DSN 1 \"postgresql://u:xxxxx\": the list is split on \",\" and this "
-                   "DSN continues in the next element (write \",\" as %2C in a URI)");
+                   "DSN is cut in two (write \",\" as %2C in a URI)");
+    CHECK(pp_dsn_parse_list("postgresql://u:Pw,Rest@h/db", &list, &n, err, sizeof err) == -1);
+    CHECK_CONTAINS(err, "invalid DSN 1 \"postgresql://xxxxx\": the list is split on \",\"");
+    CHECK(pp_dsn_parse_list("host=h1,h2 password=Pw user=u", &list, &n, err, sizeof err) == -1);
+    CHECK_STR(err, "invalid DSN 2 \"h2 password=xxxxx\": the list is split on \",\" and this DSN "
+                   "is cut in two (write \",\" as %2C in a URI)");
+    /* a piece that looks like a DSN of its own is read as one */
+    CHECK(pp_dsn_parse_list("postgresql://alice,host=db:Pw99@x/app", &list, &n, err, sizeof err) ==
+          -1);
+    CHECK_STR(err, "invalid DSN 2 \"host=xxxxx\": invalid host name (a host is a name, an IP "
+                   "address or a socket directory)");
 }
 
 static void test_env(void)
@@ -642,6 +818,7 @@ int main(void)
     test_errors();
     test_mask_text();
     test_no_leaks();
+    test_fuzz_findings();
     test_get_set();
     test_list();
     test_env();
