@@ -123,7 +123,7 @@ void pp_snapshot_render(pp_buf *out, const pp_catalog *cat, pp_families *familie
         }
     pp_buf_reserve(out, bytes + nfam * 64 + 4096);
     for (size_t f = 0; f < nfam; f++) {
-        size_t from = count[f], to = f + 1 <= nfam ? count[f + 1] : total;
+        size_t from = count[f], to = count[f + 1]; /* count[nfam] == total */
         if (from == to)
             continue;
         const pp_family *fam = pp_families_get(families, (uint32_t)f);
