@@ -13,12 +13,14 @@
  *   "xxxxx"). Two readings:
  *   exact, for a text that libpq parsed and that pgpulse accepts: the
  *   secrets are hidden, and the values that may hold a connection string
- *   of their own ('=', "://", or in key=value text '@');
+ *   of their own ('=', or in key=value text '@'), with all that follows
+ *   them if they name a password or hold "://";
  *   conservative, for any other text: also everything from the first value
  *   that cannot be vouched for (a secret, an unknown keyword, a host or
  *   port that is not a name or a number, the point where the syntax
- *   breaks) to the end, and a URI that cannot be split for certain shows
- *   only its scheme.
+ *   breaks) to the end; in key=value text every value, as nobody knows
+ *   where a password in it begins; and a URI that cannot be split for
+ *   certain shows only its scheme.
  * - pgpulse accepts a DSN only if libpq reads it the way its author
  *   evidently meant: a URI has no white space and at most one '@', which
  *   ends the user name and password before any '/', '?' or '#'; no
@@ -31,9 +33,9 @@
  *   if it is visible in the DSN as printed with it (else it becomes
  *   "xxxxx"); a message not recognised is replaced by a fixed text.
  * - DATA_SOURCE_NAME is split on ',' before anything else. An element that
- *   does not begin a DSN continues the one before; such a group is read as
- *   one text (conservatively), and an element of it that holds part of a
- *   secret, or that only continues another, is refused.
+ *   does not begin a DSN continues the one before: that DSN was cut in two
+ *   and is refused where it begins, masked as read alone and as read whole
+ *   (a password holding ',' is cut too).
  */
 #include "dsn.h"
 
@@ -77,9 +79,11 @@ typedef struct span_list {
     size_t n, cap;
 } span_list;
 
-static void spans_add(span_list *l, size_t a, size_t b)
+/* Adds [a, b); an empty one only if keep_empty (a secret's place, shown as
+ * MASK so that an empty password reads as any other). */
+static void spans_put(span_list *l, size_t a, size_t b, bool keep_empty)
 {
-    if (b <= a)
+    if (b < a || (b == a && !keep_empty))
         return;
     if (l->n == l->cap) {
         l->cap = l->cap ? 2 * l->cap : 8;
@@ -88,6 +92,11 @@ static void spans_add(span_list *l, size_t a, size_t b)
     l->v[l->n].a = a;
     l->v[l->n].b = b;
     l->n++;
+}
+
+static void spans_add(span_list *l, size_t a, size_t b)
+{
+    spans_put(l, a, b, false);
 }
 
 static void spans_free(span_list *l)
@@ -376,6 +385,17 @@ static bool embeds_dsn(const char *v)
     return strchr(v, '=') != NULL || strstr(v, "://") != NULL;
 }
 
+/* Does v hold "password", in any case? */
+static bool names_password(const char *v)
+{
+    size_t n = strlen(v);
+    for (size_t i = 0; i + 8 <= n; i++) {
+        if (secret_keyword(v + i, 8))
+            return true;
+    }
+    return false;
+}
+
 /* Why a text cannot be read as written, as scan() finds it. */
 enum problem {
     PROBLEM_NONE,
@@ -434,8 +454,10 @@ static enum verdict judge(const scan *sc, const char *kw, const char *val, bool 
     if (((strcmp(kw, "host") == 0 || strcmp(kw, "hostaddr") == 0) && !list_ok(val, host_ok)) ||
         (strcmp(kw, "port") == 0 && !list_ok(val, port_ok)))
         return HIDE_REST;
-    /* a URI cannot hold a blank: one in its password may have cut it */
-    if (strstr(val, "://") != NULL)
+    /* A value that is a connection string of its own may be one that lost
+     * its quotes ("user='a password='pw'") or that a blank in its password
+     * cut (a URI cannot hold one): what follows may be the password. */
+    if (strstr(val, "://") != NULL || names_password(val))
         return HIDE_REST;
     if (secret_keyword(kw, strlen(kw)))
         return sc->exact ? HIDE : HIDE_REST;
@@ -458,7 +480,7 @@ static bool judge_encoded(scan *sc, const char *kw, size_t a, size_t b)
     if (v == HIDE_REST)
         hide_rest(sc, a);
     else if (v == HIDE)
-        spans_add(&sc->spans, a, b);
+        spans_put(&sc->spans, a, b, true);
     return v != HIDE_REST;
 }
 
@@ -494,7 +516,7 @@ static void scan_uri(scan *sc, size_t pl)
     if (at < len) {
         size_t colon = find(t, pl, at, ':');
         if (colon < at)
-            spans_add(&sc->spans, colon + 1, at);
+            spans_put(&sc->spans, colon + 1, at, true);
         p = at + 1;
     }
     size_t hosts = p;
@@ -640,8 +662,10 @@ static void scan_kv(scan *sc)
             hide_rest(sc, eq + 1);
             return;
         }
-        if (verdict == HIDE)
-            spans_add(&sc->spans, sc->exact ? v : eq + 1, sc->exact ? vend : i);
+        if (!sc->exact)
+            spans_add(&sc->spans, eq + 1, i); /* in a text libpq rejects, any value */
+        else if (verdict == HIDE)
+            spans_put(&sc->spans, v, vend, true);
         first = false;
     }
 }
@@ -814,15 +838,13 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
-    for (char *p = err; *p != '\0'; p++) {
-        if ((unsigned char)*p < ' ')
-            *p = ' '; /* one line */
-    }
 }
 
 /*
  * Writes "<what> "<s masked by l>": <reason>", or "<what>: <reason>" when
- * nothing of s would be shown. The reason must be safe to print.
+ * nothing of s would be shown. The reason must be safe to print. s is shown
+ * as it is, control bytes and all: the log escapes them, and rewriting
+ * them could make up text that was never there.
  */
 static void report(const char *s, const span_list *l, const char *what, const char *reason,
                    char *err, size_t errlen)
@@ -1242,45 +1264,32 @@ typedef struct element {
 } element;
 
 /*
- * An element of a group (a DSN cut at ',' and the elements that continue
- * it) that holds part of a secret of the group, or that only continues
- * it, is refused. gs is the group read as one text (conservatively) from
- * offset goff. Returns whether element i was refused.
+ * A DSN that a ',' of the list cut in two: el[g] and the elements after it
+ * up to el[last], which do not begin a DSN of their own. It is refused
+ * where it begins, shown as the masks of its reading alone and of the
+ * reading of the whole group (a password holding ',' is cut too) hide it.
  */
-static bool refuse_cut(const char *text, const element *el, size_t i, const scan *gs, size_t goff,
-                       char *err, size_t errlen)
+static void report_cut(const char *text, const element *el, size_t g, size_t last, char *err,
+                       size_t errlen)
 {
-    span_list l = {0};
-    size_t a = el[i].a, b = el[i].b;
+    size_t n = el[g].b - el[g].a;
+    char *s = dup_n(text + el[g].a, n);
+    scan whole, own;
+    char what[48];
 
-    for (size_t k = 0; k < gs->spans.n; k++) {
-        size_t sa = gs->spans.v[k].a + goff, sb = gs->spans.v[k].b + goff;
-        if (sa < a)
-            sa = a;
-        if (sb > b)
-            sb = b;
-        if (sa < sb)
-            spans_add(&l, sa - a, sb - a);
+    scan_text(&whole, text + el[g].a, el[last].b - el[g].a, false);
+    scan_text(&own, s, n, false);
+    for (size_t k = 0; k < whole.spans.n; k++) {
+        if (whole.spans.v[k].a < n)
+            spans_add(&own.spans, whole.spans.v[k].a,
+                      whole.spans.v[k].b < n ? whole.spans.v[k].b : n);
     }
-    bool refuse = el[i].group != i || l.n > 0;
-    if (refuse) {
-        char what[48];
-        char *s = dup_n(text + a, b - a);
-        if (el[i].group == i) {
-            /* the first: it is a DSN of its own, also read as one */
-            scan own;
-            scan_text(&own, s, b - a, false);
-            for (size_t k = 0; k < own.spans.n; k++)
-                spans_add(&l, own.spans.v[k].a, own.spans.v[k].b);
-            scan_free(&own);
-        }
-        spans_merge(&l);
-        snprintf(what, sizeof what, "invalid DSN %zu", i + 1);
-        report(s, &l, what, MSG_SPLIT, err, errlen);
-        wipe_free(s);
-    }
-    spans_free(&l);
-    return refuse;
+    spans_merge(&own.spans);
+    snprintf(what, sizeof what, "invalid DSN %zu", g + 1);
+    report(s, &own.spans, what, MSG_SPLIT, err, errlen);
+    scan_free(&whole);
+    scan_free(&own);
+    wipe_free(s);
 }
 
 int pp_dsn_parse_list(const char *text, pp_dsn **out, size_t *n, char *err, size_t errlen)
@@ -1289,8 +1298,7 @@ int pp_dsn_parse_list(const char *text, pp_dsn **out, size_t *n, char *err, size
     size_t count = list_len(text);
     element *el = pp_calloc(count, sizeof *el);
     pp_dsn *list = pp_calloc(count, sizeof *list);
-    scan gs = {0};
-    size_t parsed = 0, cur_group = (size_t)-1;
+    size_t parsed = 0;
     int rc = -1;
 
     *out = NULL;
@@ -1304,30 +1312,27 @@ int pp_dsn_parse_list(const char *text, pp_dsn **out, size_t *n, char *err, size
         el[i].group = i == 0 || starts_dsn(t, tn) ? i : el[i - 1].group;
         p = c + 1;
     }
-
     for (size_t i = 0; i < count; i++) {
         if (el[i].a == el[i].b) {
             set_err(err, errlen, "DSN %zu is empty", i + 1);
             goto cleanup;
         }
-        size_t g = el[i].group, last = g;
-        while (last + 1 < count && el[last + 1].group == g)
-            last++;
-        if (last > g) {
-            if (g != cur_group) {
-                cur_group = g;
-                scan_free(&gs);
-                scan_text(&gs, text + el[g].a, el[last].b - el[g].a, false);
-            }
-            if (refuse_cut(text, el, i, &gs, el[g].a, err, errlen))
-                goto cleanup;
-        }
+    }
 
-        char what[48];
-        snprintf(what, sizeof what, "invalid DSN %zu", i + 1);
-        char *s = dup_n(text + el[i].a, el[i].b - el[i].a);
-        int prc = parse_one(s, NULL, what, &list[i], err, errlen);
-        wipe_free(s);
+    for (size_t i = 0; i < count; i++) {
+        size_t last = i;
+        while (last + 1 < count && el[last + 1].group == i)
+            last++;
+        int prc = -1;
+        if (last > i) {
+            report_cut(text, el, i, last, err, errlen);
+        } else {
+            char what[48];
+            snprintf(what, sizeof what, "invalid DSN %zu", i + 1);
+            char *s = dup_n(text + el[i].a, el[i].b - el[i].a);
+            prc = parse_one(s, NULL, what, &list[i], err, errlen);
+            wipe_free(s);
+        }
         if (prc != 0)
             goto cleanup;
         parsed++;
@@ -1339,7 +1344,6 @@ int pp_dsn_parse_list(const char *text, pp_dsn **out, size_t *n, char *err, size
 
 cleanup:
     pp_dsn_list_free(list, parsed);
-    scan_free(&gs);
     free(el);
     return rc;
 }

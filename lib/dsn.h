@@ -50,9 +50,10 @@ void pp_dsn_set(pp_dsn *d, const char *keyword, const char *value);
  * The text is trimmed as pp_dsn_parse trims it and shown as pgpulse's
  * messages show it: a DSN that pp_dsn_parse accepts (or refuses only for
  * its port numbers) with exactly its secrets masked; any other text
- * conservatively, from the first value that cannot be vouched for to the
- * end, and a URI that cannot be split for certain as its scheme only
- * ("postgresql://xxxxx"). NULL gives NULL. */
+ * conservatively: every value of key=value text, in a URI what follows the
+ * first value that cannot be vouched for, and a URI that cannot be split
+ * for certain is shown as its scheme only ("postgresql://xxxxx"). NULL
+ * gives NULL. */
 char *pp_dsn_mask_text(const char *text);
 
 /* Reads the data sources from the environment as postgres_exporter does

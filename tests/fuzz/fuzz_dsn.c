@@ -173,13 +173,21 @@ static bool in_fixed_texts(const char *c)
     return false;
 }
 
-/* Is c in the rest as an error message quotes it ("host=...)? */
-static bool in_quoted_rest(const char *c, const char *rest)
+/* Is c in the rest once a '"' at either end is taken off? Messages quote
+ * the DSN, and libpq quotes pieces of it ("invalid connection option
+ * "foo""). */
+static bool in_rest_quoted(const char *c, const char *rest)
 {
-    pp_buf q = PP_BUF_INIT;
-    pp_buf_printf(&q, "\"%s\"", rest);
-    bool in = strstr(q.data, c) != NULL;
-    pp_buf_deinit(&q);
+    size_t n = strlen(c);
+    size_t a = n > 0 && c[0] == '"';
+    size_t b = n > a && c[n - 1] == '"' ? n - 1 : n;
+    if (a == 0 && b == n)
+        return false;
+    char *inner = pp_malloc(b - a + 1);
+    memcpy(inner, c + a, b - a);
+    inner[b - a] = '\0';
+    bool in = strstr(rest, inner) != NULL;
+    free(inner);
     return in;
 }
 
@@ -189,31 +197,49 @@ static bool in_quoted_rest(const char *c, const char *rest)
 static void add_secret(secrets *s, const char *c, const char *rest)
 {
     if (s->n == sizeof s->v / sizeof s->v[0] || strlen(c) < 4 || strchr(c, 'x') != NULL ||
-        strstr(rest, c) != NULL || in_quoted_rest(c, rest) || strspn(c, ",") == strlen(c) ||
+        strstr(rest, c) != NULL || in_rest_quoted(c, rest) || strspn(c, ",") == strlen(c) ||
         in_fixed_texts(c))
         return;
     s->v[s->n++] = c;
 }
 
+static bool is_blank(char c)
+{
+    return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
 /*
  * Is P, placed by tpl, no password in any reading of the text, so that it
  * is not checked?
- * - "%U:%P@%H/%D" is a URI without its scheme, which libpq rejects. But
- *   when U holds '=' the text is a key=value string, and a blank in P cuts
- *   P into keywords and values of their own: U "host=", P ":1 dbname=" and
- *   H "h" make "host=::1 dbname=@h/", which is what it says to libpq and to
- *   anyone reading it.
+ * - After "%U:" P is in the user info of a URI (or of one without its
+ *   scheme), which cannot hold a blank. A P with a blank followed by
+ *   "keyword=" makes a text that libpq, when it accepts it, reads as
+ *   key=value pairs, with that part of P an option of its own: U "host=",
+ *   P ":1 dbname=" and H "h" make "host=::1 dbname=@h/", which says the
+ *   same to libpq and to anyone reading it. (A ',' in U can also make the
+ *   rest of the URI a key=value DSN of the list.)
  * - In a URI query, a P that starts with '&' leaves the password empty and
  *   starts the next parameter: "password=&sslmode=disable".
  */
-static bool p_not_a_password(const char *tpl, char *const *pieces)
+static bool p_not_a_password(const char *tpl, const char *p)
 {
-    if (strstr(tpl, "password=%P&") != NULL && pieces[P][0] == '&')
+    if (strstr(tpl, "password=%P&") != NULL && p[0] == '&')
         return true;
-    if (strcmp(tpl, "%U:%P@%H/%D") != 0 || strchr(pieces[U], '=') == NULL)
+    if (strstr(tpl, "%U:%P") == NULL)
         return false;
-    for (const char *c = pieces[P]; *c != '\0'; c++) {
-        if (*c == ' ' || (*c >= '\t' && *c <= '\r'))
+    for (; *p != '\0'; p++) {
+        if (!is_blank(*p))
+            continue;
+        const char *w = p;
+        while (is_blank(*w))
+            w++;
+        const char *k = w;
+        while ((*w >= 'a' && *w <= 'z') || (*w >= 'A' && *w <= 'Z') || (*w >= '0' && *w <= '9') ||
+               *w == '_')
+            w++;
+        while (w > k && is_blank(*w))
+            w++;
+        if (w > k && *w == '=')
             return true;
     }
     return false;
@@ -376,7 +402,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         put_encoded(&enc, pieces[P]);
     else if (strstr(tpl, "%Q") != NULL)
         put_escaped(&enc, pieces[P]);
-    if (!p_not_a_password(tpl, pieces)) {
+    if (!p_not_a_password(tpl, pieces[P])) {
         add_secret(&s, pieces[P], without);
         if (strcmp(enc.data, pieces[P]) != 0)
             add_secret(&s, enc.data, without);

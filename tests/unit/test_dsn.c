@@ -202,18 +202,20 @@ static void test_errors(void)
 
     CHECK(pp_dsn_parse("host=h port=0", &d, err, sizeof err) == -1);
     CHECK_STR(err, "invalid DSN \"host=h port=0\": invalid port number \"0\"");
-    /* a port that is not a number may be a piece of a password: not shown */
+    /* a port that is not a number may be a piece of a password: key=value
+     * text that pgpulse refuses is shown with every value hidden */
     CHECK(pp_dsn_parse("host=h port=54x", &d, err, sizeof err) == -1);
-    CHECK_STR(err, "invalid DSN \"host=h port=xxxxx\": invalid port number (not a number)");
+    CHECK_STR(err, "invalid DSN \"host=xxxxx port=xxxxx\": invalid port number (not a number)");
     CHECK(pp_dsn_parse("host=a,b,c port=1,2", &d, err, sizeof err) == -1);
     CHECK_CONTAINS(err, "could not match 2 port numbers to 3 hosts");
 
-    /* the value of an unknown keyword may be a password (a misspelt
-     * keyword): hidden, the rest of the text with it */
+    /* an unknown keyword (perhaps a misspelt "password") is named, the
+     * values are not; in a URI, its value and all after it are hidden */
     CHECK(pp_dsn_parse("foo=bar", &d, err, sizeof err) == -1);
     CHECK_STR(err, "invalid DSN \"foo=xxxxx\": invalid connection option \"foo\"");
     CHECK(pp_dsn_parse("host=h pasword=Hunter2 port=1", &d, err, sizeof err) == -1);
-    CHECK_STR(err, "invalid DSN \"host=h pasword=xxxxx\": invalid connection option \"pasword\"");
+    CHECK_STR(err,
+              "invalid DSN \"host=xxxxx pasword=xxxxx\": invalid connection option \"pasword\"");
     CHECK(pp_dsn_parse("postgresql://h/db?foo=bar", &d, err, sizeof err) == -1);
     CHECK_STR(err,
               "invalid DSN \"postgresql://h/db?foo=xxxxx\": invalid URI query parameter: \"foo\"");
@@ -222,19 +224,20 @@ static void test_errors(void)
     CHECK_STR(err, "invalid DSN \"postgresql://u:xxxxx@h/db\": invalid percent-encoded token: "
                    "\"xxxxx\"");
     CHECK(pp_dsn_parse("host=h password=Hunter2 user", &d, err, sizeof err) == -1);
-    CHECK_STR(err, "invalid DSN \"host=h password=xxxxx\": missing \"=\" after \"xxxxx\" in "
+    CHECK_STR(err, "invalid DSN \"host=xxxxx password=xxxxx\": missing \"=\" after \"xxxxx\" in "
                    "connection info string");
     CHECK(pp_dsn_parse("host=h user", &d, err, sizeof err) == -1);
-    CHECK_STR(err, "invalid DSN \"host=h xxxxx\": missing \"=\" after \"xxxxx\" in connection "
+    CHECK_STR(err, "invalid DSN \"host=xxxxx\": missing \"=\" after \"xxxxx\" in connection "
                    "info string");
     /* text that is no DSN at all may hold anything: nothing of it shown */
     CHECK(pp_dsn_parse("localhost:5432/db", &d, err, sizeof err) == -1);
     CHECK_STR(err, "invalid DSN: neither a URI (postgresql://...) nor key=value pairs");
     CHECK(pp_dsn_parse("postgres:/u:Hunter2@h/db", &d, err, sizeof err) == -1);
     CHECK_STR(err, "invalid DSN: neither a URI (postgresql://...) nor key=value pairs");
-    /* the message is one line */
+    /* libpq's line feed is not part of the message, nor one that a hidden
+     * value takes with it */
     CHECK(pp_dsn_parse("host=h\nfoo=bar", &d, err, sizeof err) == -1);
-    CHECK_STR(err, "invalid DSN \"host=h foo=xxxxx\": invalid connection option \"foo\"");
+    CHECK_STR(err, "invalid DSN \"host=xxxxx foo=xxxxx\": invalid connection option \"foo\"");
 
     /* a DSN libpq would misread is refused, with advice */
     CHECK(pp_dsn_parse("postgresql://u:a@b@h/db", &d, err, sizeof err) == -1);
@@ -245,7 +248,7 @@ static void test_errors(void)
     CHECK_STR(err, "invalid DSN \"postgresql://xxxxx\": white space in a URI must be "
                    "percent-encoded (as %20)");
     CHECK(pp_dsn_parse("host=h user= password=pw", &d, err, sizeof err) == -1);
-    CHECK_STR(err, "invalid DSN \"host=h user=xxxxx\": ambiguous key=value pair: a value after "
+    CHECK_STR(err, "invalid DSN \"host=xxxxx user=xxxxx\": ambiguous key=value pair: a value after "
                    "\"= \" holds \"=\" (quote such a value, and write an empty one as '')");
     CHECK(pp_dsn_parse("host=h user='' password=pw", &d, err, sizeof err) == 0);
     CHECK_STR(d.masked, "host=h user='' password=xxxxx");
@@ -260,8 +263,9 @@ static void test_errors(void)
     CHECK_STR(err, "invalid DSN \"host=xxxxx\": invalid host name (a host is a name, an IP "
                    "address or a socket directory)");
     CHECK(pp_dsn_parse("user=u hostaddr=1.2.3.4,x=y", &d, err, sizeof err) == -1);
-    CHECK_STR(err, "invalid DSN \"user=u hostaddr=xxxxx\": invalid host name (a host is a name, an "
-                   "IP address or a socket directory)");
+    CHECK_STR(err,
+              "invalid DSN \"user=xxxxx hostaddr=xxxxx\": invalid host name (a host is a name, an "
+              "IP address or a socket directory)");
     CHECK(pp_dsn_parse("postgresql:///db?host=%2Ftmp%3Fx", &d, err, sizeof err) == -1);
     CHECK_CONTAINS(err, "invalid DSN \"postgresql:///db?host=xxxxx\": invalid host name");
     CHECK(pp_dsn_parse("postgresql://u:Hunter2@h:12a/db", &d, err, sizeof err) == -1);
@@ -284,7 +288,10 @@ static void test_mask_text(void)
     } cases[] = {
         {"postgresql://u:p%40ss@h/db", "postgresql://u:xxxxx@h/db"},
         {"postgresql://u@h/db", "postgresql://u@h/db"},
-        {"postgresql://u:@h/db", "postgresql://u:@h/db"},
+        /* an empty password reads as any other */
+        {"postgresql://u:@h/db", "postgresql://u:xxxxx@h/db"},
+        {"host=h password='' user=u", "host=h password='xxxxx' user=u"},
+        {"postgresql://h/db?password=&user=u", "postgresql://h/db?password=xxxxx&user=u"},
         {"postgresql://h:5432/db", "postgresql://h:5432/db"},
         /* text that cannot be split for certain: the scheme only */
         {"postgresql://u:a@b@h/db", "postgresql://xxxxx"},
@@ -294,17 +301,18 @@ static void test_mask_text(void)
         /* trimmed, as pp_dsn_parse does */
         {" \tpostgresql://u:S3cretPw@h/db \n", "postgresql://u:xxxxx@h/db"},
         {" \tpostgresql://u:S3cret Pw@h/db", "postgresql://xxxxx"},
-        /* text that libpq rejects: from the first secret on */
-        {"postgresql://h/db?sslmode=disable&password=a&b",
-         "postgresql://h/db?sslmode=disable&password=xxxxx"},
         {"user=u password=pw", "user=u password=xxxxx"},
         {"host=h password='a b' user=u", "host=h password='xxxxx' user=u"},
         {"host=h password='it\\'s' user=u", "host=h password='xxxxx' user=u"},
         {"host=h password=a\\ b user=u", "host=h password=xxxxx user=u"},
-        {"host=h password='unterminated user=u", "host=h password=xxxxx"},
-        {"host=h password", "host=h xxxxx"},
-        {"host=h port=5432 foo=bar user=u", "host=h port=5432 foo=xxxxx"},
-        {"user=x host= password=S3cretPw", "user=x host=xxxxx"},
+        /* text that libpq rejects: in a URI from the first secret on, in
+         * key=value text every value too */
+        {"postgresql://h/db?sslmode=disable&password=a&b",
+         "postgresql://h/db?sslmode=disable&password=xxxxx"},
+        {"host=h password='unterminated user=u", "host=xxxxx password=xxxxx"},
+        {"host=h password", "host=xxxxx"},
+        {"host=h port=5432 foo=bar user=u", "host=xxxxx port=xxxxx foo=xxxxx"},
+        {"user=x host= password=S3cretPw", "user=xxxxx host=xxxxx"},
         {"junk", "xxxxx"},
         {"host=h", "host=h"},
         {"", ""},
@@ -477,8 +485,8 @@ static void test_fuzz_findings(void)
         {"postgresql://h1/db password=S3cretPw",
          "white space in a URI must be percent-encoded (as %20)", "postgresql://xxxxx"},
         /* (b) "host= password=...": libpq skips the blank after '=' */
-        {"user=x host= password=S3cretPw", kv_eq, "user=x host=xxxxx"},
-        {"host=b user= password= S3cretPw dbname=a", kv_eq, "host=b user=xxxxx"},
+        {"user=x host= password=S3cretPw", kv_eq, "user=xxxxx host=xxxxx"},
+        {"host=b user= password= S3cretPw dbname=a", kv_eq, "host=xxxxx user=xxxxx"},
         /* (c) an '@' in the query */
         {"postgresql://db/app?user=alice@corp&password=S3cretPw&bogus=1", uri_at,
          "postgresql://xxxxx"},
@@ -607,18 +615,21 @@ static void test_list(void)
     CHECK_STR(err, "DSN 2 is empty");
     CHECK(pp_dsn_parse_list("", &list, &n, err, sizeof err) == -1);
     CHECK_STR(err, "DSN 1 is empty");
-    /* a DSN that a ',' cuts in two is refused where it is cut */
+    /* a DSN that a ',' cuts in two is refused where it begins */
     CHECK(pp_dsn_parse_list("host=a port=1,2", &list, &n, err, sizeof err) == -1);
-    CHECK_STR(err, "invalid DSN 2 \"2\": the list is split on \",\" and this DSN is cut in two "
-                   "(write \",\" as %2C in a URI)");
+    CHECK_STR(err, "invalid DSN 1 \"host=xxxxx port=xxxxx\": the list is split on \",\" and this "
+                   "DSN is cut in two (write \",\" as %2C in a URI)");
+    CHECK(pp_dsn_parse_list("host=h0,host=h1,h2 port=5433", &list, &n, err, sizeof err) == -1);
+    CHECK_STR(err, "invalid DSN 2 \"host=xxxxx\": the list is split on \",\" and this DSN is cut "
+                   "in two (write \",\" as %2C in a URI)");
     CHECK(pp_dsn_parse_list("postgresql://u:1234,Rest@h/db", &list, &n, err, sizeof err) == -1);
     CHECK_STR(err, "invalid DSN 1 \"postgresql://u:xxxxx\": the list is split on \",\" and this "
                    "DSN is cut in two (write \",\" as %2C in a URI)");
     CHECK(pp_dsn_parse_list("postgresql://u:Pw,Rest@h/db", &list, &n, err, sizeof err) == -1);
     CHECK_CONTAINS(err, "invalid DSN 1 \"postgresql://xxxxx\": the list is split on \",\"");
-    CHECK(pp_dsn_parse_list("host=h1,h2 password=Pw user=u", &list, &n, err, sizeof err) == -1);
-    CHECK_STR(err, "invalid DSN 2 \"h2 password=xxxxx\": the list is split on \",\" and this DSN "
-                   "is cut in two (write \",\" as %2C in a URI)");
+    CHECK(pp_dsn_parse_list("postgresql://h1/db, h2/db", &list, &n, err, sizeof err) == -1);
+    CHECK_STR(err, "invalid DSN 1 \"postgresql://xxxxx\": the list is split on \",\" and this "
+                   "DSN is cut in two (write \",\" as %2C in a URI)");
     /* a piece that looks like a DSN of its own is read as one */
     CHECK(pp_dsn_parse_list("postgresql://alice,host=db:Pw99@x/app", &list, &n, err, sizeof err) ==
           -1);
