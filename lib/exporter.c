@@ -9,6 +9,7 @@
 #include "exporter.h"
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
@@ -106,6 +107,19 @@ static int load_catalog(exporter *e, const pp_config *cfg)
     return 0;
 }
 
+/* A database name safe to show in a label: it cannot be a piece of a
+ * malformed DSN carrying a password. */
+static bool plain_name(const char *s)
+{
+    if (s == NULL || *s == '\0')
+        return false;
+    for (; *s != '\0'; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '-' || *s == '.'))
+            return false;
+    return true;
+}
+
 /* Series of different targets must differ: two DSNs for the same
  * host:port (different databases) get "host:port/dbname" labels; DSNs that
  * still collide are the same target twice, which is an error. */
@@ -118,6 +132,8 @@ static int distinct_labels(pp_dsn *dsns, size_t n, char *err, size_t errlen)
             for (size_t k = 0; k < n; k++) {
                 if (k != i && k != j && strcmp(dsns[k].label, dsns[i].label) != 0)
                     continue;
+                if (!plain_name(dsns[k].dbname))
+                    continue; /* a label shows it: only plain names (then refused below) */
                 pp_buf b = PP_BUF_INIT;
                 pp_buf_printf(&b, "%s/%s", dsns[k].label, dsns[k].dbname ? dsns[k].dbname : "");
                 free(dsns[k].label);
