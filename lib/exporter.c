@@ -135,7 +135,7 @@ static int distinct_labels(pp_dsn *dsns, size_t n, char *err, size_t errlen)
                 if (!plain_name(dsns[k].dbname))
                     continue; /* a label shows it: only plain names (then refused below) */
                 pp_buf b = PP_BUF_INIT;
-                pp_buf_printf(&b, "%s/%s", dsns[k].label, dsns[k].dbname ? dsns[k].dbname : "");
+                pp_buf_printf(&b, "%s/%s", dsns[k].label, dsns[k].dbname);
                 free(dsns[k].label);
                 dsns[k].label = pp_buf_steal(&b, NULL);
             }
