@@ -1,49 +1,80 @@
 /*
- * config: flag and environment parsing (see config.h). A table drives the
- * parser so that --help, the error messages and the parser cannot drift
- * apart.
+ * config: flag and environment parsing (see config.h). One table holds
+ * every flag: its name, kind, environment variable, default, help text and
+ * the field it sets, so --help, the error messages and the parser cannot
+ * drift apart.
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
 
 typedef enum kind {
-    K_STRING,
-    K_LIST,
-    K_LEVEL,
-    K_FORMAT,
-    K_DURATION,
-    K_BOOL,
+    K_PATH,     /* char *: an absolute URL path */
+    K_FILE,     /* char *: a file name */
+    K_LIST,     /* char ** + size_t count, repeatable */
+    K_LEVEL,    /* pp_log_level */
+    K_FORMAT,   /* pp_log_format */
+    K_DURATION, /* double seconds, more than 0 */
+    K_WAIT,     /* double seconds, 0 allowed */
+    K_COUNT,    /* double, a whole number >= 0 */
+    K_BOOL,     /* bool; --no-<name> sets false */
+    K_ACTION,   /* bool set by the bare flag (--help, --version) */
 } kind;
 
 typedef struct flag {
     const char *name;
     kind kind;
+    size_t field; /* offset into pp_config */
+    size_t count; /* K_LIST: offset of the count */
     const char *env;
     const char *def;
+    double min; /* K_DURATION: smallest value accepted, in seconds */
     const char *help;
 } flag;
 
+#define F(m) offsetof(pp_config, m)
+
 static const flag flags[] = {
-    {"web.listen-address", K_LIST, NULL, ":9187",
+    {"web.listen-address", K_LIST, F(listen), F(nlisten), NULL, ":9187", 0,
      "Address on which to expose metrics and web interface (repeatable)."},
-    {"web.telemetry-path", K_STRING, "PG_EXPORTER_WEB_TELEMETRY_PATH", "/metrics",
-     "Path under which to expose metrics."},
-    {"catalog", K_LIST, NULL, NULL,
+    {"web.telemetry-path", K_PATH, F(telemetry_path), 0, "PG_EXPORTER_WEB_TELEMETRY_PATH",
+     "/metrics", 0, "Path under which to expose metrics."},
+    {"web.enable-lifecycle", K_BOOL, F(enable_lifecycle), 0, NULL, "false", 0,
+     "Enable reloading the configuration with POST or PUT to /-/reload."},
+    {"web.max-connections", K_COUNT, F(max_connections), 0, NULL, "512", 0,
+     "Most HTTP connections open at once; more are closed at once (0: no cap)."},
+    {"web.write-timeout", K_DURATION, F(write_timeout), 0, NULL, "30s", 0.001,
+     "Cut a connection whose response has not been read after this long."},
+    {"web.shutdown-timeout", K_WAIT, F(shutdown_timeout), 0, NULL, "5s", 0,
+     "On SIGTERM, give responses in flight this long before cutting them."},
+    {"web.startup-wait", K_WAIT, F(startup_wait), 0, NULL, "10s", 0,
+     "Right after start or reload, a scrape waits up to this long (and never past the "
+     "scrape's X-Prometheus-Scrape-Timeout-Seconds) for every target's first connection "
+     "attempt (0: never wait)."},
+    {"config.flags-file", K_FILE, F(flags_file), 0, "PGPULSE_FLAGS_FILE", NULL, 0,
+     "File of further flags, one per line, read again at every reload."},
+    {"data-source.name", K_LIST, F(data_sources), F(ndata_sources), NULL, NULL, 0,
+     "Data source (URI or key=value DSN, or a comma-separated list; repeatable); replaces "
+     "DATA_SOURCE_NAME. Put it in the flags file: command lines are visible to every user."},
+    {"catalog", K_LIST, F(catalogs), F(ncatalogs), NULL, NULL, 0,
      "Query catalog file or directory (repeatable); default: the built-in catalog."},
-    {"log.level", K_LEVEL, NULL, "info",
-     "Only log messages with the given severity or above: "
-     "debug, info, warn, error."},
-    {"log.format", K_FORMAT, NULL, "logfmt", "Output format of log messages: logfmt, json."},
-    {"connect-timeout", K_DURATION, NULL, "10s", "Give up a connection attempt after this long."},
-    {"lock-timeout", K_DURATION, NULL, "1s",
-     "lock_timeout set on every connection, so a query never queues behind a lock."},
-    {"version", K_BOOL, NULL, NULL, "Show application version."},
-    {"help", K_BOOL, NULL, NULL, "Show context-sensitive help."},
+    {"log.level", K_LEVEL, F(log_level), 0, NULL, "info", 0,
+     "Only log messages with the given severity or above: debug, info, warn, error."},
+    {"log.format", K_FORMAT, F(log_format), 0, NULL, "logfmt", 0,
+     "Output format of log messages: logfmt, json."},
+    {"connect-timeout", K_DURATION, F(connect_timeout), 0, NULL, "10s", 0.001,
+     "Give up a connection attempt after this long."},
+    {"lock-timeout", K_DURATION, F(lock_timeout), 0, NULL, "1s", 0.001,
+     "lock_timeout set on every connection, so a query never queues behind a lock "
+     "(at least 1ms)."},
+    {"version", K_ACTION, F(show_version), 0, NULL, NULL, 0, "Show application version."},
+    {"help", K_ACTION, F(show_help), 0, NULL, NULL, 0, "Show context-sensitive help."},
 };
 
 #define NFLAGS (sizeof(flags) / sizeof(flags[0]))
@@ -121,59 +152,94 @@ static void push(char ***list, size_t *n, const char *v)
     (*list)[(*n)++] = pp_strdup(v);
 }
 
-static int apply(pp_config *c, const flag *f, const char *v, bool from_env, char *err,
+static bool parse_bool(const char *v, bool *out)
+{
+    static const char *const yes[] = {"true", "1", "yes", "on"};
+    static const char *const no[] = {"false", "0", "no", "off"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcmp(v, yes[i]) == 0) {
+            *out = true;
+            return true;
+        }
+        if (strcmp(v, no[i]) == 0) {
+            *out = false;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Applies value v of flag f; src names where it came from for messages
+ * ("--flag", "$VAR" or "file:line: --flag"). */
+static int apply(pp_config *c, const flag *f, const char *v, const char *src, char *err,
                  size_t errlen)
 {
-    const char *src = from_env ? f->env : f->name;
-    const char *pre = from_env ? "" : "--";
+    char *base = (char *)c;
     double d;
     switch (f->kind) {
-    case K_STRING:
-        if (strcmp(f->name, "web.telemetry-path") == 0) {
-            if (v[0] != '/' || strpbrk(v, "\"<>'&? #") != NULL) {
-                snprintf(err, errlen, "%s%s: \"%s\" is not a plain absolute path", pre, src, v);
-                return -1;
-            }
-            free(c->telemetry_path);
-            c->telemetry_path = pp_strdup(v);
+    case K_PATH:
+        if (v[0] != '/' || strpbrk(v, "\"<>'&? #") != NULL) {
+            snprintf(err, errlen, "%s: \"%s\" is not a plain absolute path", src, v);
+            return -1;
         }
+        /* fall through */
+    case K_FILE: {
+        char **field = (char **)(base + f->field);
+        if (*v == '\0') {
+            snprintf(err, errlen, "%s: needs a value", src);
+            return -1;
+        }
+        free(*field);
+        *field = pp_strdup(v);
         return 0;
+    }
     case K_LIST:
-        if (strcmp(f->name, "web.listen-address") == 0)
-            push(&c->listen, &c->nlisten, v);
-        else
-            push(&c->catalogs, &c->ncatalogs, v);
+        push((char ***)(base + f->field), (size_t *)(base + f->count), v);
         return 0;
     case K_LEVEL:
-        if (pp_log_parse_level(v, &c->log_level) != 0) {
-            snprintf(err, errlen, "%s%s: \"%s\" is not one of debug, info, warn, error", pre, src,
-                     v);
+        if (pp_log_parse_level(v, (pp_log_level *)(base + f->field)) != 0) {
+            snprintf(err, errlen, "%s: \"%s\" is not one of debug, info, warn, error", src, v);
             return -1;
         }
         return 0;
     case K_FORMAT:
-        if (pp_log_parse_format(v, &c->log_format) != 0) {
-            snprintf(err, errlen, "%s%s: \"%s\" is not one of logfmt, json", pre, src, v);
+        if (pp_log_parse_format(v, (pp_log_format *)(base + f->field)) != 0) {
+            snprintf(err, errlen, "%s: \"%s\" is not one of logfmt, json", src, v);
             return -1;
         }
         return 0;
     case K_DURATION:
-        if (pp_config_parse_duration(v, &d) != 0 || d <= 0) {
-            snprintf(err, errlen,
-                     "%s%s: \"%s\" is not a duration such as 10s (more than 0, at most a year)",
-                     pre, src, v);
+    case K_WAIT:
+        if (pp_config_parse_duration(v, &d) != 0 || (f->kind == K_DURATION && d <= 0)) {
+            snprintf(err, errlen, "%s: \"%s\" is not a duration such as 10s (%s, at most a year)",
+                     src, v, f->kind == K_DURATION ? "more than 0" : "0 or more");
             return -1;
         }
-        if (strcmp(f->name, "connect-timeout") == 0)
-            c->connect_timeout = d;
-        else
-            c->lock_timeout = d;
+        if (d < f->min) {
+            snprintf(err, errlen, "%s: \"%s\" is less than %gms", src, v, f->min * 1000);
+            return -1;
+        }
+        *(double *)(base + f->field) = d;
         return 0;
+    case K_COUNT: {
+        char *end;
+        errno = 0;
+        long long n = strtoll(v, &end, 10);
+        if (*v < '0' || *v > '9' || *end != '\0' || errno != 0 || n > 1000000000) {
+            snprintf(err, errlen, "%s: \"%s\" is not a whole number from 0 to 1000000000", src, v);
+            return -1;
+        }
+        *(double *)(base + f->field) = (double)n;
+        return 0;
+    }
     case K_BOOL:
-        if (strcmp(f->name, "version") == 0)
-            c->show_version = true;
-        else
-            c->show_help = true;
+        if (!parse_bool(v, (bool *)(base + f->field))) {
+            snprintf(err, errlen, "%s: \"%s\" is not true or false", src, v);
+            return -1;
+        }
+        return 0;
+    case K_ACTION:
+        *(bool *)(base + f->field) = true;
         return 0;
     }
     return 0;
@@ -187,15 +253,122 @@ static const flag *find(const char *name, size_t len)
     return NULL;
 }
 
+static void set_defaults(pp_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    char err[64];
+    for (size_t i = 0; i < NFLAGS; i++)
+        if (flags[i].def != NULL && flags[i].kind != K_LIST &&
+            apply(c, &flags[i], flags[i].def, flags[i].name, err, sizeof(err)) != 0)
+            abort(); /* a default the table itself gets wrong */
+}
+
+/* One argument "--name[=value]" (value possibly in next, which *used
+ * says was consumed). seen marks the flags given here; flags already in
+ * skip are ignored (a higher-precedence source set them). */
+static int one_flag(pp_config *c, const char *a, const char *next, bool *used, const char *where,
+                    bool *seen, const bool *skip, char *err, size_t errlen)
+{
+    *used = false;
+    if (strncmp(a, "--", 2) != 0) {
+        snprintf(err, errlen, "%sunexpected argument \"%s\"", where, a);
+        return -1;
+    }
+    const char *name = a + 2;
+    const char *eq = strchr(name, '=');
+    size_t len = eq ? (size_t)(eq - name) : strlen(name);
+    const flag *f = find(name, len);
+    bool negated = false;
+    if (f == NULL && len > 3 && strncmp(name, "no-", 3) == 0) {
+        f = find(name + 3, len - 3);
+        negated = f != NULL && f->kind == K_BOOL;
+        if (!negated)
+            f = NULL;
+    }
+    if (f == NULL || ((f->kind == K_ACTION || negated) && eq != NULL)) {
+        snprintf(err, errlen, "%sunknown flag --%.*s", where, (int)len, name);
+        return -1;
+    }
+    const char *v = eq ? eq + 1 : NULL;
+    if (f->kind == K_BOOL && v == NULL)
+        v = negated ? "false" : "true";
+    if (f->kind != K_ACTION && v == NULL) {
+        if (next == NULL) {
+            snprintf(err, errlen, "%sflag --%s needs a value", where, f->name);
+            return -1;
+        }
+        v = next;
+        *used = true;
+    }
+    size_t idx = (size_t)(f - flags);
+    if (skip != NULL && skip[idx])
+        return 0;
+    seen[idx] = true;
+    char src[512];
+    snprintf(src, sizeof(src), "%s--%s", where, f->name);
+    return apply(c, f, v ? v : "", src, err, errlen);
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r' || s[n - 1] == '\n'))
+        s[--n] = '\0';
+    return s;
+}
+
+static int read_flags_file(pp_config *c, const char *path, bool *seen, const bool *skip, char *err,
+                           size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(err, errlen, "--config.flags-file: cannot read \"%s\": %s", path, strerror(errno));
+        return -1;
+    }
+    char line[8192];
+    unsigned lineno = 0;
+    int rc = 0;
+    size_t cf = (size_t)(find("config.flags-file", 17) - flags);
+    while (rc == 0 && fgets(line, sizeof(line), f) != NULL) {
+        lineno++;
+        char where[600];
+        snprintf(where, sizeof(where), "%s:%u: ", path, lineno);
+        if (strchr(line, '\n') == NULL && !feof(f)) {
+            snprintf(err, errlen, "%sline longer than %zu bytes", where, sizeof(line) - 2);
+            rc = -1;
+            break;
+        }
+        char *s = trim(line);
+        if (*s == '\0' || *s == '#')
+            continue;
+        /* "--flag value": split at the first blank unless there is an '=' first */
+        char *value = NULL;
+        size_t name_end = strcspn(s, "= \t");
+        if (s[name_end] == ' ' || s[name_end] == '\t') {
+            s[name_end] = '\0';
+            value = trim(s + name_end + 1);
+        }
+        bool used;
+        rc = one_flag(c, s, value, &used, where, seen, skip, err, errlen);
+        if (rc == 0 && value != NULL && !used) {
+            snprintf(err, errlen, "%s%s takes no value", where, s);
+            rc = -1;
+        }
+        if (rc == 0 && seen[cf]) {
+            snprintf(err, errlen, "%s--config.flags-file cannot be nested", where);
+            rc = -1;
+        }
+    }
+    fclose(f);
+    return rc;
+}
+
 int pp_config_parse(pp_config *c, int argc, char **argv, const char *(*getenv_fn)(const char *),
                     char *err, size_t errlen)
 {
-    memset(c, 0, sizeof(*c));
-    c->log_level = PP_LOG_INFO;
-    c->log_format = PP_LOG_LOGFMT;
-    c->telemetry_path = pp_strdup("/metrics");
-    c->connect_timeout = 10;
-    c->lock_timeout = 1;
+    set_defaults(c);
     bool seen[NFLAGS] = {false};
 
     for (int i = 1; i < argc; i++) {
@@ -204,36 +377,41 @@ int pp_config_parse(pp_config *c, int argc, char **argv, const char *(*getenv_fn
             c->show_help = true;
             continue;
         }
-        if (strncmp(a, "--", 2) != 0) {
-            snprintf(err, errlen, "unexpected argument \"%s\"", a);
+        bool used;
+        if (one_flag(c, a, i + 1 < argc ? argv[i + 1] : NULL, &used, "", seen, NULL, err, errlen) !=
+            0)
             goto fail;
-        }
-        const char *name = a + 2;
-        const char *eq = strchr(name, '=');
-        size_t len = eq ? (size_t)(eq - name) : strlen(name);
-        const flag *f = find(name, len);
-        if (f == NULL || (f->kind == K_BOOL && eq != NULL)) {
-            snprintf(err, errlen, "unknown flag --%.*s", (int)len, name);
-            goto fail;
-        }
-        const char *v = eq ? eq + 1 : NULL;
-        if (f->kind != K_BOOL && v == NULL) {
-            if (i + 1 >= argc) {
-                snprintf(err, errlen, "flag --%s needs a value", f->name);
-                goto fail;
-            }
-            v = argv[++i];
-        }
-        seen[f - flags] = true;
-        if (apply(c, f, v ? v : "", false, err, errlen) != 0)
-            goto fail;
+        if (used)
+            i++;
     }
-    /* the environment fills what no flag set */
+    /* the environment fills what no flag set; the flags file's own
+     * variable first, as its contents rank above the environment */
+    const char *(*get)(const char *) =
+        getenv_fn ? getenv_fn : (const char *(*)(const char *))getenv;
+    size_t cf = (size_t)(find("config.flags-file", 17) - flags);
+    if (!seen[cf]) {
+        const char *v = get(flags[cf].env);
+        if (v != NULL && *v != '\0') {
+            char src[64];
+            snprintf(src, sizeof(src), "$%s", flags[cf].env);
+            if (apply(c, &flags[cf], v, src, err, errlen) != 0)
+                goto fail;
+        }
+    }
+    if (c->flags_file != NULL) {
+        bool from_file[NFLAGS] = {false};
+        if (read_flags_file(c, c->flags_file, from_file, seen, err, errlen) != 0)
+            goto fail;
+        for (size_t i = 0; i < NFLAGS; i++)
+            seen[i] = seen[i] || from_file[i];
+    }
     for (size_t i = 0; i < NFLAGS; i++) {
-        if (seen[i] || flags[i].env == NULL)
+        if (seen[i] || flags[i].env == NULL || i == cf)
             continue;
-        const char *v = getenv_fn ? getenv_fn(flags[i].env) : getenv(flags[i].env);
-        if (v != NULL && *v != '\0' && apply(c, &flags[i], v, true, err, errlen) != 0)
+        const char *v = get(flags[i].env);
+        char src[64];
+        snprintf(src, sizeof(src), "$%s", flags[i].env);
+        if (v != NULL && *v != '\0' && apply(c, &flags[i], v, src, err, errlen) != 0)
             goto fail;
     }
     if (c->nlisten == 0)
@@ -245,15 +423,20 @@ fail:
     return -1;
 }
 
+static void free_list(char **list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(list[i]);
+    free(list);
+}
+
 void pp_config_deinit(pp_config *c)
 {
-    for (size_t i = 0; i < c->nlisten; i++)
-        free(c->listen[i]);
-    for (size_t i = 0; i < c->ncatalogs; i++)
-        free(c->catalogs[i]);
-    free(c->listen);
-    free(c->catalogs);
+    free_list(c->listen, c->nlisten);
+    free_list(c->catalogs, c->ncatalogs);
+    free_list(c->data_sources, c->ndata_sources);
     free(c->telemetry_path);
+    free(c->flags_file);
     memset(c, 0, sizeof(*c));
 }
 
@@ -261,15 +444,18 @@ void pp_config_usage(FILE *out)
 {
     fputs("usage: pgpulse [<flags>]\n\n"
           "PostgreSQL metrics exporter for Prometheus. Data sources come from\n"
-          "DATA_SOURCE_NAME (comma-separated URIs or key=value DSNs) or from\n"
-          "DATA_SOURCE_URI[_FILE], DATA_SOURCE_USER[_FILE], DATA_SOURCE_PASS[_FILE].\n\n"
+          "--data-source.name, or DATA_SOURCE_NAME (comma-separated URIs or key=value DSNs),\n"
+          "or DATA_SOURCE_URI[_FILE], DATA_SOURCE_USER[_FILE], DATA_SOURCE_PASS[_FILE].\n"
+          "SIGHUP (and POST /-/reload with --web.enable-lifecycle) reloads the flags file,\n"
+          "the data sources and the catalog.\n\n"
           "Flags:\n",
           out);
     for (size_t i = 0; i < NFLAGS; i++) {
         const flag *f = &flags[i];
         char left[64];
-        snprintf(left, sizeof(left), "--%s%s", f->name, f->kind == K_BOOL ? "" : "=VALUE");
-        fprintf(out, "  %-28s %s", left, f->help);
+        snprintf(left, sizeof(left), "--%s%s%s", f->kind == K_BOOL ? "[no-]" : "", f->name,
+                 f->kind == K_BOOL || f->kind == K_ACTION ? "" : "=VALUE");
+        fprintf(out, "  %-30s %s", left, f->help);
         if (f->def != NULL)
             fprintf(out, " (default: %s)", f->def);
         if (f->env != NULL)

@@ -2,7 +2,14 @@
  * config: command-line flags and environment, as postgres_exporter reads
  * them: "--flag=value" and "--flag value", "--[no-]flag" for booleans, a
  * flag beats its environment variable, an unknown flag is an error.
- * Errors name the flag. Data sources are read separately (dsn.h).
+ * Errors name the flag.
+ *
+ * A flags file (--config.flags-file) holds flags too, one per line
+ * ("--flag=value" or "--flag value"; blank lines and lines starting with
+ * '#' are skipped). It is read at start-up and again at every reload, so
+ * what it sets can change without a restart. Precedence: command line,
+ * then the flags file, then the environment. Errors in it name
+ * "file:line". Data sources are parsed separately (dsn.h).
  */
 #ifndef PGPULSE_CONFIG_H
 #define PGPULSE_CONFIG_H
@@ -19,10 +26,18 @@ typedef struct pp_config {
     char *telemetry_path; /* owned; default "/metrics" */
     char **catalogs;      /* owned; --catalog, in order; none = built-in */
     size_t ncatalogs;
+    char **data_sources; /* owned; --data-source.name; none = the environment */
+    size_t ndata_sources;
+    char *flags_file; /* owned; --config.flags-file, or NULL */
     pp_log_level log_level;
     pp_log_format log_format;
-    double connect_timeout; /* seconds */
-    double lock_timeout;    /* seconds */
+    double connect_timeout;  /* seconds */
+    double lock_timeout;     /* seconds, at least 1 ms */
+    double write_timeout;    /* seconds a response may take to be read */
+    double shutdown_timeout; /* seconds responses in flight get at shutdown */
+    double startup_wait;     /* most seconds a first scrape waits for targets */
+    double max_connections;  /* open HTTP connections; 0 = no cap */
+    bool enable_lifecycle;   /* POST /-/reload */
     bool show_version;
     bool show_help;
 } pp_config;

@@ -1,10 +1,13 @@
 /*
- * exporter: start-up, the loop and shutdown (see exporter.h).
+ * exporter: start-up, reload, the loop and shutdown (see exporter.h).
  *
  * Start-up validates everything before it serves: a catalog or DSN error
  * ends the process with status 1 and a message naming the file position or
- * the (masked) DSN. Shutdown closes every target connection and the HTTP
- * side, then lets the loop run dry so every handle is released.
+ * the (masked) DSN. A reload validates the same way and, on any error,
+ * keeps running what it has. Shutdown runs in the reverse order of
+ * start-up: HTTP stops accepting and drains (responses in flight finish,
+ * within --web.shutdown-timeout), and only then are the targets and the
+ * snapshot the handlers read closed.
  */
 #include "exporter.h"
 
@@ -12,41 +15,55 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <uv.h>
 
 #include "buf.h"
 #include "catalog.h"
+#include "clock.h"
 #include "dsn.h"
-#include "family.h"
+#include "gen.h"
 #include "http.h"
+#include "registry.h"
 #include "snapshot.h"
-#include "target.h"
 
-#define MAX_DYNAMIC_FAMILIES 100000
+#define CONNECT_SPREAD 2.0 /* seconds over which many new targets start */
+#define FORCE_GRACE 5.0    /* seconds past the drain before giving up on a clean exit */
 
 typedef struct exporter {
     uv_loop_t loop;
-    const pp_log *log;
-    pp_catalog *cat;
-    pp_families *families;
-    pp_target **targets;
-    size_t ntargets;
-    pp_target_options topt;
+    pp_log log; /* a reload may change the level and format */
+    int argc;
+    char **argv;
+    pp_config cfg;
+    uint64_t gen_id;
+    pp_registry *reg;
     pp_snapshot *snapshot;
     pp_http *http;
-    uv_signal_t sigterm, sigint;
+    pp_process_status status;
+    uv_signal_t sigterm, sigint, sighup;
+    uv_timer_t force;
     bool stopping;
+    bool forced;
 } exporter;
 
-static void on_target_change(pp_target *t, void *data)
+/* Everything a configuration loads, validated, before anything switches. */
+typedef struct loaded {
+    pp_gen *gen;
+    pp_dsn *dsns;
+    size_t ndsns;
+} loaded;
+
+static void on_registry_change(pp_registry *r, pp_target *t, bool state, void *data)
 {
     exporter *e = data;
+    (void)r;
     (void)t;
     if (e->snapshot != NULL)
-        pp_snapshot_mark_dirty(e->snapshot);
+        pp_snapshot_mark_dirty(e->snapshot, state);
 }
 
-static void on_signal_closed(uv_handle_t *h)
+static void on_handle_closed(uv_handle_t *h)
 {
     (void)h;
 }
@@ -55,10 +72,25 @@ static void on_http_closed(void *data)
 {
     exporter *e = data;
     e->http = NULL;
+    /* nothing reads the targets or the page any more */
+    pp_registry_close(e->reg);
+    e->reg = NULL;
+    pp_snapshot_close(e->snapshot);
+    e->snapshot = NULL;
     /* the signal handles stay open until now so a second SIGTERM (as
      * timeout(1) sends to the group) finds us still handling signals */
-    uv_close((uv_handle_t *)&e->sigterm, on_signal_closed);
-    uv_close((uv_handle_t *)&e->sigint, on_signal_closed);
+    uv_close((uv_handle_t *)&e->sigterm, on_handle_closed);
+    uv_close((uv_handle_t *)&e->sigint, on_handle_closed);
+    uv_close((uv_handle_t *)&e->sighup, on_handle_closed);
+    uv_close((uv_handle_t *)&e->force, on_handle_closed);
+}
+
+static void on_force(uv_timer_t *h)
+{
+    exporter *e = h->data;
+    pp_log_write(&e->log, PP_LOG_ERROR, "shutdown did not finish in time: exiting anyway", NULL);
+    e->forced = true;
+    uv_stop(&e->loop);
 }
 
 static void stop(exporter *e)
@@ -66,44 +98,36 @@ static void stop(exporter *e)
     if (e->stopping)
         return;
     e->stopping = true;
-    for (size_t i = 0; i < e->ntargets; i++)
-        pp_target_close(e->targets[i]);
-    e->ntargets = 0;
-    pp_snapshot_close(e->snapshot);
-    e->snapshot = NULL;
-    if (e->http != NULL)
-        pp_http_stop(e->http, on_http_closed, e);
-    else
+    if (e->http != NULL) {
+        uv_timer_start(&e->force, on_force,
+                       (uint64_t)((e->cfg.shutdown_timeout + FORCE_GRACE) * 1000), 0);
+        pp_http_stop(e->http, e->cfg.shutdown_timeout, on_http_closed, e);
+    } else {
         on_http_closed(e);
+    }
 }
 
-static void on_signal(uv_signal_t *h, int signum)
-{
-    exporter *e = h->data;
-    pp_log_write(e->log, PP_LOG_INFO, "shutting down", "signal",
-                 signum == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
-    stop(e);
-}
+/* ---- loading ------------------------------------------------------------ */
 
-static int load_catalog(exporter *e, const pp_config *cfg)
+static int load_catalog(const pp_config *cfg, pp_catalog **out, char *err, size_t errlen)
 {
-    char err[1024];
-    e->cat = pp_catalog_new();
+    pp_catalog *cat = pp_catalog_new();
     int rc = 0;
     if (cfg->ncatalogs == 0) {
-        rc = pp_catalog_load_builtin(e->cat, err, sizeof(err));
+        rc = pp_catalog_load_builtin(cat, err, errlen);
     } else {
         for (size_t i = 0; i < cfg->ncatalogs && rc == 0; i++)
-            rc = pp_catalog_load_path(e->cat, cfg->catalogs[i], err, sizeof(err));
+            rc = pp_catalog_load_path(cat, cfg->catalogs[i], err, errlen);
+    }
+    if (rc == 0 && cat->nqueries == 0) {
+        snprintf(err, errlen, "the query catalog has no queries");
+        rc = -1;
     }
     if (rc != 0) {
-        pp_log_write(e->log, PP_LOG_ERROR, "cannot load the query catalog", "err", err, NULL);
+        pp_catalog_free(cat);
         return -1;
     }
-    if (e->cat->nqueries == 0) {
-        pp_log_write(e->log, PP_LOG_ERROR, "the query catalog has no queries", NULL);
-        return -1;
-    }
+    *out = cat;
     return 0;
 }
 
@@ -144,7 +168,7 @@ static int distinct_labels(pp_dsn *dsns, size_t n, char *err, size_t errlen)
         for (size_t j = i + 1; j < n; j++)
             if (strcmp(dsns[i].label, dsns[j].label) == 0) {
                 snprintf(err, errlen,
-                         "DATA_SOURCE_NAME: DSN %zu and DSN %zu both name server %s: list each "
+                         "data sources: DSN %zu and DSN %zu both name server %s: list each "
                          "server once",
                          i + 1, j + 1, dsns[i].label);
                 return -1;
@@ -152,78 +176,257 @@ static int distinct_labels(pp_dsn *dsns, size_t n, char *err, size_t errlen)
     return 0;
 }
 
-static int make_targets(exporter *e)
+static int load_dsns(const pp_config *cfg, pp_dsn **out, size_t *n, char *err, size_t errlen)
 {
-    char err[1024];
-    pp_dsn *dsns = NULL;
-    size_t n = 0;
-    if (pp_dsn_from_env(NULL, &dsns, &n, err, sizeof(err)) != 0) {
-        pp_log_write(e->log, PP_LOG_ERROR, "invalid data source", "err", err, NULL);
-        return -1;
+    if (cfg->ndata_sources == 0)
+        return pp_dsn_from_env(NULL, out, n, err, errlen);
+    pp_dsn *all = NULL;
+    size_t nall = 0;
+    for (size_t i = 0; i < cfg->ndata_sources; i++) {
+        pp_dsn *part = NULL;
+        size_t npart = 0;
+        char why[768];
+        if (pp_dsn_parse_list(cfg->data_sources[i], &part, &npart, why, sizeof(why)) != 0) {
+            snprintf(err, errlen, "--data-source.name %zu: %s", i + 1, why);
+            pp_dsn_list_free(all, nall);
+            return -1;
+        }
+        all = pp_realloc(all, (nall + npart + 1) * sizeof(pp_dsn));
+        memcpy(all + nall, part, npart * sizeof(pp_dsn));
+        nall += npart;
+        free(part); /* its contents moved */
     }
-    if (n == 0)
-        pp_log_write(e->log, PP_LOG_WARN, "no data source configured: set DATA_SOURCE_NAME", NULL);
-    if (distinct_labels(dsns, n, err, sizeof(err)) != 0) {
-        pp_log_write(e->log, PP_LOG_ERROR, "invalid data source", "err", err, NULL);
-        pp_dsn_list_free(dsns, n);
-        return -1;
-    }
-    e->topt.server_label = n > 1;
-    e->families = pp_families_new(e->cat, MAX_DYNAMIC_FAMILIES);
-    e->targets = pp_calloc(n ? n : 1, sizeof(pp_target *));
-    for (size_t i = 0; i < n; i++)
-        e->targets[e->ntargets++] = pp_target_new(&e->loop, &dsns[i], e->cat, e->families, &e->topt,
-                                                  on_target_change, e, e->log);
-    pp_dsn_list_free(dsns, n); /* the targets took the contents */
+    *out = all;
+    *n = nall;
     return 0;
 }
 
-int pp_exporter_run(const pp_config *cfg, const pp_log *log)
+static int load(exporter *e, const pp_config *cfg, loaded *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof(*out));
+    pp_catalog *cat;
+    if (load_catalog(cfg, &cat, err, errlen) != 0)
+        return -1;
+    if (load_dsns(cfg, &out->dsns, &out->ndsns, err, errlen) != 0 ||
+        distinct_labels(out->dsns, out->ndsns, err, errlen) != 0) {
+        pp_dsn_list_free(out->dsns, out->ndsns);
+        pp_catalog_free(cat);
+        out->dsns = NULL;
+        return -1;
+    }
+    pp_target_options topt = {
+        .server_label = out->ndsns > 1,
+        .connect_timeout = cfg->connect_timeout,
+        .lock_timeout = cfg->lock_timeout,
+        .max_series = 0,
+    };
+    out->gen = pp_gen_new(cat, &topt, ++e->gen_id);
+    return 0;
+}
+
+/* Switches the registry to what was loaded; consumes it. */
+static void switch_to(exporter *e, loaded *l, pp_registry_diff *diff)
+{
+    if (l->ndsns == 0)
+        pp_log_write(&e->log, PP_LOG_WARN,
+                     "no data source configured: set DATA_SOURCE_NAME or --data-source.name", NULL);
+    pp_registry_apply(e->reg, l->dsns, l->ndsns, l->gen, CONNECT_SPREAD, diff);
+    pp_dsn_list_free(l->dsns, l->ndsns); /* the targets took the contents */
+    pp_gen_unref(l->gen);
+    e->status.reload_ok = true;
+    e->status.reload_success_ts = pp_clock_wall();
+}
+
+/* ---- reload ------------------------------------------------------------- */
+
+static bool same_list(char **a, size_t na, char **b, size_t nb)
+{
+    if (na != nb)
+        return false;
+    for (size_t i = 0; i < na; i++)
+        if (strcmp(a[i], b[i]) != 0)
+            return false;
+    return true;
+}
+
+static int reload(exporter *e, char *err, size_t errlen)
+{
+    pp_config cfg;
+    loaded l;
+    if (pp_config_parse(&cfg, e->argc, e->argv, NULL, err, errlen) != 0)
+        goto fail;
+    if (load(e, &cfg, &l, err, errlen) != 0) {
+        pp_config_deinit(&cfg);
+        goto fail;
+    }
+    /* what HTTP was started with stays until a restart */
+    if (!same_list(cfg.listen, cfg.nlisten, e->cfg.listen, e->cfg.nlisten) ||
+        strcmp(cfg.telemetry_path, e->cfg.telemetry_path) != 0 ||
+        cfg.enable_lifecycle != e->cfg.enable_lifecycle ||
+        cfg.max_connections != e->cfg.max_connections ||
+        cfg.write_timeout != e->cfg.write_timeout || cfg.startup_wait != e->cfg.startup_wait)
+        pp_log_write(&e->log, PP_LOG_WARN,
+                     "changed --web.* flags take effect at the next restart, not on reload", NULL);
+    e->log.level = cfg.log_level;
+    e->log.format = cfg.log_format;
+    /* keep the web settings HTTP runs with; take the rest */
+    pp_config old = e->cfg;
+    e->cfg = cfg;
+    char **listen = e->cfg.listen;
+    size_t nlisten = e->cfg.nlisten;
+    char *path = e->cfg.telemetry_path;
+    e->cfg.listen = old.listen;
+    e->cfg.nlisten = old.nlisten;
+    e->cfg.telemetry_path = old.telemetry_path;
+    e->cfg.enable_lifecycle = old.enable_lifecycle;
+    e->cfg.max_connections = old.max_connections;
+    e->cfg.write_timeout = old.write_timeout;
+    e->cfg.startup_wait = old.startup_wait;
+    old.listen = listen;
+    old.nlisten = nlisten;
+    old.telemetry_path = path;
+    pp_config_deinit(&old);
+
+    pp_registry_diff d;
+    switch_to(e, &l, &d);
+    char kept[24], added[24], replaced[24], removed[24], queries[24];
+    snprintf(kept, sizeof(kept), "%zu", d.kept);
+    snprintf(added, sizeof(added), "%zu", d.added);
+    snprintf(replaced, sizeof(replaced), "%zu", d.replaced);
+    snprintf(removed, sizeof(removed), "%zu", d.removed);
+    snprintf(queries, sizeof(queries), "%zu", pp_registry_gen(e->reg)->cat->nqueries);
+    pp_log_write(&e->log, PP_LOG_INFO, "configuration reloaded", "targets_kept", kept,
+                 "targets_added", added, "targets_replaced", replaced, "targets_removed", removed,
+                 "queries", queries, NULL);
+    return 0;
+
+fail:
+    e->status.reload_ok = false;
+    if (e->snapshot != NULL)
+        pp_snapshot_mark_dirty(e->snapshot, true);
+    pp_log_write(&e->log, PP_LOG_ERROR, "reload failed: keeping the running configuration", "err",
+                 err, NULL);
+    return -1;
+}
+
+static int on_reload_hook(void *data, char *err, size_t errlen)
+{
+    exporter *e = data;
+    if (e->stopping) {
+        snprintf(err, errlen, "shutting down");
+        return -1;
+    }
+    return reload(e, err, errlen);
+}
+
+static bool on_ready_hook(void *data)
+{
+    exporter *e = data;
+    if (e->reg == NULL || e->snapshot == NULL)
+        return true;
+    return pp_registry_settled(e->reg) &&
+           pp_snapshot_built_at(e->snapshot) >= pp_registry_settled_at(e->reg);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+    exporter *e = h->data;
+    if (signum == SIGHUP) {
+        if (e->stopping)
+            return;
+        pp_log_write(&e->log, PP_LOG_INFO, "reloading", "signal", "SIGHUP", NULL);
+        char err[1024];
+        (void)reload(e, err, sizeof(err));
+        return;
+    }
+    pp_log_write(&e->log, PP_LOG_INFO, "shutting down", "signal",
+                 signum == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+    stop(e);
+}
+
+/* ---- the process -------------------------------------------------------- */
+
+/* One descriptor per target and per client: use what the hard limit
+ * allows, as Go programs (postgres_exporter) do. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        (void)setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+int pp_exporter_run(int argc, char **argv, const pp_config *cfg, const pp_log *log)
 {
     exporter *e = pp_calloc(1, sizeof(*e));
     int status = 1;
-    e->log = log;
-    e->topt.connect_timeout = cfg->connect_timeout;
-    e->topt.lock_timeout = cfg->lock_timeout;
+    e->log = *log;
+    e->argc = argc;
+    e->argv = argv;
+    /* host name lookups and large gzips share libuv's thread pool: a few
+     * hanging lookups must not starve the rest */
+    if (getenv("UV_THREADPOOL_SIZE") == NULL)
+        setenv("UV_THREADPOOL_SIZE", "16", 0);
+    raise_fd_limit();
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&e->loop);
     uv_signal_init(&e->loop, &e->sigterm);
     uv_signal_init(&e->loop, &e->sigint);
-    e->sigterm.data = e->sigint.data = e;
+    uv_signal_init(&e->loop, &e->sighup);
+    uv_timer_init(&e->loop, &e->force);
+    e->sigterm.data = e->sigint.data = e->sighup.data = e->force.data = e;
     uv_signal_start(&e->sigterm, on_signal, SIGTERM);
     uv_signal_start(&e->sigint, on_signal, SIGINT);
+    uv_signal_start(&e->sighup, on_signal, SIGHUP);
 
-    if (load_catalog(e, cfg) != 0 || make_targets(e) != 0) {
+    /* a private copy: the caller's config is parsed again at reload */
+    char err[1024];
+    if (pp_config_parse(&e->cfg, argc, argv, NULL, err, sizeof(err)) != 0) {
+        pp_log_write(&e->log, PP_LOG_ERROR, "invalid configuration", "err", err, NULL);
         stop(e);
         goto out;
     }
-    e->snapshot = pp_snapshot_new(&e->loop, e->cat, e->families, e->targets, &e->ntargets, log);
-    char err[512];
-    if (pp_http_start(&e->http, &e->loop, (const char *const *)cfg->listen, cfg->nlisten,
-                      cfg->telemetry_path, e->snapshot, log, err, sizeof(err)) != 0) {
-        pp_log_write(log, PP_LOG_ERROR, "cannot start the web server", "err", err, NULL);
+    (void)cfg;
+    loaded l;
+    e->reg = pp_registry_new(&e->loop, &e->log, on_registry_change, e);
+    if (load(e, &e->cfg, &l, err, sizeof(err)) != 0) {
+        pp_log_write(&e->log, PP_LOG_ERROR, "cannot start", "err", err, NULL);
         stop(e);
         goto out;
     }
-    /* spread the first connects of many targets over up to two seconds */
-    for (size_t i = 0; i < e->ntargets; i++) {
-        double spread = e->ntargets > 1 ? 2.0 * (double)i / (double)e->ntargets : 0;
-        if (spread > 0 && e->ntargets < 50)
-            spread = 0;
-        pp_target_start(e->targets[i], spread);
+    e->snapshot = pp_snapshot_new(&e->loop, e->reg, &e->status, &e->log);
+    switch_to(e, &l, NULL);
+    pp_http_options hopt = {
+        .addresses = (const char *const *)e->cfg.listen,
+        .naddresses = e->cfg.nlisten,
+        .telemetry_path = e->cfg.telemetry_path,
+        .max_connections = (size_t)e->cfg.max_connections,
+        .write_timeout = e->cfg.write_timeout,
+        .startup_wait = e->cfg.startup_wait,
+        .enable_lifecycle = e->cfg.enable_lifecycle,
+    };
+    pp_http_hooks hooks = {on_ready_hook, on_reload_hook, e};
+    if (pp_http_start(&e->http, &e->loop, &hopt, &hooks, e->snapshot, &e->status.http, &e->log, err,
+                      sizeof(err)) != 0) {
+        pp_log_write(&e->log, PP_LOG_ERROR, "cannot start the web server", "err", err, NULL);
+        stop(e);
+        goto out;
     }
-    pp_log_write(log, PP_LOG_INFO, "started", "version", PGPULSE_VERSION, NULL);
+    pp_log_write(&e->log, PP_LOG_INFO, "started", "version", PGPULSE_VERSION, NULL);
     status = 0;
 
 out:
     uv_run(&e->loop, UV_RUN_DEFAULT);
+    if (e->forced) {
+        /* handles are still open: leave them to the operating system */
+        return 0;
+    }
     if (uv_loop_close(&e->loop) != 0)
-        pp_log_write(log, PP_LOG_WARN, "handles left open at exit", NULL);
-    pp_families_free(e->families);
-    pp_catalog_free(e->cat);
-    free(e->targets);
-    free(e);
+        pp_log_write(&e->log, PP_LOG_WARN, "handles left open at exit", NULL);
+    pp_config_deinit(&e->cfg);
     if (status == 0)
-        pp_log_write(log, PP_LOG_INFO, "stopped", NULL);
+        pp_log_write(&e->log, PP_LOG_INFO, "stopped", NULL);
+    free(e);
     return status;
 }

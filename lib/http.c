@@ -5,7 +5,17 @@
  * the listeners, wait until the count of client connections (kept through
  * the close callback given to h2o_uv_socket_create) drops to zero, then
  * dispose the context inside the loop. Disposing with a connection open,
- * or after h2o_context_request_shutdown, aborts inside h2o.
+ * or after h2o_context_request_shutdown, aborts inside h2o. To get there
+ * in bounded time without cutting responses in flight, every client's
+ * socket is shut down for reading (an idle keep-alive connection reads
+ * EOF and h2o closes it; a busy one finishes its response first, then
+ * reads EOF), responses sent while stopping ask h2o to close, and what is
+ * left at the drain deadline is shut down both ways, which fails its
+ * pending write and makes h2o close it.
+ *
+ * h2o 2.2.5 has no write timeout. Once a second a sweep looks at each
+ * client's libuv write queue: a connection whose queue has not emptied for
+ * write_timeout seconds is cut the same way.
  */
 #include "http.h"
 
@@ -15,10 +25,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "buf.h"
 
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+#define SWEEP_MS 1000
+#define PARK_POLL_MS 25
+#define SCRAPE_MARGIN 0.5 /* seconds kept from a scrape's own timeout */
 
 typedef struct listener {
     uv_tcp_t tcp;
@@ -30,7 +44,17 @@ typedef struct listener {
 typedef struct client {
     uv_tcp_t tcp; /* first */
     pp_http *http;
+    struct client *prev, *next;
+    uint64_t pending_since; /* uv_now when its write queue last became non-empty, 0 = empty */
+    bool cut;
 } client;
+
+/* A scrape held until the page shows every target's first attempt. */
+typedef struct parked {
+    h2o_req_t *req;
+    uint64_t deadline; /* uv_now */
+    struct parked *prev, *next;
+} parked;
 
 typedef struct handler {
     h2o_handler_t super; /* first: h2o hands us this pointer */
@@ -46,13 +70,22 @@ struct pp_http {
     listener **listeners;
     size_t nlisteners;
     size_t open_listeners;
-    size_t connections;
-    const char *telemetry_path;
+    size_t connections; /* handles not yet through their close callback */
+    client *clients;    /* open client connections */
+    parked *parked;
+    pp_http_options opt;
+    pp_http_hooks hooks;
+    pp_http_stats *stats;
     pp_snapshot *snapshot;
     const pp_log *log;
     char *landing;
     size_t landing_len;
+    uv_timer_t sweep; /* write deadlines */
+    uv_timer_t park;  /* held scrapes */
+    uv_timer_t drain; /* shutdown deadline */
+    int timers;       /* timers not yet closed */
     bool stopping;
+    bool rejected_logged; /* the cap was hit: logged once until it is not */
     void (*on_closed)(void *data);
     void *closed_data;
 };
@@ -112,6 +145,33 @@ int pp_http_parse_address(const char *text, struct sockaddr_storage *out, char *
     return 0;
 }
 
+/* Parses a non-negative decimal number ("10", "9.5") from exactly n bytes;
+ * returns -1 for anything else. Header values are not NUL-terminated. */
+static double parse_decimal(const char *p, size_t n)
+{
+    double v = 0, scale = 1;
+    bool frac = false, any = false;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '.' && !frac) {
+            frac = true;
+            continue;
+        }
+        if (p[i] < '0' || p[i] > '9')
+            return -1;
+        any = true;
+        if (frac)
+            v += (p[i] - '0') * (scale /= 10);
+        else if (v < 1e9)
+            v = v * 10 + (p[i] - '0');
+    }
+    return any ? v : -1;
+}
+
+static bool is_space(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
 /* Whether Accept-Encoding allows gzip (a "gzip" or "*" token without q=0). */
 static bool accepts_gzip(h2o_req_t *req)
 {
@@ -126,10 +186,10 @@ static bool accepts_gzip(h2o_req_t *req)
             end++;
         /* token [; q=x] */
         size_t a = pos;
-        while (a < end && (v.base[a] == ' ' || v.base[a] == '\t'))
+        while (a < end && is_space(v.base[a]))
             a++;
         size_t b = a;
-        while (b < end && v.base[b] != ';' && v.base[b] != ' ' && v.base[b] != '\t')
+        while (b < end && v.base[b] != ';' && !is_space(v.base[b]))
             b++;
         bool match = (b - a == 4 && strncasecmp(v.base + a, "gzip", 4) == 0) ||
                      (b - a == 1 && v.base[a] == '*');
@@ -137,8 +197,12 @@ static bool accepts_gzip(h2o_req_t *req)
             bool zero = false;
             const char *q = memchr(v.base + b, '=', end - b);
             if (q != NULL && q > v.base + b && (q[-1] == 'q' || q[-1] == 'Q')) {
-                double qv = strtod(q + 1, NULL);
-                zero = qv <= 0.0;
+                const char *qs = q + 1, *qe = v.base + end;
+                while (qs < qe && is_space(*qs))
+                    qs++;
+                while (qe > qs && is_space(qe[-1]))
+                    qe--;
+                zero = parse_decimal(qs, (size_t)(qe - qs)) <= 0.0;
             }
             if (!zero)
                 return true;
@@ -146,6 +210,22 @@ static bool accepts_gzip(h2o_req_t *req)
         pos = end + 1;
     }
     return false;
+}
+
+/* Seconds the scrape may wait for the first collections: the scraper's own
+ * timeout less a margin, capped by the flag. */
+static double wait_budget(pp_http *h, h2o_req_t *req)
+{
+    double budget = h->opt.startup_wait;
+    static const char name[] = "x-prometheus-scrape-timeout-seconds";
+    ssize_t i = h2o_find_header_by_str(&req->headers, name, sizeof(name) - 1, -1);
+    if (i >= 0) {
+        h2o_iovec_t v = req->headers.entries[i].value;
+        double t = parse_decimal(v.base, v.len);
+        if (t >= 0 && t - SCRAPE_MARGIN < budget)
+            budget = t - SCRAPE_MARGIN;
+    }
+    return budget > 0 ? budget : 0;
 }
 
 static void send_body(h2o_req_t *req, const char *type, const char *body, size_t len)
@@ -161,6 +241,17 @@ static void send_body(h2o_req_t *req, const char *type, const char *body, size_t
     }
     h2o_iovec_t iov = h2o_iovec_init(body, len);
     h2o_send(req, &iov, 1, H2O_SEND_STATE_FINAL);
+}
+
+static void send_text(h2o_req_t *req, int status, const char *reason, const char *text)
+{
+    req->res.status = status;
+    req->res.reason = reason;
+    size_t n = strlen(text);
+    /* the text may live on the caller's stack: the pool outlives it */
+    char *copy = h2o_mem_alloc_pool(&req->pool, n + 1);
+    memcpy(copy, text, n + 1);
+    send_body(req, "text/plain; charset=utf-8", copy, n);
 }
 
 static void serve_metrics(pp_http *h, h2o_req_t *req)
@@ -182,27 +273,134 @@ static void serve_metrics(pp_http *h, h2o_req_t *req)
     send_body(req, CONTENT_TYPE, page->plain, page->plain_len);
 }
 
+/* ---- held scrapes ------------------------------------------------------- */
+
+static bool ready(pp_http *h)
+{
+    return h->hooks.ready == NULL || h->hooks.ready(h->hooks.data);
+}
+
+static void unpark(pp_http *h, parked *p)
+{
+    if (p->prev != NULL)
+        p->prev->next = p->next;
+    else
+        h->parked = p->next;
+    if (p->next != NULL)
+        p->next->prev = p->prev;
+    h2o_req_t *req = p->req;
+    free(p);
+    serve_metrics(h, req);
+}
+
+static void on_park_timer(uv_timer_t *t)
+{
+    pp_http *h = t->data;
+    bool all = h->stopping || ready(h);
+    uint64_t now = uv_now(h->loop);
+    for (parked *p = h->parked, *next; p != NULL; p = next) {
+        next = p->next;
+        if (all || now >= p->deadline)
+            unpark(h, p);
+    }
+    if (h->parked == NULL)
+        uv_timer_stop(&h->park);
+}
+
+static bool park(pp_http *h, h2o_req_t *req)
+{
+    if (h->stopping || ready(h))
+        return false;
+    double budget = wait_budget(h, req);
+    if (budget <= 0)
+        return false;
+    parked *p = pp_calloc(1, sizeof(*p));
+    p->req = req;
+    p->deadline = uv_now(h->loop) + (uint64_t)(budget * 1000);
+    p->next = h->parked;
+    if (h->parked != NULL)
+        h->parked->prev = p;
+    h->parked = p;
+    if (!uv_is_active((uv_handle_t *)&h->park))
+        uv_timer_start(&h->park, on_park_timer, PARK_POLL_MS, PARK_POLL_MS);
+    return true;
+}
+
+/* ---- routing ------------------------------------------------------------ */
+
+static bool method_is(h2o_req_t *req, const char *m, size_t n)
+{
+    return h2o_memis(req->method.base, req->method.len, m, n);
+}
+
+static void not_allowed(h2o_req_t *req, const char *allow, size_t allow_len)
+{
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL, allow, allow_len);
+    h2o_send_error_405(req, "Method Not Allowed", "method not allowed\n",
+                       H2O_SEND_ERROR_KEEP_HEADERS);
+}
+
+static void serve_reload(pp_http *h, h2o_req_t *req)
+{
+    if (!method_is(req, H2O_STRLIT("POST")) && !method_is(req, H2O_STRLIT("PUT"))) {
+        not_allowed(req, H2O_STRLIT("POST, PUT"));
+        return;
+    }
+    if (!h->opt.enable_lifecycle || h->hooks.reload == NULL) {
+        send_text(req, 403, "Forbidden",
+                  "Lifecycle API is not enabled (start pgpulse with --web.enable-lifecycle).\n");
+        return;
+    }
+    char err[1024];
+    if (h->hooks.reload(h->hooks.data, err, sizeof(err)) != 0) {
+        char msg[1100];
+        snprintf(msg, sizeof(msg), "failed to reload config: %s\n", err);
+        send_text(req, 500, "Internal Server Error", msg);
+        return;
+    }
+    send_text(req, 200, "OK", "config reloaded\n");
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     pp_http *h = ((handler *)self)->http;
-    bool get = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("GET"));
-    bool head = h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"));
+    if (h->stopping)
+        req->http1_is_persistent = 0; /* close once answered: we are draining */
+    bool get = method_is(req, H2O_STRLIT("GET"));
+    bool head = method_is(req, H2O_STRLIT("HEAD"));
     h2o_iovec_t path = req->path_normalized;
-    bool is_metrics = h2o_memis(path.base, path.len, h->telemetry_path, strlen(h->telemetry_path));
+    if (h2o_memis(path.base, path.len, H2O_STRLIT("/-/reload"))) {
+        serve_reload(h, req);
+        return 0;
+    }
+    bool is_metrics =
+        h2o_memis(path.base, path.len, h->opt.telemetry_path, strlen(h->opt.telemetry_path));
     bool is_root = h2o_memis(path.base, path.len, H2O_STRLIT("/"));
-    if (!is_metrics && !is_root) {
+    bool is_healthy = h2o_memis(path.base, path.len, H2O_STRLIT("/-/healthy"));
+    bool is_ready = h2o_memis(path.base, path.len, H2O_STRLIT("/-/ready"));
+    if (!is_metrics && !is_root && !is_healthy && !is_ready) {
         h2o_send_error_404(req, "Not Found", "not found\n", 0);
         return 0;
     }
     if (!get && !head) {
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ALLOW, NULL,
-                       H2O_STRLIT("GET, HEAD"));
-        h2o_send_error_405(req, "Method Not Allowed", "method not allowed\n",
-                           H2O_SEND_ERROR_KEEP_HEADERS);
+        not_allowed(req, H2O_STRLIT("GET, HEAD"));
         return 0;
     }
     if (is_metrics) {
-        serve_metrics(h, req);
+        if (!park(h, req))
+            serve_metrics(h, req);
+        return 0;
+    }
+    if (is_healthy) {
+        send_text(req, 200, "OK", "pgpulse is healthy.\n");
+        return 0;
+    }
+    if (is_ready) {
+        if (ready(h))
+            send_text(req, 200, "OK", "pgpulse is ready.\n");
+        else
+            send_text(req, 503, "Service Unavailable",
+                      "pgpulse is not ready: a target's first connection attempt is under way.\n");
         return 0;
     }
     req->res.status = 200;
@@ -211,13 +409,32 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     return 0;
 }
 
+/* ---- connections -------------------------------------------------------- */
+
+/* Shuts a client's socket down (how: SHUT_RD or SHUT_RDWR); h2o notices on
+ * its next read or write and closes the connection itself. */
+static void shut(client *c, int how)
+{
+    uv_os_fd_t fd;
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0)
+        shutdown(fd, how);
+}
+
+static void close_timer(pp_http *h, uv_timer_t *t);
+
 static void maybe_finish(pp_http *h)
 {
-    if (!h->stopping || h->connections > 0 || h->open_listeners > 0 || !h->ctx_ready)
+    if (!h->stopping)
         return;
-    h->ctx_ready = false;
-    h2o_context_dispose(&h->ctx);
-    h2o_config_dispose(&h->config);
+    if (h->clients == NULL)
+        close_timer(h, &h->drain); /* drained before the deadline */
+    if (h->connections > 0 || h->open_listeners > 0 || h->timers > 0 || h->parked != NULL)
+        return;
+    if (h->ctx_ready) {
+        h->ctx_ready = false;
+        h2o_context_dispose(&h->ctx);
+        h2o_config_dispose(&h->config);
+    }
     void (*cb)(void *) = h->on_closed;
     void *data = h->closed_data;
     free(h->listeners);
@@ -231,8 +448,15 @@ static void on_conn_closed(uv_handle_t *handle)
 {
     client *c = (client *)handle;
     pp_http *h = c->http;
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else if (h->clients == c)
+        h->clients = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
     free(c);
     h->connections--;
+    h->stats->open = h->connections;
     maybe_finish(h);
 }
 
@@ -246,15 +470,69 @@ static void on_connection(uv_stream_t *server, int status)
     c->http = h;
     uv_tcp_t *conn = &c->tcp;
     uv_tcp_init(h->loop, conn);
+    h->connections++;
+    h->stats->open = h->connections;
     if (uv_accept(server, (uv_stream_t *)conn) != 0) {
-        h->connections++;
         uv_close((uv_handle_t *)conn, on_conn_closed);
         return;
     }
+    if (h->opt.max_connections > 0 && h->connections > h->opt.max_connections) {
+        /* over the cap: close at once rather than let clients pile up */
+        h->stats->rejected++;
+        if (!h->rejected_logged) {
+            char cap[32];
+            snprintf(cap, sizeof(cap), "%zu", h->opt.max_connections);
+            pp_log_write(h->log, PP_LOG_WARN, "too many HTTP connections: closing new ones",
+                         "max_connections", cap, NULL);
+            h->rejected_logged = true;
+        }
+        uv_close((uv_handle_t *)conn, on_conn_closed);
+        return;
+    }
+    if (h->connections * 2 < h->opt.max_connections)
+        h->rejected_logged = false;
     uv_tcp_nodelay(conn, 1);
-    h->connections++;
+    c->next = h->clients;
+    if (h->clients != NULL)
+        h->clients->prev = c;
+    h->clients = c;
     h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)conn, on_conn_closed);
     h2o_accept(&h->accept, sock);
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    pp_http *h = t->data;
+    uint64_t now = uv_now(h->loop);
+    uint64_t limit = (uint64_t)(h->opt.write_timeout * 1000);
+    for (client *c = h->clients; c != NULL; c = c->next) {
+        if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) {
+            c->pending_since = 0;
+            continue;
+        }
+        if (c->pending_since == 0) {
+            c->pending_since = now;
+            continue;
+        }
+        if (!c->cut && limit > 0 && now - c->pending_since >= limit) {
+            c->cut = true;
+            h->stats->write_timeouts++;
+            pp_log_write(h->log, PP_LOG_WARN, "HTTP client did not read its response in time",
+                         NULL);
+            shut(c, SHUT_RDWR);
+        }
+    }
+}
+
+static void on_drain_deadline(uv_timer_t *t)
+{
+    pp_http *h = t->data;
+    for (client *c = h->clients; c != NULL; c = c->next)
+        if (!c->cut) {
+            c->cut = true;
+            shut(c, SHUT_RDWR);
+        }
+    close_timer(h, &h->drain);
 }
 
 static void on_listener_closed(uv_handle_t *handle)
@@ -266,26 +544,49 @@ static void on_listener_closed(uv_handle_t *handle)
     maybe_finish(h);
 }
 
+static void on_timer_closed(uv_handle_t *handle)
+{
+    pp_http *h = handle->data;
+    h->timers--;
+    maybe_finish(h);
+}
+
+static void close_timer(pp_http *h, uv_timer_t *t)
+{
+    if (uv_is_closing((uv_handle_t *)t))
+        return;
+    uv_close((uv_handle_t *)t, on_timer_closed);
+    (void)h;
+}
+
 static void build_landing(pp_http *h)
 {
     pp_buf b = PP_BUF_INIT;
     pp_buf_puts(&b, "<html>\n<head><title>pgpulse</title></head>\n<body>\n"
                     "<h1>pgpulse: PostgreSQL exporter</h1>\n<p><a href=\"");
-    pp_buf_puts(&b, h->telemetry_path); /* validated at start-up: a plain path */
+    pp_buf_puts(&b, h->opt.telemetry_path); /* validated at start-up: a plain path */
     pp_buf_puts(&b, "\">Metrics</a></p>\n<p>version " PGPULSE_VERSION "</p>\n</body>\n</html>\n");
     h->landing = pp_buf_steal(&b, &h->landing_len);
 }
 
-int pp_http_start(pp_http **out, uv_loop_t *loop, const char *const *addresses, size_t n,
-                  const char *telemetry_path, pp_snapshot *snapshot, const pp_log *log, char *err,
-                  size_t errlen)
+int pp_http_start(pp_http **out, uv_loop_t *loop, const pp_http_options *opt,
+                  const pp_http_hooks *hooks, pp_snapshot *snapshot, pp_http_stats *stats,
+                  const pp_log *log, char *err, size_t errlen)
 {
     pp_http *h = pp_calloc(1, sizeof(*h));
     h->loop = loop;
-    h->telemetry_path = telemetry_path;
+    h->opt = *opt;
+    h->hooks = *hooks;
+    h->stats = stats;
     h->snapshot = snapshot;
     h->log = log;
     build_landing(h);
+    uv_timer_init(loop, &h->sweep);
+    uv_timer_init(loop, &h->park);
+    uv_timer_init(loop, &h->drain);
+    h->sweep.data = h->park.data = h->drain.data = h;
+    h->timers = 3;
+    uv_timer_start(&h->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
 
     h2o_config_init(&h->config);
     h->config.server_name = h2o_iovec_init(H2O_STRLIT("pgpulse"));
@@ -303,6 +604,8 @@ int pp_http_start(pp_http **out, uv_loop_t *loop, const char *const *addresses, 
     h->accept.ctx = &h->ctx;
     h->accept.hosts = h->config.hosts;
 
+    size_t n = opt->naddresses;
+    const char *const *addresses = opt->addresses;
     h->listeners = pp_calloc(n ? n : 1, sizeof(listener *));
     for (size_t i = 0; i < n; i++) {
         struct sockaddr_storage sa;
@@ -330,17 +633,18 @@ int pp_http_start(pp_http **out, uv_loop_t *loop, const char *const *addresses, 
         }
         pp_log_write(log, PP_LOG_INFO, "listening", "address", addresses[i], NULL);
     }
+    h->opt.addresses = NULL; /* borrowed for the call only */
     *out = h;
     return 0;
 
 fail:
     /* the caller runs the loop until our handles are closed and we are freed */
-    pp_http_stop(h, NULL, NULL);
+    pp_http_stop(h, 0, NULL, NULL);
     *out = NULL;
     return -1;
 }
 
-void pp_http_stop(pp_http *h, void (*on_closed)(void *data), void *data)
+void pp_http_stop(pp_http *h, double drain, void (*on_closed)(void *data), void *data)
 {
     if (h == NULL || h->stopping)
         return;
@@ -350,10 +654,18 @@ void pp_http_stop(pp_http *h, void (*on_closed)(void *data), void *data)
     for (size_t i = 0; i < h->nlisteners; i++)
         uv_close((uv_handle_t *)&h->listeners[i]->tcp, on_listener_closed);
     h->nlisteners = 0;
+    /* answer held scrapes with the page as it is */
+    while (h->parked != NULL)
+        unpark(h, h->parked);
+    close_timer(h, &h->park);
+    close_timer(h, &h->sweep);
+    /* idle connections read EOF now; busy ones after their response */
+    for (client *c = h->clients; c != NULL; c = c->next)
+        shut(c, SHUT_RD);
+    if (h->clients != NULL) {
+        uv_timer_start(&h->drain, on_drain_deadline, (uint64_t)(drain * 1000), 0);
+    } else {
+        close_timer(h, &h->drain);
+    }
     maybe_finish(h);
-}
-
-size_t pp_http_connections(const pp_http *h)
-{
-    return h->connections;
 }

@@ -75,16 +75,17 @@ static double v_age(const pp_target *t, double now)
     return last > 0 ? now - last : NAN;
 }
 
-static void per_target(pp_buf *b, pp_target *const *targets, size_t n, const char *name,
-                       const char *help, pp_metric_type type, target_value fn, double now)
+static void per_target(pp_buf *b, const pp_registry *reg, const char *name, const char *help,
+                       pp_metric_type type, target_value fn, double now)
 {
     size_t mark = b->len;
     bool any = false;
     pp_render_header(b, name, help, type);
-    for (size_t i = 0; i < n; i++) {
-        double v = fn(targets[i], now);
+    for (size_t i = 0; i < pp_registry_count(reg); i++) {
+        const pp_target *t = pp_registry_at(reg, i);
+        double v = fn(t, now);
         if (!isnan(v)) {
-            line(b, name, pp_target_label(targets[i]), NULL, NULL, v);
+            line(b, name, pp_target_label(t), NULL, NULL, v);
             any = true;
         }
     }
@@ -120,20 +121,23 @@ static double q_dropped(const pp_query_state *s)
     return (double)s->dropped;
 }
 
-static void per_query(pp_buf *b, pp_target *const *targets, size_t n, const pp_catalog *cat,
-                      const char *name, const char *help, pp_metric_type type, query_value fn)
+static void per_query(pp_buf *b, const pp_registry *reg, const char *name, const char *help,
+                      pp_metric_type type, query_value fn)
 {
     size_t mark = b->len;
     bool any = false;
     pp_render_header(b, name, help, type);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < pp_registry_count(reg); i++) {
+        const pp_target *t = pp_registry_at(reg, i);
+        const pp_catalog *cat = pp_target_catalog(t);
         for (size_t q = 0; q < cat->nqueries; q++) {
-            double v = fn(pp_target_query(targets[i], q));
+            double v = fn(pp_target_query(t, q));
             if (!isnan(v)) {
-                line(b, name, pp_target_label(targets[i]), "query", cat->queries[q].name, v);
+                line(b, name, pp_target_label(t), "query", cat->queries[q].name, v);
                 any = true;
             }
         }
+    }
     if (!any)
         truncate_to(b, mark);
 }
@@ -147,10 +151,10 @@ static void process_metric(pp_buf *b, const char *name, const char *help, pp_met
     line(b, name, "", NULL, NULL, v);
 }
 
-void pp_selfmetrics_render(pp_buf *out, pp_target *const *targets, size_t n, const pp_catalog *cat,
+void pp_selfmetrics_render(pp_buf *out, const pp_registry *reg, const pp_process_status *status,
                            double now)
 {
-    if (n == 0) {
+    if (pp_registry_count(reg) == 0) {
         /* no data source at all: say so rather than print nothing */
         pp_render_header(out, "pg_up",
                          "Whether the last scrape of metrics from PostgreSQL was "
@@ -158,33 +162,33 @@ void pp_selfmetrics_render(pp_buf *out, pp_target *const *targets, size_t n, con
                          PP_METRIC_GAUGE);
         pp_buf_puts(out, "pg_up 0\n");
     }
-    per_target(out, targets, n, "pg_up",
+    per_target(out, reg, "pg_up",
                "Whether the last scrape of metrics from PostgreSQL was able to connect to the "
                "server (1 for yes, 0 for no).",
                PP_METRIC_GAUGE, v_up, now);
-    per_target(out, targets, n, "pg_exporter_last_scrape_error",
+    per_target(out, reg, "pg_exporter_last_scrape_error",
                "Whether the last scrape of metrics from PostgreSQL resulted in an error (1 for "
                "error, 0 for success).",
                PP_METRIC_GAUGE, v_error, now);
-    per_target(out, targets, n, "pg_exporter_last_scrape_duration_seconds",
+    per_target(out, reg, "pg_exporter_last_scrape_duration_seconds",
                "Duration of the last scrape of metrics from PostgreSQL.", PP_METRIC_GAUGE,
                v_duration, now);
-    per_target(out, targets, n, "pg_exporter_scrapes_total",
+    per_target(out, reg, "pg_exporter_scrapes_total",
                "Total number of times PostgreSQL was scraped for metrics.", PP_METRIC_COUNTER,
                v_cycles, now);
-    per_target(out, targets, n, "pgpulse_target_data_age_seconds",
+    per_target(out, reg, "pgpulse_target_data_age_seconds",
                "Seconds since the target's last completed collection cycle.", PP_METRIC_GAUGE,
                v_age, now);
-    per_target(out, targets, n, "pgpulse_target_memory_bytes",
+    per_target(out, reg, "pgpulse_target_memory_bytes",
                "Heap bytes the target holds for its rendered series and scratch space.",
                PP_METRIC_GAUGE, v_memory, now);
-    per_query(out, targets, n, cat, "pgpulse_query_duration_seconds",
+    per_query(out, reg, "pgpulse_query_duration_seconds",
               "Seconds the last run of the query took on the server.", PP_METRIC_GAUGE, q_duration);
-    per_query(out, targets, n, cat, "pgpulse_query_errors_total",
-              "Runs of the query that failed or timed out.", PP_METRIC_COUNTER, q_errors);
-    per_query(out, targets, n, cat, "pgpulse_query_last_success_timestamp_seconds",
+    per_query(out, reg, "pgpulse_query_errors_total", "Runs of the query that failed or timed out.",
+              PP_METRIC_COUNTER, q_errors);
+    per_query(out, reg, "pgpulse_query_last_success_timestamp_seconds",
               "Unix time of the query's last successful run.", PP_METRIC_GAUGE, q_success);
-    per_query(out, targets, n, cat, "pgpulse_query_series_dropped_total",
+    per_query(out, reg, "pgpulse_query_series_dropped_total",
               "Samples dropped by the series cap or because their name was invalid.",
               PP_METRIC_COUNTER, q_dropped);
 
@@ -206,6 +210,24 @@ void pp_selfmetrics_render(pp_buf *out, pp_target *const *targets, size_t n, con
     process_metric(out, "process_virtual_memory_bytes", "Virtual memory size in bytes.",
                    PP_METRIC_GAUGE, st.virtual_bytes);
 
+    if (status != NULL) {
+        process_metric(out, "pgpulse_config_last_reload_successful",
+                       "Whether the last configuration reload attempt was successful (1) or not "
+                       "(0).",
+                       PP_METRIC_GAUGE, status->reload_ok ? 1 : 0);
+        process_metric(out, "pgpulse_config_last_reload_success_timestamp_seconds",
+                       "Unix time of the last successful configuration load.", PP_METRIC_GAUGE,
+                       status->reload_success_ts);
+        process_metric(out, "pgpulse_http_connections", "HTTP client connections open now.",
+                       PP_METRIC_GAUGE, (double)status->http.open);
+        process_metric(out, "pgpulse_http_connections_rejected_total",
+                       "HTTP connections closed at once because --web.max-connections were open.",
+                       PP_METRIC_COUNTER, (double)status->http.rejected);
+        process_metric(out, "pgpulse_http_write_timeouts_total",
+                       "HTTP connections cut because a response was not read within "
+                       "--web.write-timeout.",
+                       PP_METRIC_COUNTER, (double)status->http.write_timeouts);
+    }
     pp_render_header(out, "pgpulse_build_info",
                      "A metric with a constant '1' value labeled by the pgpulse version.",
                      PP_METRIC_GAUGE);

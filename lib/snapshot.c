@@ -18,17 +18,19 @@
 #include "selfmetrics.h"
 
 #define REFRESH_MS 5000    /* rebuild at least this often */
-#define DEBOUNCE_MS 200    /* wait this long after a change to batch others */
+#define DEBOUNCE_MS 200    /* wait this long after new data to batch others */
 #define INLINE_GZIP 262144 /* pages smaller than this are gzipped on the loop */
 
 struct pp_snapshot {
     uv_loop_t *loop;
-    const pp_catalog *cat;
-    pp_families *families;
-    pp_target *const *targets;
-    const size_t *ntargets;
+    const pp_registry *reg;
+    const pp_process_status *status;
     const pp_log *log;
     pp_page *current;
+    uint64_t current_built_at; /* hrtime the current page's build started */
+    uint64_t build_started;    /* hrtime the build in flight started */
+    uint64_t last_build_end;   /* hrtime the last build ended (loop side) */
+    bool urgent;               /* a change of state waits to be published */
     uv_timer_t debounce;
     uv_timer_t refresh;
     int handles;
@@ -41,6 +43,7 @@ struct pp_snapshot {
 typedef struct gzip_work {
     uv_work_t req;
     pp_snapshot *s;
+    uint64_t started;
     char *plain;
     size_t plain_len;
     char *gz;
@@ -85,15 +88,17 @@ typedef struct slot {
     size_t len;
 } slot;
 
-void pp_snapshot_render(pp_buf *out, const pp_catalog *cat, pp_families *families,
-                        pp_target *const *targets, size_t ntargets)
+void pp_snapshot_render(pp_buf *out, const pp_registry *reg, const pp_process_status *status)
 {
-    size_t nfam = pp_families_count(families);
+    size_t ntargets = pp_registry_count(reg);
+    const pp_gen *gen = pp_registry_gen(reg);
+    pp_families *families = gen != NULL ? gen->families : NULL;
+    size_t nfam = families != NULL ? pp_families_count(families) : 0;
     size_t *count = pp_calloc(nfam + 1, sizeof(size_t));
     size_t total = 0, bytes = 0;
     for (size_t t = 0; t < ntargets; t++)
-        for (size_t q = 0; q < pp_target_nqueries(targets[t]); q++) {
-            const pp_query_state *s = pp_target_query(targets[t], q);
+        for (size_t q = 0; q < pp_target_nqueries(pp_registry_at(reg, t)); q++) {
+            const pp_query_state *s = pp_target_query(pp_registry_at(reg, t), q);
             if (!s->valid)
                 continue;
             for (size_t k = 0; k < s->nspans; k++)
@@ -112,8 +117,8 @@ void pp_snapshot_render(pp_buf *out, const pp_catalog *cat, pp_families *familie
     size_t *next = pp_malloc((nfam + 1) * sizeof(size_t));
     memcpy(next, count, (nfam + 1) * sizeof(size_t));
     for (size_t t = 0; t < ntargets; t++)
-        for (size_t q = 0; q < pp_target_nqueries(targets[t]); q++) {
-            const pp_query_state *s = pp_target_query(targets[t], q);
+        for (size_t q = 0; q < pp_target_nqueries(pp_registry_at(reg, t)); q++) {
+            const pp_query_state *s = pp_target_query(pp_registry_at(reg, t), q);
             if (!s->valid)
                 continue;
             for (size_t k = 0; k < s->nspans; k++) {
@@ -134,10 +139,11 @@ void pp_snapshot_render(pp_buf *out, const pp_catalog *cat, pp_families *familie
     free(slots);
     free(next);
     free(count);
-    pp_selfmetrics_render(out, targets, ntargets, cat, pp_clock_wall());
+    pp_selfmetrics_render(out, reg, status, pp_clock_wall());
 }
 
-static void publish(pp_snapshot *s, char *plain, size_t plain_len, char *gz, size_t gz_len)
+static void publish(pp_snapshot *s, char *plain, size_t plain_len, char *gz, size_t gz_len,
+                    uint64_t started)
 {
     pp_page *page = h2o_mem_alloc_shared(NULL, sizeof(pp_page), dispose_page);
     page->plain = plain;
@@ -147,6 +153,7 @@ static void publish(pp_snapshot *s, char *plain, size_t plain_len, char *gz, siz
     if (s->current != NULL)
         h2o_mem_release_shared(s->current);
     s->current = page;
+    s->current_built_at = started;
 }
 
 static void maybe_free(pp_snapshot *s)
@@ -177,8 +184,9 @@ static void after_gzip(uv_work_t *req, int status)
         maybe_free(s);
         return;
     }
-    publish(s, w->plain, w->plain_len, w->gz, w->gz_len);
+    publish(s, w->plain, w->plain_len, w->gz, w->gz_len, w->started);
     free(w);
+    s->last_build_end = uv_hrtime();
     if (s->dirty)
         schedule(s);
 }
@@ -187,8 +195,9 @@ static void build(pp_snapshot *s)
 {
     uint64_t start = uv_hrtime();
     s->dirty = false;
+    s->urgent = false;
     pp_buf b = PP_BUF_INIT;
-    pp_snapshot_render(&b, s->cat, s->families, s->targets, *s->ntargets);
+    pp_snapshot_render(&b, s->reg, s->status);
     size_t len;
     char *plain = pp_buf_steal(&b, &len);
     if (len < INLINE_GZIP) {
@@ -199,10 +208,11 @@ static void build(pp_snapshot *s)
             free(plain);
             return;
         }
-        publish(s, plain, len, gz, gz_len);
+        publish(s, plain, len, gz, gz_len, start);
     } else {
         gzip_work *w = pp_calloc(1, sizeof(*w));
         w->s = s;
+        w->started = start;
         w->plain = plain;
         w->plain_len = len;
         s->building = true;
@@ -213,6 +223,7 @@ static void build(pp_snapshot *s)
         }
     }
     s->last_build_ms = (uv_hrtime() - start) / 1000000;
+    s->last_build_end = uv_hrtime();
 }
 
 static void on_debounce(uv_timer_t *h)
@@ -227,30 +238,36 @@ static void on_debounce(uv_timer_t *h)
 
 static void schedule(pp_snapshot *s)
 {
-    if (s->closing || uv_is_active((uv_handle_t *)&s->debounce))
+    if (s->closing)
         return;
     /* space builds out by a multiple of what the last one cost, so a huge
      * page cannot keep the loop busy building */
-    uint64_t wait = DEBOUNCE_MS;
-    if (s->last_build_ms * 4 > wait)
-        wait = s->last_build_ms * 4;
+    uint64_t spacing = s->last_build_ms * 4;
+    uint64_t wait = DEBOUNCE_MS > spacing ? DEBOUNCE_MS : spacing;
+    if (s->urgent) {
+        uint64_t since = (uv_hrtime() - s->last_build_end) / 1000000;
+        wait = since >= spacing ? 0 : spacing - since;
+    }
+    if (uv_is_active((uv_handle_t *)&s->debounce)) {
+        if (uv_timer_get_due_in(&s->debounce) <= wait)
+            return;
+        uv_timer_stop(&s->debounce);
+    }
     uv_timer_start(&s->debounce, on_debounce, wait, 0);
 }
 
 static void on_refresh(uv_timer_t *h)
 {
-    pp_snapshot_mark_dirty(h->data);
+    pp_snapshot_mark_dirty(h->data, false);
 }
 
-pp_snapshot *pp_snapshot_new(uv_loop_t *loop, const pp_catalog *cat, pp_families *families,
-                             pp_target *const *targets, const size_t *ntargets, const pp_log *log)
+pp_snapshot *pp_snapshot_new(uv_loop_t *loop, const pp_registry *reg,
+                             const pp_process_status *status, const pp_log *log)
 {
     pp_snapshot *s = pp_calloc(1, sizeof(*s));
     s->loop = loop;
-    s->cat = cat;
-    s->families = families;
-    s->targets = targets;
-    s->ntargets = ntargets;
+    s->reg = reg;
+    s->status = status;
     s->log = log;
     uv_timer_init(loop, &s->debounce);
     uv_timer_init(loop, &s->refresh);
@@ -261,10 +278,19 @@ pp_snapshot *pp_snapshot_new(uv_loop_t *loop, const pp_catalog *cat, pp_families
     return s;
 }
 
-void pp_snapshot_mark_dirty(pp_snapshot *s)
+void pp_snapshot_mark_dirty(pp_snapshot *s, bool urgent)
 {
     s->dirty = true;
+    if (urgent)
+        s->urgent = true;
+    if (s->building)
+        return; /* after_gzip schedules again */
     schedule(s);
+}
+
+uint64_t pp_snapshot_built_at(const pp_snapshot *s)
+{
+    return s->current_built_at;
 }
 
 pp_page *pp_snapshot_current(const pp_snapshot *s)

@@ -10,10 +10,12 @@
  * only; gzip of a large page runs on the libuv thread pool and hands the
  * result back in the after-work callback.
  *
- * Rebuilds are debounced: marking the snapshot dirty schedules one build
- * soon, however many targets finished meanwhile; a build never runs twice
- * at once. A slow timer also refreshes the page so process and freshness
- * metrics stay current when no target changes.
+ * New data is debounced: marking the snapshot dirty schedules one build
+ * soon, however many targets finished meanwhile. A change of state
+ * (connected, lost, role, a reload) is published on the next loop turn.
+ * Either way builds are spaced by a multiple of what the last one cost, and
+ * a build never runs twice at once. A slow timer also refreshes the page
+ * so process and freshness metrics stay current when no target changes.
  */
 #ifndef PGPULSE_SNAPSHOT_H
 #define PGPULSE_SNAPSHOT_H
@@ -22,10 +24,9 @@
 #include <stddef.h>
 #include <uv.h>
 
-#include "catalog.h"
-#include "family.h"
 #include "log.h"
-#include "target.h"
+#include "registry.h"
+#include "selfmetrics.h"
 
 typedef struct pp_page {
     char *plain; /* owned: the exposition text */
@@ -36,13 +37,19 @@ typedef struct pp_page {
 
 typedef struct pp_snapshot pp_snapshot;
 
-/* All arguments are borrowed and must outlive the snapshot; targets is
- * read at every build. Builds and publishes a first page at once. */
-pp_snapshot *pp_snapshot_new(uv_loop_t *loop, const pp_catalog *cat, pp_families *families,
-                             pp_target *const *targets, const size_t *ntargets, const pp_log *log);
+/* All arguments are borrowed and must outlive the snapshot (status may be
+ * NULL); the registry is read at every build. Builds and publishes a first
+ * page at once. */
+pp_snapshot *pp_snapshot_new(uv_loop_t *loop, const pp_registry *reg,
+                             const pp_process_status *status, const pp_log *log);
 
-/* Something a page shows has changed: rebuild soon. */
-void pp_snapshot_mark_dirty(pp_snapshot *s);
+/* Something a page shows has changed: rebuild soon; urgent for a change of
+ * state, which is published on the next loop turn. */
+void pp_snapshot_mark_dirty(pp_snapshot *s, bool urgent);
+
+/* uv_hrtime() when the build of the current page started: the page shows
+ * every change made before then. */
+uint64_t pp_snapshot_built_at(const pp_snapshot *s);
 
 /* The current page, never NULL. Borrowed: a caller that keeps it past the
  * current callback takes a reference with h2o_mem_addref_shared or
@@ -54,8 +61,7 @@ pp_page *pp_snapshot_current(const pp_snapshot *s);
 void pp_snapshot_close(pp_snapshot *s);
 
 /* Builds the plain text of a page (exposed for tests and benchmarks). */
-void pp_snapshot_render(pp_buf *out, const pp_catalog *cat, pp_families *families,
-                        pp_target *const *targets, size_t ntargets);
+void pp_snapshot_render(pp_buf *out, const pp_registry *reg, const pp_process_status *status);
 
 /* gzip-encodes in[0..n) into a malloc'd buffer. Returns 0 or -1. */
 int pp_snapshot_gzip(const char *in, size_t n, char **out, size_t *out_len);

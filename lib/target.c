@@ -23,7 +23,7 @@
 #define GRACE 1.0            /* seconds past statement_timeout for our deadline */
 #define INTERNAL_TIMEOUT 5.0 /* seconds for the probe and set_config */
 #define BACKOFF_BASE 0.5
-#define BACKOFF_MAX 30.0
+#define BACKOFF_MAX 4.0 /* with jitter, a server that is back is seen within ~5 s */
 #define SAMPLES_DEFAULT_CAP 100000
 
 typedef enum phase {
@@ -47,6 +47,9 @@ typedef struct stmt_meta {
 struct pp_target {
     uv_loop_t *loop;
     pp_dsn dsn;
+    pp_gen *gen;       /* the generation the query states belong to */
+    pp_gen *batch_gen; /* the generation of the batch in flight, or NULL */
+    /* shorthands into gen */
     const pp_catalog *cat;
     pp_families *families;
     const pp_target_options *opt;
@@ -62,7 +65,9 @@ struct pp_target {
     char *server_opts; /* the "options" value sent at connect */
 
     bool up;
+    bool settled; /* the first attempt has ended */
     role role;
+    bool role_changed; /* seen by the probe of the cycle in flight */
     phase phase;
     int failures; /* consecutive connect failures */
     char last_error[256];
@@ -100,10 +105,17 @@ static void start_timer(pp_target *t, double seconds, uv_timer_cb cb)
     uv_timer_start(&t->timer, cb, (uint64_t)(seconds * 1000.0 + 0.5), 0);
 }
 
-static void notify(pp_target *t)
+static void notify(pp_target *t, bool state)
 {
     if (t->on_change != NULL)
-        t->on_change(t, t->data);
+        t->on_change(t, t->data, state);
+}
+
+/* The batch in flight is over (done or lost): drop its generation. */
+static void end_batch(pp_target *t)
+{
+    pp_gen_unref(t->batch_gen);
+    t->batch_gen = NULL;
 }
 
 static void invalidate(pp_query_state *s)
@@ -178,7 +190,7 @@ static void on_up(pp_conn *c, void *data)
         t->q[i].next_due = now;
     pp_log_write(t->log, PP_LOG_INFO, "connected", "target", t->dsn.label, "server_version",
                  pp_conn_server_version_string(t->conn), NULL);
-    notify(t);
+    notify(t, true);
     start_timer(t, 0, on_cycle_timer);
 }
 
@@ -188,8 +200,10 @@ static void on_down(pp_conn *c, void *data, const char *reason)
     (void)c;
     bool was_up = t->up;
     t->up = false;
+    t->settled = true;
     t->phase = PHASE_NONE;
     t->nstmts = 0;
+    end_batch(t);
     t->last_cycle_error = true;
     t->last_collect = 0;
     for (size_t i = 0; i < t->cat->nqueries; i++)
@@ -204,7 +218,7 @@ static void on_down(pp_conn *c, void *data, const char *reason)
                  was_up ? "connection lost" : "cannot connect", "target", t->dsn.label, "err",
                  reason, "retry_in", retry, NULL);
     snprintf(t->last_error, sizeof(t->last_error), "%s", reason);
-    notify(t);
+    notify(t, true);
     start_timer(t, delay, on_connect_timer);
 }
 
@@ -435,8 +449,9 @@ static void send_collect(pp_target *t)
     }
     if (ndue == 0) {
         t->phase = PHASE_NONE;
+        end_batch(t);
         if (changed)
-            notify(t);
+            notify(t, false);
         schedule_next(t);
         return;
     }
@@ -473,6 +488,7 @@ static void on_cycle_timer(uv_timer_t *h)
     t->nstmts = 0;
     push_stmt(t, "SELECT pg_is_in_recovery()", INTERNAL_TIMEOUT, -2, t->cycle_start);
     t->phase = PHASE_PROBE;
+    t->batch_gen = pp_gen_ref(t->gen);
     if (pp_conn_send(t->conn, t->stmts, t->nstmts) != 0)
         fail_batch(t, "connection not ready");
 }
@@ -511,7 +527,13 @@ static void on_result(pp_conn *c, void *data, size_t index, const PGresult *res)
     bool ok = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK;
     if (t->phase == PHASE_PROBE) {
         if (ok && PQntuples(res) == 1) {
-            t->role = strcmp(PQgetvalue(res, 0, 0), "t") == 0 ? ROLE_STANDBY : ROLE_PRIMARY;
+            role r = strcmp(PQgetvalue(res, 0, 0), "t") == 0 ? ROLE_STANDBY : ROLE_PRIMARY;
+            if (t->role != ROLE_UNKNOWN && r != t->role) {
+                pp_log_write(t->log, PP_LOG_INFO, "role changed", "target", t->dsn.label, "role",
+                             r == ROLE_PRIMARY ? "primary" : "standby", NULL);
+                t->role_changed = true;
+            }
+            t->role = r;
         } else {
             char msg[256];
             result_message(res, msg, sizeof(msg));
@@ -522,6 +544,8 @@ static void on_result(pp_conn *c, void *data, size_t index, const PGresult *res)
         }
         return;
     }
+    if (t->batch_gen != t->gen)
+        return; /* a reload switched catalogs: these indexes name old queries */
     long qi = t->meta[index].query;
     if (index + 1 < t->nstmts)
         t->meta[index + 1].start = now;
@@ -559,52 +583,103 @@ static void on_batch_done(pp_conn *c, void *data)
 {
     pp_target *t = data;
     (void)c;
+    if (t->batch_gen != t->gen) {
+        /* started before a reload: run the new catalog at once */
+        t->phase = PHASE_NONE;
+        end_batch(t);
+        start_timer(t, 0, on_cycle_timer);
+        return;
+    }
     if (t->phase == PHASE_PROBE) {
+        if (t->role_changed) {
+            /* drop what the old role produced before anything else */
+            t->role_changed = false;
+            notify(t, true);
+        }
         send_collect(t);
         return;
     }
     t->phase = PHASE_NONE;
+    end_batch(t);
+    bool first = !t->settled;
+    t->settled = true;
     t->cycles++;
     t->last_cycle_duration = loop_now(t) - t->cycle_start;
     t->last_cycle_error = t->cycle_error;
     t->last_collect = pp_clock_wall();
-    notify(t);
+    notify(t, first);
     schedule_next(t);
 }
 
 /* ---- life cycle -------------------------------------------------------- */
 
-pp_target *pp_target_new(uv_loop_t *loop, pp_dsn *dsn, const pp_catalog *cat, pp_families *families,
-                         const pp_target_options *opt, pp_target_change_cb on_change, void *data,
-                         const pp_log *log)
+/* The server label block depends on the generation's options. */
+static void make_label(pp_target *t)
+{
+    pp_buf b = PP_BUF_INIT;
+    if (t->opt->server_label) {
+        pp_buf_puts(&b, "server=\"");
+        pp_render_label_value(&b, t->dsn.label, strlen(t->dsn.label));
+        pp_buf_putc(&b, '"');
+    }
+    free(t->label);
+    t->label = pp_buf_steal(&b, NULL);
+    if (t->label == NULL)
+        t->label = pp_strdup("");
+}
+
+static void free_queries(pp_target *t)
+{
+    if (t->q == NULL)
+        return;
+    for (size_t i = 0; i < t->cat->nqueries; i++) {
+        pp_buf_deinit(&t->q[i].text);
+        free(t->q[i].spans);
+    }
+    free(t->q);
+    t->q = NULL;
+}
+
+static void use_gen(pp_target *t, pp_gen *gen)
+{
+    free_queries(t);
+    pp_gen *old = t->gen;
+    t->gen = pp_gen_ref(gen);
+    pp_gen_unref(old);
+    t->cat = gen->cat;
+    t->families = gen->families;
+    t->opt = &gen->topt;
+    t->q = pp_calloc(t->cat->nqueries ? t->cat->nqueries : 1, sizeof(pp_query_state));
+    double now = loop_now(t);
+    for (size_t i = 0; i < t->cat->nqueries; i++)
+        t->q[i].next_due = now;
+    make_label(t);
+}
+
+pp_target *pp_target_new(uv_loop_t *loop, pp_dsn *dsn, pp_gen *gen, pp_target_change_cb on_change,
+                         void *data, const pp_log *log)
 {
     pp_target *t = pp_calloc(1, sizeof(*t));
     t->loop = loop;
     t->dsn = *dsn;
     memset(dsn, 0, sizeof(*dsn));
-    t->cat = cat;
-    t->families = families;
-    t->opt = opt;
     t->on_change = on_change;
     t->data = data;
     t->log = log;
-    t->q = pp_calloc(cat->nqueries ? cat->nqueries : 1, sizeof(pp_query_state));
     t->session_timeout_ms = -1;
     uv_timer_init(loop, &t->timer);
     t->timer.data = t;
+    use_gen(t, gen);
 
+    /* the user's own server options first, then our timeouts (lock_timeout
+     * is fixed per connection: a reload that changes it applies to the
+     * next connection) */
     pp_buf b = PP_BUF_INIT;
-    if (opt->server_label) {
-        pp_buf_puts(&b, "server=\"");
-        pp_render_label_value(&b, t->dsn.label, strlen(t->dsn.label));
-        pp_buf_putc(&b, '"');
-    }
-    t->label = pp_buf_steal(&b, NULL);
-    /* the user's own server options first, then our timeouts */
     const char *user_opts = pp_dsn_get(&t->dsn, "options");
+    long lock_ms = (long)(t->opt->lock_timeout * 1000 + 0.5);
     pp_buf_printf(&b, "%s%s-c statement_timeout=%ld -c lock_timeout=%ld",
                   user_opts ? user_opts : "", user_opts ? " " : "", (long)(INTERNAL_TIMEOUT * 1000),
-                  (long)(opt->lock_timeout * 1000));
+                  lock_ms > 0 ? lock_ms : 1);
     t->server_opts = pp_buf_steal(&b, NULL);
 
     static const pp_conn_callbacks cb = {on_up, on_down, on_result, on_batch_done};
@@ -617,14 +692,28 @@ void pp_target_start(pp_target *t, double delay)
     start_timer(t, delay, on_connect_timer);
 }
 
+void pp_target_set_gen(pp_target *t, pp_gen *gen)
+{
+    if (t->closing || gen == t->gen)
+        return;
+    use_gen(t, gen);
+    if (t->up && t->phase == PHASE_NONE)
+        start_timer(t, 0, on_cycle_timer);
+    /* a batch in flight ends in on_batch_done, which starts a cycle */
+    notify(t, false);
+}
+
+bool pp_target_settled(const pp_target *t)
+{
+    return t->settled;
+}
+
 static void on_timer_closed(uv_handle_t *h)
 {
     pp_target *t = h->data;
-    for (size_t i = 0; i < t->cat->nqueries; i++) {
-        pp_buf_deinit(&t->q[i].text);
-        free(t->q[i].spans);
-    }
-    free(t->q);
+    free_queries(t);
+    end_batch(t);
+    pp_gen_unref(t->gen);
     free(t->label);
     free(t->server_opts);
     free(t->stmts);
@@ -658,6 +747,11 @@ const pp_dsn *pp_target_dsn(const pp_target *t)
 bool pp_target_up(const pp_target *t)
 {
     return t->up;
+}
+
+const pp_catalog *pp_target_catalog(const pp_target *t)
+{
+    return t->cat;
 }
 
 size_t pp_target_nqueries(const pp_target *t)

@@ -24,9 +24,8 @@
 #include <uv.h>
 
 #include "buf.h"
-#include "catalog.h"
 #include "dsn.h"
-#include "family.h"
+#include "gen.h"
 #include "log.h"
 
 typedef struct pp_target pp_target;
@@ -53,23 +52,28 @@ typedef struct pp_query_state {
     uint64_t dropped;    /* samples dropped by the series cap or bad names */
 } pp_query_state;
 
-typedef struct pp_target_options {
-    bool server_label;      /* add server="host:port" to every series */
-    double connect_timeout; /* seconds */
-    double lock_timeout;    /* seconds, set at connect */
-    size_t max_series;      /* per query run, when the catalog gives none */
-} pp_target_options;
+/* state is true for a change of the target's state (connected, lost,
+ * role, first attempt over), which readers want at once; false for new
+ * data from a collection. */
+typedef void (*pp_target_change_cb)(pp_target *t, void *data, bool state);
 
-typedef void (*pp_target_change_cb)(pp_target *t, void *data);
-
-/* Takes ownership of dsn's contents (the caller's struct is zeroed). cat,
- * families, opt and log are borrowed and must outlive the target. */
-pp_target *pp_target_new(uv_loop_t *loop, pp_dsn *dsn, const pp_catalog *cat, pp_families *families,
-                         const pp_target_options *opt, pp_target_change_cb on_change, void *data,
-                         const pp_log *log);
+/* Takes ownership of dsn's contents (the caller's struct is zeroed) and a
+ * reference to gen. log is borrowed and must outlive the target. */
+pp_target *pp_target_new(uv_loop_t *loop, pp_dsn *dsn, pp_gen *gen, pp_target_change_cb on_change,
+                         void *data, const pp_log *log);
 
 /* Starts connecting after delay seconds (spreads many targets out). */
 void pp_target_start(pp_target *t, double delay);
+
+/* Switches the target to another generation (a reload) without touching
+ * its connection: its series are dropped and every query of the new
+ * catalog is due at once. A batch in flight finishes on the old
+ * generation and its results are discarded. Takes a reference to gen. */
+void pp_target_set_gen(pp_target *t, pp_gen *gen);
+
+/* Whether the first connection attempt since the target was created has
+ * ended: a first collection completed, or the connection failed. */
+bool pp_target_settled(const pp_target *t);
 
 /* Stops everything and frees the target once its handles are closed.
  * Accepts NULL. No callback is called after this. */
@@ -78,6 +82,8 @@ void pp_target_close(pp_target *t);
 /* Read-only state for rendering. */
 const pp_dsn *pp_target_dsn(const pp_target *t);
 bool pp_target_up(const pp_target *t);
+/* The catalog the target's query states belong to (borrowed). */
+const pp_catalog *pp_target_catalog(const pp_target *t);
 size_t pp_target_nqueries(const pp_target *t);
 const pp_query_state *pp_target_query(const pp_target *t, size_t i);
 /* The rendered server label block, e.g. "server=\"h:5432\"", "" without one. */

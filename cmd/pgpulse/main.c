@@ -30,7 +30,7 @@ int main(int argc, char **argv)
     }
     log.level = cfg.log_level;
     log.format = cfg.log_format;
-    int status = pp_exporter_run(&cfg, &log);
+    int status = pp_exporter_run(argc, argv, &cfg, &log);
     pp_config_deinit(&cfg);
     return status;
 }

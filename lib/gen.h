@@ -1,0 +1,44 @@
+/*
+ * gen: one generation of what a reload replaces: the query catalog, the
+ * family table built from it and the collection options.
+ *
+ * A generation is immutable once published, except for the family table,
+ * into which collections intern the families whose names come from data
+ * (loop thread only). It is refcounted: the registry holds the current one,
+ * every target holds the one it collects with, and a batch in flight holds
+ * the one its SQL text belongs to, so a reload never frees what is still in
+ * use: what is in flight finishes on the old generation.
+ */
+#ifndef PGPULSE_GEN_H
+#define PGPULSE_GEN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "catalog.h"
+#include "family.h"
+
+typedef struct pp_target_options {
+    bool server_label;      /* add server="host:port" to every series */
+    double connect_timeout; /* seconds */
+    double lock_timeout;    /* seconds, set at connect */
+    size_t max_series;      /* per query run, when the catalog gives none */
+} pp_target_options;
+
+typedef struct pp_gen {
+    pp_catalog *cat;        /* owned */
+    pp_families *families;  /* owned */
+    pp_target_options topt; /* copied */
+    uint64_t id;            /* increases with every generation */
+    unsigned refs;
+} pp_gen;
+
+/* Takes ownership of cat; builds its family table. The caller holds the
+ * one reference. */
+pp_gen *pp_gen_new(pp_catalog *cat, const pp_target_options *topt, uint64_t id);
+pp_gen *pp_gen_ref(pp_gen *g);
+/* Drops one reference; frees at zero. Accepts NULL. */
+void pp_gen_unref(pp_gen *g);
+
+#endif

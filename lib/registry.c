@@ -1,0 +1,188 @@
+/*
+ * registry: targets by identity (see registry.h).
+ *
+ * Applying a list is a match of old targets to new DSNs by identity, a few
+ * hundred or thousand entries: a hash would be the next step; a quadratic
+ * match over 1,000 targets is 10^6 string compares, run only on a reload.
+ */
+#include "registry.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+
+struct pp_registry {
+    uv_loop_t *loop;
+    const pp_log *log;
+    pp_registry_change_cb on_change;
+    void *data;
+    pp_gen *gen;
+    pp_target **targets;
+    size_t n;
+    size_t unsettled;
+    uint64_t settled_at;
+};
+
+static bool same_str(const char *a, const char *b)
+{
+    if (a == NULL || b == NULL)
+        return a == b;
+    return strcmp(a, b) == 0;
+}
+
+bool pp_registry_same_identity(const pp_dsn *a, const pp_dsn *b)
+{
+    return same_str(a->host, b->host) && same_str(a->port, b->port) &&
+           same_str(a->dbname, b->dbname) && same_str(a->user, b->user);
+}
+
+/* Whether every option is the same, in any order. */
+static bool same_options(const pp_dsn *a, const pp_dsn *b)
+{
+    if (a->n != b->n)
+        return false;
+    for (size_t i = 0; i < a->n; i++)
+        if (!same_str(pp_dsn_get(b, a->keywords[i]), a->values[i]))
+            return false;
+    return same_str(a->label, b->label);
+}
+
+static void count_settled(pp_registry *r)
+{
+    size_t unsettled = 0;
+    for (size_t i = 0; i < r->n; i++)
+        if (!pp_target_settled(r->targets[i]))
+            unsettled++;
+    if (unsettled == 0 && (r->unsettled > 0 || r->settled_at == 0))
+        r->settled_at = uv_hrtime();
+    if (unsettled > 0)
+        r->settled_at = 0;
+    r->unsettled = unsettled;
+}
+
+static void on_target_change(pp_target *t, void *data, bool state)
+{
+    pp_registry *r = data;
+    if (state && r->unsettled > 0)
+        count_settled(r);
+    if (r->on_change != NULL)
+        r->on_change(r, t, state, r->data);
+}
+
+pp_registry *pp_registry_new(uv_loop_t *loop, const pp_log *log, pp_registry_change_cb on_change,
+                             void *data)
+{
+    pp_registry *r = pp_calloc(1, sizeof(*r));
+    r->loop = loop;
+    r->log = log;
+    r->on_change = on_change;
+    r->data = data;
+    return r;
+}
+
+void pp_registry_apply(pp_registry *r, pp_dsn *dsns, size_t n, pp_gen *gen, double spread,
+                       pp_registry_diff *diff)
+{
+    pp_registry_diff d = {0, 0, 0, 0};
+    pp_target **next = pp_calloc(n ? n : 1, sizeof(pp_target *));
+    bool *started = pp_calloc(n ? n : 1, sizeof(bool));
+    bool *taken = pp_calloc(r->n ? r->n : 1, sizeof(bool));
+    pp_gen *old = r->gen;
+    r->gen = pp_gen_ref(gen);
+    pp_gen_unref(old);
+
+    for (size_t i = 0; i < n; i++) {
+        bool replaced = false;
+        for (size_t j = 0; j < r->n; j++) {
+            if (taken[j] || !pp_registry_same_identity(pp_target_dsn(r->targets[j]), &dsns[i]))
+                continue;
+            taken[j] = true;
+            if (same_options(pp_target_dsn(r->targets[j]), &dsns[i])) {
+                next[i] = r->targets[j];
+                pp_target_set_gen(next[i], gen);
+                d.kept++;
+            } else {
+                pp_log_write(r->log, PP_LOG_INFO, "target options changed: reconnecting", "target",
+                             dsns[i].label, NULL);
+                pp_target_close(r->targets[j]);
+                d.replaced++;
+                replaced = true;
+            }
+            break;
+        }
+        if (next[i] == NULL) {
+            next[i] = pp_target_new(r->loop, &dsns[i], gen, on_target_change, r, r->log);
+            started[i] = true;
+            if (!replaced)
+                d.added++;
+        }
+    }
+    for (size_t j = 0; j < r->n; j++) {
+        if (taken[j])
+            continue;
+        pp_log_write(r->log, PP_LOG_INFO, "target removed", "target",
+                     pp_target_dsn(r->targets[j])->label, NULL);
+        pp_target_close(r->targets[j]);
+        d.removed++;
+    }
+    free(r->targets);
+    r->targets = next;
+    r->n = n;
+    /* spread the first connects of many new targets out */
+    size_t nnew = 0;
+    for (size_t i = 0; i < n; i++)
+        nnew += started[i];
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!started[i])
+            continue;
+        double delay = nnew >= 50 ? spread * (double)k / (double)nnew : 0;
+        pp_target_start(next[i], delay);
+        k++;
+    }
+    free(started);
+    free(taken);
+    r->settled_at = 0;
+    count_settled(r);
+    if (diff != NULL)
+        *diff = d;
+    if (r->on_change != NULL)
+        r->on_change(r, NULL, true, r->data);
+}
+
+pp_gen *pp_registry_gen(const pp_registry *r)
+{
+    return r->gen;
+}
+
+size_t pp_registry_count(const pp_registry *r)
+{
+    return r->n;
+}
+
+pp_target *pp_registry_at(const pp_registry *r, size_t i)
+{
+    return r->targets[i];
+}
+
+bool pp_registry_settled(const pp_registry *r)
+{
+    return r->unsettled == 0;
+}
+
+uint64_t pp_registry_settled_at(const pp_registry *r)
+{
+    return r->settled_at;
+}
+
+void pp_registry_close(pp_registry *r)
+{
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        pp_target_close(r->targets[i]);
+    free(r->targets);
+    pp_gen_unref(r->gen);
+    free(r);
+}
