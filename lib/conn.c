@@ -22,6 +22,8 @@
 
 #include "buf.h"
 
+#define MAX_ADDRS 8 /* addresses tried per host name */
+
 typedef struct poll_handle {
     uv_poll_t h;
     pp_conn *conn;
@@ -52,8 +54,14 @@ struct pp_conn {
     size_t nparams;
     char **hosts; /* the DSN's host list, split */
     size_t nhosts;
+    char **ports; /* the DSN's port list, split, when it has several */
+    size_t nports;
     size_t resolving; /* index of the host being resolved */
+    /* what libpq is given: one entry per address to try, in order */
     pp_buf hostaddr;
+    pp_buf hostexp;
+    pp_buf portexp;
+    size_t naddrs;
     resolve_req *resolve;
 
     /* the batch in flight */
@@ -95,6 +103,8 @@ static void maybe_free(pp_conn *c)
         return;
     free(c->stmts);
     pp_buf_deinit(&c->hostaddr);
+    pp_buf_deinit(&c->hostexp);
+    pp_buf_deinit(&c->portexp);
     free(c);
 }
 
@@ -170,7 +180,15 @@ static void free_params(pp_conn *c)
     free(c->hosts);
     c->hosts = NULL;
     c->nhosts = 0;
+    for (size_t i = 0; i < c->nports; i++)
+        free(c->ports[i]);
+    free(c->ports);
+    c->ports = NULL;
+    c->nports = 0;
     pp_buf_reset(&c->hostaddr);
+    pp_buf_reset(&c->hostexp);
+    pp_buf_reset(&c->portexp);
+    c->naddrs = 0;
 }
 
 /* Tears the libpq side down; the conn is DOWN afterwards. */
@@ -220,14 +238,19 @@ static void fail_pg(pp_conn *c, const char *what)
     fail(c, msg);
 }
 
+/* Server notices and libpq's own warnings go through our logger (libpq's
+ * default processor writes them raw to stderr, between log lines):
+ * warnings and worse at warn, the rest at debug. */
 static void notice_processor(void *arg, const char *message)
 {
     pp_conn *c = arg;
     char line[512];
     snprintf(line, sizeof(line), "%s", message);
     line[strcspn(line, "\n")] = '\0';
-    pp_log_write(c->log, PP_LOG_DEBUG, "server notice", "target", c->dsn->label, "notice", line,
-                 NULL);
+    bool serious = strncmp(line, "WARNING:", 8) == 0 || strncmp(line, "ERROR:", 6) == 0 ||
+                   strncmp(line, "FATAL:", 6) == 0 || strncmp(line, "PANIC:", 6) == 0;
+    pp_log_write(c->log, serious ? PP_LOG_WARN : PP_LOG_DEBUG, "server notice", "target",
+                 c->dsn->label, "notice", line, NULL);
 }
 
 static void connected(pp_conn *c)
@@ -237,7 +260,6 @@ static void connected(pp_conn *c)
         fail_pg(c, "cannot enter pipeline mode");
         return;
     }
-    PQsetNoticeProcessor(c->pg, notice_processor, c);
     const char *v = PQparameterStatus(c->pg, "server_version");
     snprintf(c->version, sizeof(c->version), "%s", v ? v : "");
     set_state(c, PP_CONN_IDLE);
@@ -270,30 +292,25 @@ static void continue_connect(pp_conn *c)
     }
 }
 
+static void add_param(pp_conn *c, const char *k, const char *v);
+
 static void start_libpq(pp_conn *c)
 {
-    if (c->hostaddr.len > 0) {
-        /* replace or add hostaddr */
-        size_t i;
-        for (i = 0; i < c->nparams; i++)
-            if (strcmp(c->kw[i], "hostaddr") == 0)
-                break;
-        if (i == c->nparams) {
-            c->kw = pp_realloc(c->kw, (c->nparams + 2) * sizeof(char *));
-            c->val = pp_realloc(c->val, (c->nparams + 2) * sizeof(char *));
-            c->kw[i] = pp_strdup("hostaddr");
-            c->val[i] = NULL;
-            c->nparams++;
-            c->kw[c->nparams] = c->val[c->nparams] = NULL;
-        }
-        free(c->val[i]);
-        c->val[i] = pp_strdup(c->hostaddr.data);
+    if (c->naddrs > 0) {
+        /* one host, hostaddr (and port) entry per address, in order */
+        add_param(c, "host", c->hostexp.data);
+        if (c->hostaddr.len > 0)
+            add_param(c, "hostaddr", c->hostaddr.data);
+        if (c->nports > 1)
+            add_param(c, "port", c->portexp.data);
     }
     c->pg = PQconnectStartParams((const char *const *)c->kw, (const char *const *)c->val, 0);
     if (c->pg == NULL) {
         fail(c, "out of memory");
         return;
     }
+    /* before anything can arrive: notices during start-up too */
+    PQsetNoticeProcessor(c->pg, notice_processor, c);
     if (c->state == PP_CONN_DOWN || c->state == PP_CONN_RESOLVING)
         set_state(c, PP_CONN_CONNECTING);
     if (PQstatus(c->pg) == CONNECTION_BAD) {
@@ -312,6 +329,22 @@ static bool is_ip_literal(const char *h)
 }
 
 static void resolve_next(pp_conn *c);
+
+/* Appends one address to try: host name (or socket directory), its
+ * address ("" for a socket) and the port of host c->resolving. */
+static void add_address(pp_conn *c, const char *host, const char *addr)
+{
+    if (c->naddrs > 0) {
+        pp_buf_putc(&c->hostexp, ',');
+        pp_buf_putc(&c->hostaddr, ',');
+        pp_buf_putc(&c->portexp, ',');
+    }
+    pp_buf_puts(&c->hostexp, host);
+    pp_buf_puts(&c->hostaddr, addr);
+    if (c->nports > 1)
+        pp_buf_puts(&c->portexp, c->ports[c->resolving < c->nports ? c->resolving : 0]);
+    c->naddrs++;
+}
 
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
@@ -332,15 +365,27 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         fail(c, msg);
         return;
     }
-    char ip[INET6_ADDRSTRLEN] = "";
-    if (res->ai_family == AF_INET)
-        uv_ip4_name((struct sockaddr_in *)res->ai_addr, ip, sizeof(ip));
-    else
-        uv_ip6_name((struct sockaddr_in6 *)res->ai_addr, ip, sizeof(ip));
+    /* every address, in the resolver's order (IPv6 first where the
+     * system prefers it), as libpq itself would try them */
+    char seen[MAX_ADDRS][INET6_ADDRSTRLEN];
+    size_t n = 0;
+    for (struct addrinfo *a = res; a != NULL && n < MAX_ADDRS; a = a->ai_next) {
+        char ip[INET6_ADDRSTRLEN] = "";
+        if (a->ai_family == AF_INET)
+            uv_ip4_name((struct sockaddr_in *)a->ai_addr, ip, sizeof(ip));
+        else if (a->ai_family == AF_INET6)
+            uv_ip6_name((struct sockaddr_in6 *)a->ai_addr, ip, sizeof(ip));
+        else
+            continue;
+        bool dup = false;
+        for (size_t k = 0; k < n && !dup; k++)
+            dup = strcmp(seen[k], ip) == 0;
+        if (dup)
+            continue;
+        snprintf(seen[n++], sizeof(seen[0]), "%s", ip);
+        add_address(c, c->hosts[c->resolving], ip);
+    }
     uv_freeaddrinfo(res);
-    if (c->resolving > 0)
-        pp_buf_putc(&c->hostaddr, ',');
-    pp_buf_puts(&c->hostaddr, ip);
     c->resolving++;
     resolve_next(c);
 }
@@ -352,10 +397,7 @@ static void resolve_next(pp_conn *c)
     while (c->resolving < c->nhosts) {
         const char *h = c->hosts[c->resolving];
         if (h[0] == '/' || h[0] == '@' || h[0] == '\0' || is_ip_literal(h)) {
-            if (c->resolving > 0)
-                pp_buf_putc(&c->hostaddr, ',');
-            if (h[0] != '/' && h[0] != '@')
-                pp_buf_puts(&c->hostaddr, h);
+            add_address(c, h, h[0] == '/' || h[0] == '@' ? "" : h);
             c->resolving++;
             continue;
         }
@@ -383,6 +425,10 @@ static void resolve_next(pp_conn *c)
             any = true;
     if (!any)
         pp_buf_reset(&c->hostaddr);
+    if (c->nports > 1 && c->nports != c->nhosts) {
+        fail(c, "the DSN's port list must have one port, or one per host");
+        return;
+    }
     start_libpq(c);
 }
 
@@ -426,19 +472,19 @@ static void add_param(pp_conn *c, const char *k, const char *v)
     c->kw[c->nparams] = c->val[c->nparams] = NULL;
 }
 
-static void split_hosts(pp_conn *c, const char *list)
+static void split_list(char ***out, size_t *n, const char *list)
 {
     const char *p = list;
     for (;;) {
-        size_t n = strcspn(p, ",");
-        c->hosts = pp_realloc(c->hosts, (c->nhosts + 1) * sizeof(char *));
-        char *h = pp_malloc(n + 1);
-        memcpy(h, p, n);
-        h[n] = '\0';
-        c->hosts[c->nhosts++] = h;
-        if (p[n] == '\0')
+        size_t len = strcspn(p, ",");
+        *out = pp_realloc(*out, (*n + 1) * sizeof(char *));
+        char *h = pp_malloc(len + 1);
+        memcpy(h, p, len);
+        h[len] = '\0';
+        (*out)[(*n)++] = h;
+        if (p[len] == '\0')
             break;
-        p += n + 1;
+        p += len + 1;
     }
 }
 
@@ -454,6 +500,8 @@ pp_conn *pp_conn_new(uv_loop_t *loop, const pp_dsn *dsn, const pp_conn_callbacks
     c->state = PP_CONN_DOWN;
     c->poll_fd = -1;
     pp_buf_init(&c->hostaddr);
+    pp_buf_init(&c->hostexp);
+    pp_buf_init(&c->portexp);
     uv_timer_init(loop, &c->timer);
     c->timer.data = c;
     c->handles = 1;
@@ -478,7 +526,10 @@ int pp_conn_connect(pp_conn *c, double timeout, const char *const *extra_keyword
         start_libpq(c); /* the user gave addresses: nothing to resolve */
         return 0;
     }
-    split_hosts(c, c->dsn->host);
+    split_list(&c->hosts, &c->nhosts, c->dsn->host);
+    const char *port = pp_dsn_get(c->dsn, "port");
+    if (port != NULL && strchr(port, ',') != NULL)
+        split_list(&c->ports, &c->nports, port);
     c->resolving = 0;
     set_state(c, PP_CONN_RESOLVING);
     resolve_next(c);

@@ -347,6 +347,16 @@ class LifecycleTest(unittest.TestCase):
         self.assertIn("too many HTTP connections", pulse.stderr())
         pulse.stop_checked()
 
+    def test_host_name_with_several_addresses(self):
+        # "localhost" may resolve to ::1 first while the server listens on
+        # 127.0.0.1 only: every address is tried in order, as libpq does
+        fast_catalog(self.dir)
+        dsn = f"postgresql://postgres@localhost:{self.pg.port}/postgres?sslmode=disable"
+        pulse = Pgpulse([f"--catalog={self.dir}"], env={"DATA_SOURCE_NAME": dsn})
+        self.addCleanup(pulse.destroy)
+        pulse.wait_for(lambda p: p.value("pg_up") == 1, 30, "pg_up 1 through localhost")
+        pulse.stop_checked()
+
     def test_ready_and_healthy(self):
         fast_catalog(self.dir)
         pulse = self.start()

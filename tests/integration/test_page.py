@@ -8,6 +8,7 @@ and process metrics exist.
 """
 
 import gzip
+import os
 import socket
 import time
 import unittest
@@ -231,7 +232,23 @@ class PageTest(unittest.TestCase):
         with open(f"/proc/{self.pulse.proc.pid}/limits") as f:
             soft = next(line.split()[3] for line in f if line.startswith("Max open files"))
         self.assertEqual(page.value("process_max_fds"), float(soft))
-        self.assertGreaterEqual(page.value("process_cpu_seconds_total"), 0)
+
+    def test_cpu_seconds_match_the_kernel(self):
+        def cpu_now():
+            with open(f"/proc/{self.pulse.proc.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        # some work first, so the kernel's count is well above zero
+        for _ in range(300):
+            self.pulse.get("/metrics", headers={"Accept-Encoding": "gzip"})
+        before = cpu_now()
+        self.assertGreater(before, 0)
+        # pages are refreshed every few seconds: one built from now on
+        page = self.pulse.wait_for(lambda p: p.value("process_cpu_seconds_total") >= before
+                                   and p, 15, "a page counting the CPU used so far")
+        after = cpu_now()
+        tick = 1 / os.sysconf("SC_CLK_TCK")
+        self.assertLessEqual(page.value("process_cpu_seconds_total"), after + tick)
 
 
 if __name__ == "__main__":
