@@ -29,6 +29,7 @@
 
 #define CONNECT_SPREAD 2.0 /* seconds over which many new targets start */
 #define FORCE_GRACE 5.0    /* seconds past the drain before giving up on a clean exit */
+#define LOG_QUEUE_BYTES (1 << 20)
 
 typedef struct exporter {
     uv_loop_t loop;
@@ -362,6 +363,9 @@ int pp_exporter_run(int argc, char **argv, const pp_config *cfg, const pp_log *l
     exporter *e = pp_calloc(1, sizeof(*e));
     int status = 1;
     e->log = *log;
+    e->log.writer = NULL;
+    /* a slow log pipe must never block the loop */
+    (void)pp_log_start_writer(&e->log, LOG_QUEUE_BYTES);
     e->argc = argc;
     e->argv = argv;
     /* host name lookups and large gzips share libuv's thread pool: a few
@@ -419,7 +423,8 @@ int pp_exporter_run(int argc, char **argv, const pp_config *cfg, const pp_log *l
 out:
     uv_run(&e->loop, UV_RUN_DEFAULT);
     if (e->forced) {
-        /* handles are still open: leave them to the operating system */
+        /* handles are still open (and the log pipe may be stuck): leave
+         * them to the operating system */
         return 0;
     }
     if (uv_loop_close(&e->loop) != 0)
@@ -427,6 +432,7 @@ out:
     pp_config_deinit(&e->cfg);
     if (status == 0)
         pp_log_write(&e->log, PP_LOG_INFO, "stopped", NULL);
+    pp_log_stop_writer(&e->log);
     free(e);
     return status;
 }

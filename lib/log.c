@@ -13,8 +13,10 @@
  */
 #include "log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -23,11 +25,136 @@
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
+/* The queue between pp_log_write and the writer thread: a byte ring of
+ * whole lines. */
+struct pp_log_writer {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t thread;
+    FILE *out;
+    char *ring;
+    size_t cap, head, len; /* head: first byte queued; len: bytes queued */
+    unsigned long long dropped, dropped_reported;
+    bool json; /* the format when the writer started, for its own line */
+    bool stop;
+};
+
+static void format_ts(char *out, size_t len);
+
 void pp_log_init(pp_log *log)
 {
     log->level = PP_LOG_INFO;
     log->format = PP_LOG_LOGFMT;
     log->out = stderr;
+    log->writer = NULL;
+}
+
+static void *writer_main(void *arg)
+{
+    pp_log_writer *w = arg;
+    char *chunk = pp_malloc(w->cap);
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (w->len == 0 && w->dropped == w->dropped_reported && !w->stop)
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (w->len == 0 && w->dropped == w->dropped_reported && w->stop)
+            break;
+        size_t n = w->len;
+        size_t first = n < w->cap - w->head ? n : w->cap - w->head;
+        memcpy(chunk, w->ring + w->head, first);
+        memcpy(chunk + first, w->ring, n - first);
+        w->head = (w->head + n) % w->cap;
+        w->len = 0;
+        unsigned long long dropped = w->dropped - w->dropped_reported;
+        w->dropped_reported = w->dropped;
+        pthread_mutex_unlock(&w->mu);
+        /* the slow part, outside the lock */
+        fwrite(chunk, 1, n, w->out);
+        if (dropped > 0) {
+            char ts[96];
+            format_ts(ts, sizeof(ts));
+            if (w->json)
+                fprintf(w->out,
+                        "{\"ts\":\"%s\",\"level\":\"warn\",\"msg\":\"log lines dropped: the log "
+                        "output was too slow\",\"dropped\":\"%llu\"}\n",
+                        ts, dropped);
+            else
+                fprintf(w->out,
+                        "ts=%s level=warn msg=\"log lines dropped: the log output was too "
+                        "slow\" dropped=%llu\n",
+                        ts, dropped);
+        }
+        fflush(w->out);
+        pthread_mutex_lock(&w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    free(chunk);
+    return NULL;
+}
+
+int pp_log_start_writer(pp_log *log, size_t queue_bytes)
+{
+    if (log->writer != NULL)
+        return 0;
+    pp_log_writer *w = pp_calloc(1, sizeof(*w));
+    w->out = log->out != NULL ? log->out : stderr;
+    w->json = log->format == PP_LOG_JSON;
+    w->cap = queue_bytes > 4096 ? queue_bytes : 4096;
+    w->ring = pp_malloc(w->cap);
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        pthread_mutex_destroy(&w->mu);
+        pthread_cond_destroy(&w->cv);
+        free(w->ring);
+        free(w);
+        return -1;
+    }
+    log->writer = w;
+    return 0;
+}
+
+void pp_log_stop_writer(pp_log *log)
+{
+    pp_log_writer *w = log->writer;
+    if (w == NULL)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->stop = true;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    log->writer = NULL;
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    free(w->ring);
+    free(w);
+}
+
+unsigned long long pp_log_dropped(const pp_log *log)
+{
+    if (log->writer == NULL)
+        return 0;
+    pthread_mutex_lock(&log->writer->mu);
+    unsigned long long n = log->writer->dropped;
+    pthread_mutex_unlock(&log->writer->mu);
+    return n;
+}
+
+static void enqueue(pp_log_writer *w, const char *line, size_t n)
+{
+    pthread_mutex_lock(&w->mu);
+    if (n > w->cap - w->len) {
+        w->dropped++;
+    } else {
+        size_t tail = (w->head + w->len) % w->cap;
+        size_t first = n < w->cap - tail ? n : w->cap - tail;
+        memcpy(w->ring + tail, line, first);
+        memcpy(w->ring, line + first, n - first);
+        w->len += n;
+    }
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
 }
 
 int pp_log_parse_level(const char *s, pp_log_level *out)
@@ -234,7 +361,11 @@ void pp_log_write(const pp_log *log, pp_log_level level, const char *msg, ...)
     }
     va_end(ap);
 
-    fwrite(b.data, 1, b.len, out);
-    fflush(out);
+    if (log->writer != NULL) {
+        enqueue(log->writer, b.data, b.len);
+    } else {
+        fwrite(b.data, 1, b.len, out);
+        fflush(out);
+    }
     pp_buf_deinit(&b);
 }

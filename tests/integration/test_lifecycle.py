@@ -13,15 +13,20 @@ is up again within seconds; a client that stops reading is cut after
 shutdown; connections over --web.max-connections are closed at once.
 """
 
+import fcntl
+import http.client
 import os
 import signal
+import struct
+import subprocess
+import termios
 import socket
 import tempfile
 import threading
 import time
 import unittest
 
-from pgharness import Pgpulse, PgServer, fast_catalog, parse_exposition, wait_for
+from pgharness import Pgpulse, PgServer, fast_catalog, free_port, parse_exposition, wait_for
 
 PID_CATALOG = """queries:
   - name: backend
@@ -85,7 +90,6 @@ class LifecycleTest(unittest.TestCase):
         errors, done = [], [0]
 
         def client():
-            import http.client
             conn = None
             while not stop.is_set():
                 try:
@@ -356,6 +360,54 @@ class LifecycleTest(unittest.TestCase):
         self.addCleanup(pulse.destroy)
         pulse.wait_for(lambda p: p.value("pg_up") == 1, 30, "pg_up 1 through localhost")
         pulse.stop_checked()
+
+    def test_log_pipe_nobody_reads(self):
+        # 150 unreachable targets logging every reconnect at debug fill a
+        # pipe nobody reads within seconds; scrapes must go on regardless
+        dead = free_port()  # nothing listens there, on any loopback address
+        dsn = ",".join(f"postgresql://u@127.0.0.{i}:{dead}/db" for i in range(2, 152))
+        fast_catalog(self.dir)
+        r, w = os.pipe()
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DATA_SOURCE_")}
+        env["DATA_SOURCE_NAME"] = dsn
+        proc = subprocess.Popen([os.environ["PGPULSE_BIN"], f"--web.listen-address=127.0.0.1:{port}",
+                                 "--log.level=debug", f"--catalog={self.dir}"],
+                                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=w)
+        os.close(w)
+
+        def cleanup():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            os.close(r)
+        self.addCleanup(cleanup)
+
+        def buffered():
+            return struct.unpack("i", fcntl.ioctl(r, termios.FIONREAD, b"\0\0\0\0"))[0]
+        pipe_size = fcntl.fcntl(r, 1032)  # F_GETPIPE_SZ
+        wait_for(lambda: proc.poll() is None and buffered() >= pipe_size - 4096, 60,
+                 what="the log pipe to fill up")
+        conn_args = ("127.0.0.1", port)
+        for _ in range(20):
+            c = http.client.HTTPConnection(*conn_args, timeout=5)
+            c.request("GET", "/metrics")
+            resp = c.getresponse()
+            self.assertEqual(resp.status, 200)
+            page = parse_exposition(resp.read().decode())
+            c.close()
+            self.assertEqual(len(page.find("pg_up")), 150)
+            time.sleep(0.1)
+        # once someone reads again, shutdown completes and says what was dropped
+        out = []
+        reader = threading.Thread(target=lambda: out.append(os.read(r, 1 << 30) and
+                                                            b"".join(iter(lambda: os.read(r, 65536), b""))),
+                                  daemon=True)
+        reader.start()
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(30), 0)
+        reader.join(10)
 
     def test_ready_and_healthy(self):
         fast_catalog(self.dir)

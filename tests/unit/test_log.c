@@ -5,6 +5,8 @@
  */
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <string.h>
 #include <time.h>
 
@@ -202,8 +204,59 @@ static void test_levels(FILE *f)
     CHECK(ftell(f) == 0);
 }
 
+/* A writer thread in front of a pipe nobody reads: the caller never
+ * blocks, what does not fit is counted, and once the pipe is read again
+ * every queued line arrives in order, followed by the count. */
+static void test_writer_never_blocks(void)
+{
+    int fds[2];
+    CHECK(pipe(fds) == 0);
+    FILE *out = fdopen(fds[1], "w");
+    pp_log log;
+    pp_log_init(&log);
+    log.out = out;
+    CHECK(pp_log_start_writer(&log, 8192) == 0);
+    /* far more than the pipe (64 KiB) and the queue (8 KiB) hold */
+    char n[16];
+    for (int i = 0; i < 5000; i++) {
+        snprintf(n, sizeof(n), "%d", i);
+        pp_log_write(&log, PP_LOG_INFO, "line", "n", n, NULL);
+    }
+    CHECK(pp_log_dropped(&log) > 0);
+    /* read everything while the writer drains and stops */
+    pid_t child = fork();
+    if (child == 0) {
+        close(fds[1]);
+        char buf[65536];
+        size_t total = 0, dropped_lines = 0, first_ok = 0;
+        ssize_t r;
+        char prev = '\n';
+        while ((r = read(fds[0], buf, sizeof(buf))) > 0) {
+            for (ssize_t i = 0; i < r; i++) {
+                if (prev == '\n' && strncmp(buf + i, "ts=", 3) != 0 && i + 3 <= r)
+                    _exit(3); /* a line that does not start a log line: torn */
+                prev = buf[i];
+            }
+            if (total == 0 && strstr(buf, "n=0\n") != NULL)
+                first_ok = 1;
+            if (memmem(buf, (size_t)r, "log lines dropped", 17) != NULL)
+                dropped_lines++;
+            total += (size_t)r;
+        }
+        _exit(first_ok && dropped_lines > 0 ? 0 : 2);
+    }
+    close(fds[0]);
+    pp_log_stop_writer(&log);
+    fclose(out);
+    int status = 0;
+    waitpid(child, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(log.writer == NULL);
+}
+
 int main(void)
 {
+    test_writer_never_blocks();
     FILE *f = tmpfile();
     if (f == NULL) {
         perror("tmpfile");
