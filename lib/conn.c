@@ -69,6 +69,7 @@ struct pp_conn {
     size_t nstmts;
     size_t cur;      /* statement whose results are awaited */
     bool cur_result; /* on_result already called for cur */
+    size_t result_peak;
     char version[32];
 };
 
@@ -554,9 +555,15 @@ static void process_results(pp_conn *c)
             if (!c->cur_result && c->cb.on_result != NULL) {
                 /* a statement that produced nothing at all (empty query) */
                 c->cb.on_result(c, c->data, c->cur, NULL);
+                if (c->state != PP_CONN_BUSY)
+                    return;
             }
             c->cur++;
             c->cur_result = false;
+            /* the next statement is current now and none of its rows are
+             * parsed yet: the only moment single-row mode can be asked for */
+            if (c->cur < c->nstmts && c->stmts[c->cur].single_row)
+                (void)PQsetSingleRowMode(c->pg);
             if (c->cur == c->nstmts) {
                 uv_timer_stop(&c->timer);
                 c->nstmts = 0;
@@ -572,7 +579,10 @@ static void process_results(pp_conn *c)
             arm_deadline(c);
             continue;
         }
-        if (!c->cur_result && c->cur < c->nstmts) {
+        size_t size = PQresultMemorySize(res);
+        if (size > c->result_peak)
+            c->result_peak = size;
+        if (c->cur < c->nstmts) {
             c->cur_result = true;
             if (c->cb.on_result != NULL)
                 c->cb.on_result(c, c->data, c->cur, res);
@@ -652,6 +662,8 @@ int pp_conn_send(pp_conn *c, const pp_conn_stmt *stmts, size_t n)
         }
     }
     set_state(c, PP_CONN_BUSY);
+    if (stmts[0].single_row)
+        (void)PQsetSingleRowMode(c->pg);
     arm_deadline(c);
     int f = PQflush(c->pg);
     if (f < 0) {
@@ -693,4 +705,11 @@ int pp_conn_server_version(const pp_conn *c)
 const char *pp_conn_server_version_string(const pp_conn *c)
 {
     return c->version;
+}
+
+size_t pp_conn_take_result_peak(pp_conn *c)
+{
+    size_t n = c->result_peak;
+    c->result_peak = 0;
+    return n;
 }

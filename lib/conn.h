@@ -22,6 +22,7 @@
 #define PGPULSE_CONN_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <uv.h>
 
@@ -46,18 +47,24 @@ typedef struct pp_conn_callbacks {
      * batch whose deadline passed). reason is borrowed, valid during the
      * call, and never contains a password. The conn is DOWN. */
     void (*on_down)(pp_conn *c, void *data, const char *reason);
-    /* The result of statement index of the current batch; res is borrowed
-     * and valid only during the call. Called once per statement. */
+    /* A result of statement index of the current batch; res is borrowed
+     * and valid only during the call. Called for every result the
+     * statement yields, in order: in single-row mode one PGRES_SINGLE_TUPLE
+     * per row, then PGRES_TUPLES_OK with no rows (or an error). res is NULL
+     * once for a statement that yields nothing at all. */
     void (*on_result)(pp_conn *c, void *data, size_t index, const PGresult *res);
     /* Every statement of the batch has completed; the conn is IDLE. */
     void (*on_batch_done)(pp_conn *c, void *data);
 } pp_conn_callbacks;
 
 /* One statement of a batch; sql is borrowed until on_batch_done or
- * on_down. timeout is the client-side deadline in seconds. */
+ * on_down. timeout is the client-side deadline in seconds. single_row
+ * asks for libpq's single-row mode, so a large result is never held whole
+ * (when libpq cannot grant it, the rows come in one result). */
 typedef struct pp_conn_stmt {
     const char *sql;
     double timeout;
+    bool single_row;
 } pp_conn_stmt;
 
 /* dsn and log are borrowed and must outlive the conn; cb is copied. */
@@ -87,5 +94,8 @@ pp_conn_state pp_conn_get_state(const pp_conn *c);
 int pp_conn_server_version(const pp_conn *c);
 /* The server's version string (server_version parameter), "" when none. */
 const char *pp_conn_server_version_string(const pp_conn *c);
+/* Bytes of the largest result libpq held for this connection since the
+ * last call (PQresultMemorySize), then resets; for memory accounting. */
+size_t pp_conn_take_result_peak(pp_conn *c);
 
 #endif

@@ -101,10 +101,10 @@ void pp_snapshot_render(pp_buf *out, const pp_registry *reg, const pp_process_st
             const pp_query_state *s = pp_target_query(pp_registry_at(reg, t), q);
             if (!s->valid)
                 continue;
-            for (size_t k = 0; k < s->nspans; k++)
-                count[s->spans[k].family]++;
-            total += s->nspans;
-            bytes += s->text.len;
+            for (size_t k = 0; k < s->out.nspans; k++)
+                count[s->out.spans[k].family]++;
+            total += s->out.nspans;
+            bytes += s->out.text.len;
         }
     /* prefix sums: start of each family's run of slots */
     size_t acc = 0;
@@ -121,9 +121,9 @@ void pp_snapshot_render(pp_buf *out, const pp_registry *reg, const pp_process_st
             const pp_query_state *s = pp_target_query(pp_registry_at(reg, t), q);
             if (!s->valid)
                 continue;
-            for (size_t k = 0; k < s->nspans; k++) {
-                const pp_span *sp = &s->spans[k];
-                slots[next[sp->family]++] = (slot){s->text.data + sp->off, sp->len};
+            for (size_t k = 0; k < s->out.nspans; k++) {
+                const pp_span *sp = &s->out.spans[k];
+                slots[next[sp->family]++] = (slot){s->out.text.data + sp->off, sp->len};
             }
         }
     pp_buf_reserve(out, bytes + nfam * 64 + 4096);

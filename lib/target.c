@@ -19,12 +19,12 @@
 #include "clock.h"
 #include "conn.h"
 #include "render.h"
+#include "rows.h"
 
 #define GRACE 1.0            /* seconds past statement_timeout for our deadline */
 #define INTERNAL_TIMEOUT 5.0 /* seconds for the probe and set_config */
 #define BACKOFF_BASE 0.5
 #define BACKOFF_MAX 4.0 /* with jitter, a server that is back is seen within ~5 s */
-#define SAMPLES_DEFAULT_CAP 100000
 
 typedef enum phase {
     PHASE_NONE,
@@ -85,10 +85,11 @@ struct pp_target {
     uint64_t cycles;
     double last_collect;
 
-    pp_buf scratch;  /* label blocks of one result */
-    size_t *row_off; /* offsets of each row's label block */
-    size_t row_cap;
-    pp_buf name; /* dynamic metric names */
+    pp_rows *rows;      /* the query run whose rows are arriving */
+    long rows_stmt;     /* the statement of the batch results are for, -1 none */
+    bool rows_begun;    /* rows holds a run of that statement */
+    bool stmt_over;     /* that statement's outcome is known */
+    size_t result_peak; /* largest result libpq held in the last cycle */
 };
 
 /* Monotonic seconds; finer than uv_now's milliseconds, for durations. */
@@ -121,8 +122,8 @@ static void end_batch(pp_target *t)
 static void invalidate(pp_query_state *s)
 {
     s->valid = false;
-    pp_buf_reset(&s->text);
-    s->nspans = 0;
+    pp_buf_reset(&s->out.text);
+    s->out.nspans = 0;
 }
 
 static double min_interval(const pp_target *t)
@@ -222,163 +223,10 @@ static void on_down(pp_conn *c, void *data, const char *reason)
     start_timer(t, delay, on_connect_timer);
 }
 
-/* ---- rendering one result ------------------------------------------ */
-
-static void add_span(pp_query_state *s, uint32_t family, size_t off)
-{
-    size_t len = s->text.len - off;
-    if (len == 0)
-        return;
-    if (s->nspans > 0) {
-        pp_span *last = &s->spans[s->nspans - 1];
-        if (last->family == family && last->off + last->len == off) {
-            last->len += (uint32_t)len;
-            return;
-        }
-    }
-    if (s->nspans == s->capspans) {
-        s->capspans = s->capspans ? s->capspans * 2 : 8;
-        s->spans = pp_realloc(s->spans, s->capspans * sizeof(pp_span));
-    }
-    s->spans[s->nspans++] = (pp_span){family, (uint32_t)len, off};
-}
-
-static int find_column(const PGresult *res, const char *name)
-{
-    int n = PQnfields(res);
-    for (int i = 0; i < n; i++)
-        if (strcmp(PQfname(res, i), name) == 0)
-            return i;
-    return -1;
-}
-
-/* Renders the label block of every row into t->scratch. */
-static void render_labels(pp_target *t, const pp_catalog_query *q, const PGresult *res,
-                          const int *col)
-{
-    int nrows = PQntuples(res);
-    if ((size_t)nrows + 1 > t->row_cap) {
-        t->row_cap = (size_t)nrows + 1;
-        t->row_off = pp_realloc(t->row_off, t->row_cap * sizeof(size_t));
-    }
-    pp_buf_reset(&t->scratch);
-    for (int r = 0; r < nrows; r++) {
-        t->row_off[r] = t->scratch.len;
-        bool first = true;
-        if (t->label[0] != '\0') {
-            pp_buf_putc(&t->scratch, '{');
-            pp_buf_puts(&t->scratch, t->label);
-            first = false;
-        }
-        for (size_t j = 0; j < q->ncolumns; j++) {
-            const pp_catalog_column *cc = &q->columns[j];
-            if (cc->role != PP_COL_LABEL)
-                continue;
-            pp_buf_putc(&t->scratch, first ? '{' : ',');
-            first = false;
-            pp_buf_puts(&t->scratch, cc->label ? cc->label : cc->name);
-            pp_buf_append(&t->scratch, "=\"", 2);
-            if (!PQgetisnull(res, r, col[j]))
-                pp_render_label_value(&t->scratch, PQgetvalue(res, r, col[j]),
-                                      (size_t)PQgetlength(res, r, col[j]));
-            pp_buf_putc(&t->scratch, '"');
-        }
-        if (!first)
-            pp_buf_putc(&t->scratch, '}');
-    }
-    t->row_off[nrows] = t->scratch.len;
-}
-
-/* Appends one sample; returns false when the value is NULL or not a number. */
-static bool sample(pp_target *t, pp_query_state *s, const char *name, size_t name_len,
-                   const PGresult *res, int r, int c, double scale)
-{
-    if (PQgetisnull(res, r, c))
-        return false;
-    double v;
-    if (pp_render_parse_value(PQgetvalue(res, r, c), &v) != 0)
-        return false;
-    pp_buf_append(&s->text, name, name_len);
-    pp_buf_append(&s->text, t->scratch.data + t->row_off[r], t->row_off[r + 1] - t->row_off[r]);
-    pp_buf_putc(&s->text, ' ');
-    pp_render_double(&s->text, v * scale);
-    pp_buf_putc(&s->text, '\n');
-    return true;
-}
-
-static int render_result(pp_target *t, size_t qi, const PGresult *res, char *err, size_t errlen)
-{
-    const pp_catalog_query *q = &t->cat->queries[qi];
-    pp_query_state *s = &t->q[qi];
-    int col[q->ncolumns > 0 ? q->ncolumns : 1];
-    int namecol = -1, helpcol = -1;
-    for (size_t j = 0; j < q->ncolumns; j++) {
-        col[j] = find_column(res, q->columns[j].name);
-        if (col[j] < 0 && q->columns[j].role != PP_COL_DISCARD) {
-            snprintf(err, errlen, "column \"%s\" is missing from the result", q->columns[j].name);
-            return -1;
-        }
-        if (q->columns[j].role == PP_COL_NAME)
-            namecol = col[j];
-        if (q->columns[j].role == PP_COL_HELP)
-            helpcol = col[j];
-    }
-    invalidate(s);
-    render_labels(t, q, res, col);
-    int nrows = PQntuples(res);
-    size_t cap = q->max_series ? q->max_series : t->opt->max_series;
-    if (cap == 0)
-        cap = SAMPLES_DEFAULT_CAP;
-    size_t count = 0;
-    for (size_t j = 0; j < q->ncolumns; j++) {
-        const pp_catalog_column *cc = &q->columns[j];
-        if (cc->role != PP_COL_GAUGE && cc->role != PP_COL_COUNTER)
-            continue;
-        if (!q->dynamic) {
-            size_t off = s->text.len, mlen = strlen(cc->metric);
-            for (int r = 0; r < nrows; r++) {
-                if (count >= cap) {
-                    s->dropped++;
-                    continue;
-                }
-                if (sample(t, s, cc->metric, mlen, res, r, col[j], cc->scale))
-                    count++;
-            }
-            add_span(s, (uint32_t)cc->family, off);
-            continue;
-        }
-        pp_metric_type type = cc->role == PP_COL_GAUGE ? PP_METRIC_GAUGE : PP_METRIC_COUNTER;
-        for (int r = 0; r < nrows; r++) {
-            if (PQgetisnull(res, r, namecol))
-                continue;
-            if (count >= cap) {
-                s->dropped++;
-                continue;
-            }
-            pp_buf_reset(&t->name);
-            pp_buf_puts(&t->name, q->namespace);
-            pp_buf_putc(&t->name, '_');
-            pp_render_sanitize_name(&t->name, PQgetvalue(res, r, namecol));
-            const char *help =
-                helpcol >= 0 && !PQgetisnull(res, r, helpcol) ? PQgetvalue(res, r, helpcol) : "";
-            uint32_t fam = pp_families_intern(t->families, t->name.data, t->name.len, help, type);
-            if (fam == PP_FAMILY_NONE) {
-                s->dropped++;
-                continue;
-            }
-            size_t off = s->text.len;
-            if (sample(t, s, t->name.data, t->name.len, res, r, col[j], cc->scale))
-                count++;
-            add_span(s, fam, off);
-        }
-    }
-    s->valid = true;
-    return 0;
-}
-
 /* ---- cycles ------------------------------------------------------------ */
 
-static void push_stmt(pp_target *t, const char *sql, double timeout, long query, double start)
+static void push_stmt(pp_target *t, const char *sql, double timeout, long query, double start,
+                      bool single_row)
 {
     if (t->nstmts == t->capstmts) {
         t->capstmts = t->capstmts ? t->capstmts * 2 : 16;
@@ -386,7 +234,7 @@ static void push_stmt(pp_target *t, const char *sql, double timeout, long query,
         t->meta = pp_realloc(t->meta, t->capstmts * sizeof(*t->meta));
         t->setcfg = pp_realloc(t->setcfg, t->capstmts * sizeof(*t->setcfg));
     }
-    t->stmts[t->nstmts] = (pp_conn_stmt){sql, timeout};
+    t->stmts[t->nstmts] = (pp_conn_stmt){sql, timeout, single_row};
     t->meta[t->nstmts] = (stmt_meta){query, start};
     t->nstmts++;
 }
@@ -461,19 +309,20 @@ static void send_collect(pp_target *t)
         const pp_catalog_query *q = &t->cat->queries[due[k]];
         long ms = (long)(q->timeout * 1000.0);
         if (ms != t->session_timeout_ms) {
-            push_stmt(t, NULL, INTERNAL_TIMEOUT, -1, now);
+            push_stmt(t, NULL, INTERNAL_TIMEOUT, -1, now, false);
             snprintf(t->setcfg[t->nstmts - 1], sizeof(t->setcfg[0]),
                      "SELECT set_config('statement_timeout', '%ld', false)", ms);
             t->session_timeout_ms = ms;
         }
         const pp_catalog_variant *v = pp_catalog_pick(q, pp_conn_server_version(t->conn));
-        push_stmt(t, v->sql, q->timeout + GRACE, (long)due[k], now);
+        push_stmt(t, v->sql, q->timeout + GRACE, (long)due[k], now, true);
     }
     /* the set_config texts live in t->setcfg, which push_stmt may move */
     for (size_t k = 0; k < t->nstmts; k++)
         if (t->meta[k].query < 0)
             t->stmts[k].sql = t->setcfg[k];
     t->phase = PHASE_COLLECT;
+    t->rows_stmt = -1;
     if (pp_conn_send(t->conn, t->stmts, t->nstmts) != 0)
         fail_batch(t, "connection not ready");
 }
@@ -486,8 +335,9 @@ static void on_cycle_timer(uv_timer_t *h)
     t->cycle_start = loop_now(t);
     t->cycle_error = false;
     t->nstmts = 0;
-    push_stmt(t, "SELECT pg_is_in_recovery()", INTERNAL_TIMEOUT, -2, t->cycle_start);
+    push_stmt(t, "SELECT pg_is_in_recovery()", INTERNAL_TIMEOUT, -2, t->cycle_start, false);
     t->phase = PHASE_PROBE;
+    t->rows_stmt = -1;
     t->batch_gen = pp_gen_ref(t->gen);
     if (pp_conn_send(t->conn, t->stmts, t->nstmts) != 0)
         fail_batch(t, "connection not ready");
@@ -519,41 +369,29 @@ static void result_message(const PGresult *res, char *out, size_t n)
              code ? " (SQLSTATE " : "", code ? code : "", code ? ")" : "");
 }
 
-static void on_result(pp_conn *c, void *data, size_t index, const PGresult *res)
+static void read_role(pp_target *t, const PGresult *res)
 {
-    pp_target *t = data;
-    (void)c;
-    double now = loop_now(t);
-    bool ok = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK;
-    if (t->phase == PHASE_PROBE) {
-        if (ok && PQntuples(res) == 1) {
-            role r = strcmp(PQgetvalue(res, 0, 0), "t") == 0 ? ROLE_STANDBY : ROLE_PRIMARY;
-            if (t->role != ROLE_UNKNOWN && r != t->role) {
-                pp_log_write(t->log, PP_LOG_INFO, "role changed", "target", t->dsn.label, "role",
-                             r == ROLE_PRIMARY ? "primary" : "standby", NULL);
-                t->role_changed = true;
-            }
-            t->role = r;
-        } else {
-            char msg[256];
-            result_message(res, msg, sizeof(msg));
-            pp_log_write(t->log, PP_LOG_WARN, "cannot read the server role", "target", t->dsn.label,
-                         "err", msg, NULL);
-            t->role = ROLE_UNKNOWN;
-            t->cycle_error = true;
+    if (res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1) {
+        role r = strcmp(PQgetvalue(res, 0, 0), "t") == 0 ? ROLE_STANDBY : ROLE_PRIMARY;
+        if (t->role != ROLE_UNKNOWN && r != t->role) {
+            pp_log_write(t->log, PP_LOG_INFO, "role changed", "target", t->dsn.label, "role",
+                         r == ROLE_PRIMARY ? "primary" : "standby", NULL);
+            t->role_changed = true;
         }
+        t->role = r;
         return;
     }
-    if (t->batch_gen != t->gen)
-        return; /* a reload switched catalogs: these indexes name old queries */
-    long qi = t->meta[index].query;
-    if (index + 1 < t->nstmts)
-        t->meta[index + 1].start = now;
-    if (qi < 0) {
-        if (!ok)
-            t->session_timeout_ms = -1; /* unknown now: set it again next time */
-        return;
-    }
+    char msg[256];
+    result_message(res, msg, sizeof(msg));
+    pp_log_write(t->log, PP_LOG_WARN, "cannot read the server role", "target", t->dsn.label, "err",
+                 msg, NULL);
+    t->role = ROLE_UNKNOWN;
+    t->cycle_error = true;
+}
+
+/* The outcome of query qi's run is known: schedule its next run. */
+static void query_over(pp_target *t, size_t qi, size_t index, double now)
+{
     pp_query_state *s = &t->q[qi];
     const pp_catalog_query *q = &t->cat->queries[qi];
     s->duration = now - t->meta[index].start;
@@ -562,21 +400,89 @@ static void on_result(pp_conn *c, void *data, size_t index, const PGresult *res)
     s->next_due += q->interval;
     if (s->next_due <= now)
         s->next_due = now + q->interval;
-    char msg[256];
-    if (!ok) {
-        result_message(res, msg, sizeof(msg));
-        query_failed(t, (size_t)qi, msg);
-        return;
+}
+
+static void query_succeeded(pp_target *t, size_t qi)
+{
+    pp_query_state *s = &t->q[qi];
+    const pp_catalog_query *q = &t->cat->queries[qi];
+    uint64_t dropped = pp_rows_finish(t->rows, &s->out);
+    s->valid = true;
+    s->dropped += dropped;
+    if (dropped > 0 && !s->capped) {
+        char cap[32], n[32];
+        snprintf(cap, sizeof(cap), "%zu", q->max_series ? q->max_series : t->opt->max_series);
+        snprintf(n, sizeof(n), "%llu", (unsigned long long)dropped);
+        pp_log_write(t->log, PP_LOG_WARN, "query hit its series cap: samples dropped", "target",
+                     t->dsn.label, "query", q->name, "max_series", cap, "dropped", n, NULL);
     }
-    if (render_result(t, (size_t)qi, res, msg, sizeof(msg)) != 0) {
-        query_failed(t, (size_t)qi, msg);
-        return;
-    }
+    s->capped = dropped > 0;
     s->last_success = pp_clock_wall();
     if (s->failing)
         pp_log_write(t->log, PP_LOG_INFO, "query recovered", "target", t->dsn.label, "query",
                      q->name, NULL);
     s->failing = false;
+}
+
+static void on_result(pp_conn *c, void *data, size_t index, const PGresult *res)
+{
+    pp_target *t = data;
+    (void)c;
+    if ((long)index != t->rows_stmt) {
+        /* the first result of the next statement */
+        t->rows_stmt = (long)index;
+        t->stmt_over = false;
+        t->rows_begun = false;
+    }
+    if (t->stmt_over)
+        return; /* what libpq adds after an error */
+    double now = loop_now(t);
+    if (t->phase == PHASE_PROBE) {
+        t->stmt_over = true;
+        read_role(t, res);
+        return;
+    }
+    if (t->batch_gen != t->gen) {
+        t->stmt_over = true;
+        return; /* a reload switched catalogs: these indexes name old queries */
+    }
+    ExecStatusType st = res != NULL ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    bool row = st == PGRES_SINGLE_TUPLE;
+    bool ok = st == PGRES_TUPLES_OK;
+    long qi = t->meta[index].query;
+    if (!row) {
+        t->stmt_over = true;
+        if (index + 1 < t->nstmts)
+            t->meta[index + 1].start = now;
+    }
+    if (qi < 0) {
+        if (!row && !ok)
+            t->session_timeout_ms = -1; /* unknown now: set it again next time */
+        return;
+    }
+    char msg[256];
+    if (row || ok) {
+        const pp_catalog_query *q = &t->cat->queries[qi];
+        if (!t->rows_begun) {
+            size_t cap = q->max_series ? q->max_series : t->opt->max_series;
+            pp_rows_begin(t->rows, q, t->families, t->label, cap);
+            t->rows_begun = true;
+        }
+        if (pp_rows_add(t->rows, res, msg, sizeof(msg)) != 0) {
+            t->stmt_over = true;
+            query_over(t, (size_t)qi, index, now);
+            query_failed(t, (size_t)qi, msg);
+            return;
+        }
+        if (row)
+            return; /* more rows to come */
+        query_over(t, (size_t)qi, index, now);
+        query_succeeded(t, (size_t)qi);
+        return;
+    }
+    query_over(t, (size_t)qi, index, now);
+    result_message(res, msg, sizeof(msg));
+    query_failed(t, (size_t)qi, msg);
 }
 
 static void on_batch_done(pp_conn *c, void *data)
@@ -601,6 +507,7 @@ static void on_batch_done(pp_conn *c, void *data)
     }
     t->phase = PHASE_NONE;
     end_batch(t);
+    t->result_peak = pp_conn_take_result_peak(t->conn);
     bool first = !t->settled;
     t->settled = true;
     t->cycles++;
@@ -633,8 +540,8 @@ static void free_queries(pp_target *t)
     if (t->q == NULL)
         return;
     for (size_t i = 0; i < t->cat->nqueries; i++) {
-        pp_buf_deinit(&t->q[i].text);
-        free(t->q[i].spans);
+        pp_buf_deinit(&t->q[i].out.text);
+        free(t->q[i].out.spans);
     }
     free(t->q);
     t->q = NULL;
@@ -667,6 +574,8 @@ pp_target *pp_target_new(uv_loop_t *loop, pp_dsn *dsn, pp_gen *gen, pp_target_ch
     t->data = data;
     t->log = log;
     t->session_timeout_ms = -1;
+    t->rows = pp_rows_new();
+    t->rows_stmt = -1;
     uv_timer_init(loop, &t->timer);
     t->timer.data = t;
     use_gen(t, gen);
@@ -719,9 +628,7 @@ static void on_timer_closed(uv_handle_t *h)
     free(t->stmts);
     free(t->meta);
     free(t->setcfg);
-    free(t->row_off);
-    pp_buf_deinit(&t->scratch);
-    pp_buf_deinit(&t->name);
+    pp_rows_free(t->rows);
     pp_dsn_deinit(&t->dsn);
     free(t);
 }
@@ -791,8 +698,8 @@ double pp_target_last_collect(const pp_target *t)
 
 size_t pp_target_memory(const pp_target *t)
 {
-    size_t n = sizeof(*t) + t->scratch.cap + t->name.cap + t->row_cap * sizeof(size_t);
+    size_t n = sizeof(*t) + pp_rows_memory(t->rows) + t->result_peak;
     for (size_t i = 0; i < t->cat->nqueries; i++)
-        n += sizeof(pp_query_state) + t->q[i].text.cap + t->q[i].capspans * sizeof(pp_span);
+        n += sizeof(pp_query_state) + t->q[i].out.text.cap + t->q[i].out.capspans * sizeof(pp_span);
     return n;
 }

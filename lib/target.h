@@ -27,23 +27,16 @@
 #include "dsn.h"
 #include "gen.h"
 #include "log.h"
+#include "rows.h"
 
 typedef struct pp_target pp_target;
-
-/* A run of samples of one family inside pp_query_state.text. */
-typedef struct pp_span {
-    uint32_t family;
-    uint32_t len;
-    size_t off;
-} pp_span;
 
 /* What one catalog query last produced on this target. Read-only outside
  * target.c. */
 typedef struct pp_query_state {
-    pp_buf text; /* rendered samples */
-    pp_span *spans;
-    size_t nspans, capspans;
+    pp_rendered out;     /* rendered samples and their families */
     bool valid;          /* its samples belong on the page */
+    bool capped;         /* the last run hit the series cap (logged once) */
     bool failing;        /* the last run failed (for one log line per change) */
     double next_due;     /* loop time in seconds */
     double duration;     /* seconds the last run took */
@@ -94,7 +87,8 @@ uint64_t pp_target_cycles(const pp_target *t);
 /* unix time the last cycle completed, 0 = never since the last connect */
 double pp_target_last_collect(const pp_target *t);
 /* Bytes of heap the target holds for its rendered results and scratch
- * space (what the per-query series caps bound). */
+ * space (what the per-query series caps bound), plus the largest result
+ * libpq held for it in the last cycle. */
 size_t pp_target_memory(const pp_target *t);
 
 #endif

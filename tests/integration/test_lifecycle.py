@@ -409,6 +409,35 @@ class LifecycleTest(unittest.TestCase):
         self.assertEqual(proc.wait(30), 0)
         reader.join(10)
 
+    def test_series_cap_applies_while_reading(self):
+        # 300,000 rows of 100-byte labels (a result of about 40 MB if held
+        # whole) under a cap of 1,000 samples
+        write(os.path.join(self.dir, "huge.yaml"), """queries:
+  - name: huge
+    namespace: pgpulse_test_huge
+    interval: 2s
+    timeout: 20s
+    max_series: 1000
+    sql: SELECT g::text AS i, repeat('y', 100) AS pad, 1 AS v FROM generate_series(1, 300000) g
+    columns:
+      i: label
+      pad: label
+      v: {role: gauge, help: "capped"}
+""")
+        pulse = self.start()
+        page = pulse.wait_for(
+            lambda p: p.value("pgpulse_query_series_dropped_total", query="huge") >= 2 * 299000
+            and p, 60, "two capped runs")
+        self.assertEqual(len(page.find("pgpulse_test_huge_v")), 1000)
+        self.assertEqual(page.problems, [])
+        # what the target holds, libpq's results included, stays small
+        self.assertLess(page.value("pgpulse_target_memory_bytes"), 2 << 20)
+        self.assertLess(page.value("process_resident_memory_bytes"), 64 << 20)
+        capped = [line for line in pulse.log_lines() if "series cap" in line]
+        self.assertEqual(len(capped), 1, capped)
+        self.assertIn("max_series=1000", capped[0])
+        pulse.stop_checked()
+
     def test_ready_and_healthy(self):
         fast_catalog(self.dir)
         pulse = self.start()
