@@ -20,11 +20,10 @@
 #include "conn.h"
 #include "render.h"
 #include "rows.h"
+#include "schedule.h"
 
 #define GRACE 1.0            /* seconds past statement_timeout for our deadline */
 #define INTERNAL_TIMEOUT 5.0 /* seconds for the probe and set_config */
-#define BACKOFF_BASE 0.5
-#define BACKOFF_MAX 4.0 /* with jitter, a server that is back is seen within ~5 s */
 
 typedef enum phase {
     PHASE_NONE,
@@ -160,19 +159,7 @@ static void on_connect_timer(uv_timer_t *h)
 
 static double backoff(pp_target *t)
 {
-    double cap = min_interval(t);
-    if (cap > BACKOFF_MAX)
-        cap = BACKOFF_MAX;
-    if (cap < 1.0)
-        cap = 1.0;
-    double d = BACKOFF_BASE;
-    for (int i = 1; i < t->failures && d < cap; i++)
-        d *= 2;
-    if (d > cap)
-        d = cap;
-    /* +-20% jitter so many targets do not retry in lock step */
-    double j = 0.8 + 0.4 * ((double)rand() / (double)RAND_MAX);
-    return d * j;
+    return pp_schedule_backoff(t->failures, min_interval(t), (double)rand() / (double)RAND_MAX);
 }
 
 static void on_cycle_timer(uv_timer_t *h);
@@ -258,10 +245,7 @@ static int by_timeout(const void *a, const void *b, void *arg)
 
 static void schedule_next(pp_target *t)
 {
-    double next = 0;
-    for (size_t i = 0; i < t->cat->nqueries; i++)
-        if (next == 0 || t->q[i].next_due < next)
-            next = t->q[i].next_due;
+    double next = pp_schedule_earliest(&t->q[0].next_due, t->cat->nqueries, sizeof(pp_query_state));
     start_timer(t, next - loop_now(t), on_cycle_timer);
 }
 
@@ -292,7 +276,7 @@ static void send_collect(pp_target *t)
                 s->next_due = now + q->interval;
             continue;
         }
-        if (s->next_due <= now + 0.005)
+        if (pp_schedule_is_due(s->next_due, now))
             due[ndue++] = i;
     }
     if (ndue == 0) {
@@ -397,9 +381,7 @@ static void query_over(pp_target *t, size_t qi, size_t index, double now)
     s->duration = now - t->meta[index].start;
     /* the next run is due one interval after this one was due, or from now
      * if we are more than an interval behind */
-    s->next_due += q->interval;
-    if (s->next_due <= now)
-        s->next_due = now + q->interval;
+    s->next_due = pp_schedule_after_run(s->next_due, q->interval, now);
 }
 
 static void query_succeeded(pp_target *t, size_t qi)
