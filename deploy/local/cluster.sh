@@ -401,6 +401,8 @@ cmd_up() {
         print_summary
         return 0
     fi
+    # A taken port fails before anything is installed, built or created.
+    [[ -f $envfile ]] || check_ports
     "$root/deploy/deps.sh" build server cluster
     if [[ -z ${PGPULSE_BIN:-} ]]; then
         say "building pgpulse into build/"
@@ -414,7 +416,6 @@ cmd_up() {
 
     mkdir -p "$CLUSTER_DIR/run" "$CLUSTER_DIR/log"
     if [[ ! -f $envfile ]]; then
-        check_ports
         choose_pgroot
         mkdir -p "$PGROOT"
         ((${#as_pg[@]} == 0)) || chown postgres: "$PGROOT"
