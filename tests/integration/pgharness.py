@@ -4,8 +4,9 @@ PgServer runs a real PostgreSQL server from Debian's packages in a fresh temp
 dir, on a loopback port the kernel picked, as the unprivileged `postgres`
 user when the tests run as root (initdb refuses root). Pgpulse runs the
 binary named by $PGPULSE_BIN on a free loopback port and talks HTTP to it.
-parse_exposition() reads the Prometheus text format so tests can assert on
-families, types, labels and values.
+Prometheus runs Debian's prometheus with a given config and answers PromQL
+through its HTTP API. parse_exposition() reads the Prometheus text format
+so tests can assert on families, types, labels and values.
 
 Everything started here is stopped and removed by its owner's cleanup, and
 again at interpreter exit or on SIGTERM, so a failing or interrupted test
@@ -15,6 +16,7 @@ leaves no server, process or temp dir behind.
 import atexit
 import ctypes
 import http.client
+import json
 import os
 import pwd
 import re
@@ -26,9 +28,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 
 PG_BINDIR = os.environ.get("PG_BINDIR", "/usr/lib/postgresql/15/bin")
 PSQL = os.environ.get("PGPULSE_TEST_PSQL", "/usr/bin/psql")
+PROMETHEUS = os.environ.get("PGPULSE_TEST_PROMETHEUS", "/usr/bin/prometheus")
 SOURCE_DIR = os.environ.get(
     "PGPULSE_SOURCE_DIR",
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -133,7 +137,7 @@ class PgServer:
     can check that a password never leaks. Replication connections are
     allowed so add_standby() works. `settings` go into postgresql.conf."""
 
-    def __init__(self, settings=None, start=True, _basebackup_of=None):
+    def __init__(self, settings=None, start=True, _basebackup_of=None, _application_name=None):
         self.tmpdir = tempfile.mkdtemp(prefix="pgpulse-pg-")
         _live.append(self)
         self.datadir = os.path.join(self.tmpdir, "data")
@@ -149,7 +153,15 @@ class PgServer:
         if _basebackup_of is None:
             self._initdb()
         else:
-            self._basebackup(_basebackup_of)
+            self._basebackup(_basebackup_of, _application_name)
+        self._configure(settings)
+        if start:
+            self.start()
+            if _basebackup_of is None:
+                self.psql(f"CREATE ROLE {self.user} LOGIN PASSWORD '{self.password}'"
+                          f" IN ROLE pg_monitor")
+
+    def _configure(self, settings):
         conf = {
             "listen_addresses": "'127.0.0.1'",
             "port": str(self.port),
@@ -163,15 +175,11 @@ class PgServer:
             "logging_collector": "off",
         }
         conf.update(settings or {})
+        self.settings = settings
         lines = "".join(f"{k} = {v}\n" for k, v in conf.items())
         # Appended last, so these win over what a base backup copied.
         self._append_as_postgres(os.path.join(self.datadir, "postgresql.conf"),
                                  "\n# pgharness\n" + lines)
-        if start:
-            self.start()
-            if _basebackup_of is None:
-                self.psql(f"CREATE ROLE {self.user} LOGIN PASSWORD '{self.password}'"
-                          f" IN ROLE pg_monitor")
 
     def __repr__(self):
         return f"PgServer(port={self.port}, dir={self.tmpdir})"
@@ -191,11 +199,14 @@ class PgServer:
             "host replication all 127.0.0.1/32 trust\n")
         self._write_as_postgres(os.path.join(self.datadir, "pg_hba.conf"), hba)
 
-    def _basebackup(self, primary):
-        _run(_as_postgres([os.path.join(PG_BINDIR, "pg_basebackup"), "-h", "127.0.0.1",
-                           "-p", str(primary.port), "-U", "postgres", "-D", self.datadir,
-                           "-R", "-X", "stream", "-c", "fast", "--no-sync"]),
-             cwd=self.tmpdir)
+    def _basebackup(self, primary, application_name=None):
+        argv = [os.path.join(PG_BINDIR, "pg_basebackup"), "-h", "127.0.0.1",
+                "-p", str(primary.port), "-U", "postgres", "-D", self.datadir,
+                "-R", "-X", "stream", "-c", "fast", "--no-sync"]
+        if application_name is not None:
+            # -R writes it into primary_conninfo: pg_stat_replication's name
+            argv += ["-d", f"application_name={application_name}"]
+        _run(_as_postgres(argv), cwd=self.tmpdir)
         self.password = primary.password  # roles are replicated
 
     def _write_as_postgres(self, path, text, mode="w"):
@@ -301,15 +312,33 @@ class PgServer:
         except FileNotFoundError:
             return ""
 
-    def add_standby(self, settings=None):
+    def add_standby(self, settings=None, application_name=None):
         """A streaming standby of this server (pg_basebackup -R), started and
-        streaming. The caller destroys it like any PgServer."""
-        standby = PgServer(settings=settings, start=False, _basebackup_of=self)
+        streaming. application_name names it in this server's
+        pg_stat_replication (two standbys need different names to give
+        different series). The caller destroys it like any PgServer."""
+        standby = PgServer(settings=settings, start=False, _basebackup_of=self,
+                           _application_name=application_name)
         standby.start()
-        wait_for(lambda: standby.scalar(
-            "SELECT status FROM pg_stat_wal_receiver") == "streaming",
-            60, what=f"standby on {standby.port} to stream")
+        standby.wait_streaming()
         return standby
+
+    def wait_streaming(self, timeout=60):
+        """Waits until this standby's WAL receiver streams."""
+        wait_for(lambda: self.scalar(
+            "SELECT status FROM pg_stat_wal_receiver") == "streaming",
+            timeout, what=f"standby on {self.port} to stream")
+
+    def reclone_from(self, primary, application_name=None):
+        """Makes this stopped server a standby of primary in place: a fresh
+        pg_basebackup into the same data dir, same port, started and
+        streaming (the seed's way back for an old primary after failover)."""
+        assert not self.running, "stop the server first"
+        _run(_as_postgres(["rm", "-rf", self.datadir]))
+        self._basebackup(primary, application_name)
+        self._configure(self.settings)
+        self.start()
+        self.wait_streaming()
 
 
 class Sample:
@@ -651,6 +680,90 @@ class Pgpulse:
             if self.proc.poll() is None:
                 self.proc.kill()
                 self.proc.wait()
+        finally:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+
+class Prometheus:
+    """Debian's prometheus on a free loopback port, in its own temp dir.
+
+    config is the text of prometheus.yml; files maps more file names (rule
+    files the config names, relative to it) to their text. query() and
+    api() speak the HTTP API and return its "data"."""
+
+    def __init__(self, config, files=None, timeout=60):
+        self.tmpdir = tempfile.mkdtemp(prefix="pgpulse-prom-")
+        _live.append(self)
+        self.port = free_port()
+        for name, text in dict(files or {}, **{"prometheus.yml": config}).items():
+            with open(os.path.join(self.tmpdir, name), "w") as f:
+                f.write(text)
+        self.log_path = os.path.join(self.tmpdir, "prometheus.log")
+        argv = [PROMETHEUS, "--config.file=" + os.path.join(self.tmpdir, "prometheus.yml"),
+                "--storage.tsdb.path=" + os.path.join(self.tmpdir, "data"),
+                f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"]
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=log, cwd=self.tmpdir,
+                                         preexec_fn=_die_with_parent)
+
+        def ready():
+            if self.proc.poll() is not None:
+                raise _Exited()
+            return self._get("/-/ready")[0] == 200
+        try:
+            wait_for(ready, timeout, what=f"prometheus to be ready on {self.port}")
+        except _Exited:
+            raise RuntimeError(f"prometheus exited with {self.proc.returncode}:\n"
+                               f"{self.log()}") from None
+
+    def __repr__(self):
+        return f"Prometheus(pid={self.proc.pid}, port={self.port})"
+
+    def _get(self, path, timeout=10):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
+    def api(self, path, **params):
+        """GET /api/v1/<path>?params; the answer's "data", or RuntimeError."""
+        query = urllib.parse.urlencode(params)
+        status, body = self._get(f"/api/v1/{path}" + (f"?{query}" if query else ""))
+        doc = json.loads(body)
+        if status != 200 or doc.get("status") != "success":
+            raise RuntimeError(f"prometheus {path} {params}: {status} {body[:300]!r}")
+        return doc["data"]
+
+    def query(self, promql):
+        """An instant query: a list of {"metric": labels, "value": [t, "v"]}."""
+        return self.api("query", query=promql)["result"]
+
+    def targets(self):
+        return self.api("targets", state="active")["activeTargets"]
+
+    def firing(self):
+        """The firing alerts: a list of their label dicts."""
+        return [a["labels"] for a in self.api("alerts")["alerts"] if a["state"] == "firing"]
+
+    def log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def destroy(self):
+        if self in _live:
+            _live.remove(self)
+        try:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
         finally:
             shutil.rmtree(self.tmpdir, ignore_errors=True)
 

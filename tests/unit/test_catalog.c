@@ -156,8 +156,42 @@ static void test_builtin(void)
         snprintf(name, sizeof name, "pg_statio_user_tables_%s_blocks_hit", io[i]);
         check_family(c, name, C);
     }
+    /* What the HA cluster's dashboards and alerts read (deploy/prometheus). */
+    check_family(c, "pg_replication_lag_bytes", G);
+    check_family(c, "pg_stat_database_heap_blks_hit", C);
+    check_family(c, "pg_stat_database_heap_blks_read", C);
+    static const char *const repl_lag[] = {"write", "flush", "replay"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(name, sizeof name, "pg_stat_replication_%s_lag_seconds", repl_lag[i]);
+        check_family(c, name, G);
+    }
+    static const char *const slots[] = {"active",
+                                        "pg_wal_lsn_diff",
+                                        "slot_current_wal_lsn",
+                                        "slot_confirmed_flush_lsn",
+                                        "slot_is_active",
+                                        "safe_wal_size_bytes",
+                                        "wal_status"};
+    for (size_t i = 0; i < sizeof slots / sizeof slots[0]; i++) {
+        snprintf(name, sizeof name, "pg_replication_slots_%s", slots[i]);
+        check_family(c, name, G);
+    }
+    static const char *const walrcv[] = {"info",
+                                         "receive_start_lsn",
+                                         "receive_start_tli",
+                                         "flushed_lsn",
+                                         "received_tli",
+                                         "last_msg_send_time",
+                                         "last_msg_receipt_time",
+                                         "last_msg_receipt_age_seconds",
+                                         "latest_end_lsn",
+                                         "latest_end_time"};
+    for (size_t i = 0; i < sizeof walrcv / sizeof walrcv[0]; i++) {
+        snprintf(name, sizeof name, "pg_stat_wal_receiver_%s", walrcv[i]);
+        check_family(c, name, G);
+    }
     /* Nothing else: every static family is one of the above. */
-    CHECK(c->nfamilies == 1 + 17 + 2 + 2 + 1 + 11 + 3 + 2 + 1 + 12 + 9 + 8 + 1);
+    CHECK(c->nfamilies == 1 + 17 + 2 + 2 + 1 + 11 + 3 + 2 + 1 + 12 + 9 + 8 + 1 + 3 + 3 + 7 + 10);
 
     /* Headers are pre-rendered with upstream's HELP text. */
     size_t i = pp_catalog_find_family(c, "pg_locks_count");
@@ -197,12 +231,25 @@ static void test_builtin(void)
         const char *name;
         double interval;
     } freshness[] = {
-        {"pg_stat_activity", 15},      {"pg_locks", 15},
-        {"pg_replication", 15},        {"pg_stat_replication", 15},
-        {"pg_stat_database", 15},      {"pg_stat_bgwriter", 15},
-        {"pg_database", 60},           {"pg_stat_user_tables", 60},
-        {"pg_statio_user_tables", 60}, {"pg_settings", 60},
-        {"pg_postmaster", 60},         {"pg_roles", 60},
+        {"pg_stat_activity", 15},
+        {"pg_locks", 15},
+        {"pg_replication", 15},
+        {"pg_stat_replication", 15},
+        {"pg_stat_database", 15},
+        {"pg_stat_bgwriter", 15},
+        {"pg_database", 60},
+        {"pg_stat_user_tables", 60},
+        {"pg_statio_user_tables", 60},
+        {"pg_settings", 60},
+        {"pg_postmaster", 60},
+        {"pg_roles", 60},
+        {"pg_replication_lag_bytes_primary", 15},
+        {"pg_replication_lag_bytes_standby", 15},
+        {"pg_stat_database_heap_blks", 15},
+        {"pg_replication_slots", 15},
+        {"pg_replication_slots_slot", 15},
+        {"pg_replication_slots_wal_status", 15},
+        {"pg_stat_wal_receiver", 15},
     };
     CHECK(c->nqueries == sizeof freshness / sizeof freshness[0]);
     for (size_t k = 0; k < sizeof freshness / sizeof freshness[0]; k++) {
@@ -218,6 +265,11 @@ static void test_builtin(void)
     }
     CHECK(query(c, "pg_stat_replication")->runs_on == PP_RUNS_ON_PRIMARY);
     CHECK(query(c, "pg_replication")->runs_on == PP_RUNS_ON_ANY);
+    /* one family fed by a query per role, never both on one server */
+    CHECK(query(c, "pg_replication_lag_bytes_primary")->runs_on == PP_RUNS_ON_PRIMARY);
+    CHECK(query(c, "pg_replication_lag_bytes_standby")->runs_on == PP_RUNS_ON_STANDBY);
+    CHECK(query(c, "pg_stat_wal_receiver")->runs_on == PP_RUNS_ON_STANDBY);
+    CHECK(query(c, "pg_replication_slots")->runs_on == PP_RUNS_ON_ANY);
 
     /* Version variants of the shipped catalog. */
     q = query(c, "pg_stat_bgwriter");
