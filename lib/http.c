@@ -326,6 +326,98 @@ static bool park(pp_http *h, h2o_req_t *req)
     return true;
 }
 
+/* ---- role endpoints ----------------------------------------------------- */
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* The value of parameter name in the request's query string, %-decoded
+ * into out (at most outlen - 1 bytes). Returns false when it is absent,
+ * too long or badly encoded. */
+static bool query_param(h2o_req_t *req, const char *name, char *out, size_t outlen)
+{
+    if (req->query_at == SIZE_MAX)
+        return false;
+    const char *p = req->path.base + req->query_at + 1;
+    const char *end = req->path.base + req->path.len;
+    size_t nlen = strlen(name);
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *stop = amp ? amp : end;
+        if ((size_t)(stop - p) > nlen && memcmp(p, name, nlen) == 0 && p[nlen] == '=') {
+            size_t n = 0;
+            for (const char *v = p + nlen + 1; v < stop; v++) {
+                char c = *v;
+                if (c == '+') {
+                    c = ' ';
+                } else if (c == '%') {
+                    if (stop - v < 3 || hexval(v[1]) < 0 || hexval(v[2]) < 0)
+                        return false;
+                    c = (char)(hexval(v[1]) * 16 + hexval(v[2]));
+                    v += 2;
+                }
+                if (n + 1 >= outlen)
+                    return false;
+                out[n++] = c;
+            }
+            out[n] = '\0';
+            return true;
+        }
+        p = stop + 1;
+    }
+    return false;
+}
+
+/* Answers /primary and /replica from the page's view of the targets: 200
+ * when the chosen target is up in the wanted role, 503 otherwise, with the
+ * role in the body. */
+static void serve_role(pp_http *h, h2o_req_t *req, pp_role want)
+{
+    const pp_page *page = pp_snapshot_current(h->snapshot);
+    char name[256];
+    const pp_page_target *t = NULL;
+    if (query_param(req, "target", name, sizeof(name))) {
+        for (size_t i = 0; i < page->ntargets && t == NULL; i++)
+            if (strcmp(page->targets[i].name, name) == 0)
+                t = &page->targets[i];
+        if (t == NULL) {
+            send_text(req, 404, "Not Found", "no such target\n");
+            return;
+        }
+    } else if (page->ntargets == 1) {
+        t = &page->targets[0];
+    } else if (page->ntargets == 0) {
+        send_text(req, 503, "Service Unavailable", "no target configured\n");
+        return;
+    } else {
+        pp_buf b = PP_BUF_INIT;
+        pp_buf_puts(&b, "several targets: choose one with ?target=, one of:\n");
+        for (size_t i = 0; i < page->ntargets; i++) {
+            pp_buf_puts(&b, page->targets[i].name);
+            pp_buf_putc(&b, '\n');
+        }
+        send_text(req, 400, "Bad Request", b.data);
+        pp_buf_deinit(&b);
+        return;
+    }
+    const char *state = !t->up                       ? "down\n"
+                        : t->role == PP_ROLE_PRIMARY ? "primary\n"
+                        : t->role == PP_ROLE_STANDBY ? "standby\n"
+                                                     : "unknown\n";
+    if (t->up && t->role == want)
+        send_text(req, 200, "OK", state);
+    else
+        send_text(req, 503, "Service Unavailable", state);
+}
+
 /* ---- routing ------------------------------------------------------------ */
 
 static bool method_is(h2o_req_t *req, const char *m, size_t n)
@@ -376,9 +468,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     bool is_metrics =
         h2o_memis(path.base, path.len, h->opt.telemetry_path, strlen(h->opt.telemetry_path));
     bool is_root = h2o_memis(path.base, path.len, H2O_STRLIT("/"));
-    bool is_healthy = h2o_memis(path.base, path.len, H2O_STRLIT("/-/healthy"));
+    bool is_healthy = h2o_memis(path.base, path.len, H2O_STRLIT("/-/healthy")) ||
+                      h2o_memis(path.base, path.len, H2O_STRLIT("/health"));
     bool is_ready = h2o_memis(path.base, path.len, H2O_STRLIT("/-/ready"));
-    if (!is_metrics && !is_root && !is_healthy && !is_ready) {
+    bool is_primary = h2o_memis(path.base, path.len, H2O_STRLIT("/primary"));
+    bool is_replica = h2o_memis(path.base, path.len, H2O_STRLIT("/replica"));
+    if (!is_metrics && !is_root && !is_healthy && !is_ready && !is_primary && !is_replica) {
         h2o_send_error_404(req, "Not Found", "not found\n", 0);
         return 0;
     }
@@ -389,6 +484,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     if (is_metrics) {
         if (!park(h, req))
             serve_metrics(h, req);
+        return 0;
+    }
+    if (is_primary || is_replica) {
+        serve_role(h, req, is_primary ? PP_ROLE_PRIMARY : PP_ROLE_STANDBY);
         return 0;
     }
     if (is_healthy) {

@@ -44,6 +44,8 @@ typedef struct gzip_work {
     uv_work_t req;
     pp_snapshot *s;
     uint64_t started;
+    pp_page_target *states;
+    size_t nstates;
     char *plain;
     size_t plain_len;
     char *gz;
@@ -51,11 +53,33 @@ typedef struct gzip_work {
     int rc;
 } gzip_work;
 
+static void free_states(pp_page_target *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(t[i].name);
+    free(t);
+}
+
 static void dispose_page(void *p)
 {
     pp_page *page = p;
     free(page->plain);
     free(page->gz);
+    free_states(page->targets, page->ntargets);
+}
+
+/* The targets' states as of this build, for the role endpoints. */
+static pp_page_target *capture_states(const pp_registry *reg, size_t *n)
+{
+    *n = pp_registry_count(reg);
+    pp_page_target *out = pp_calloc(*n ? *n : 1, sizeof(pp_page_target));
+    for (size_t i = 0; i < *n; i++) {
+        const pp_target *t = pp_registry_at(reg, i);
+        out[i].name = pp_strdup(pp_target_dsn(t)->label);
+        out[i].up = pp_target_up(t);
+        out[i].role = pp_target_role(t);
+    }
+    return out;
 }
 
 int pp_snapshot_gzip(const char *in, size_t n, char **out, size_t *out_len)
@@ -143,13 +167,15 @@ void pp_snapshot_render(pp_buf *out, const pp_registry *reg, const pp_process_st
 }
 
 static void publish(pp_snapshot *s, char *plain, size_t plain_len, char *gz, size_t gz_len,
-                    uint64_t started)
+                    pp_page_target *states, size_t nstates, uint64_t started)
 {
     pp_page *page = h2o_mem_alloc_shared(NULL, sizeof(pp_page), dispose_page);
     page->plain = plain;
     page->plain_len = plain_len;
     page->gz = gz;
     page->gz_len = gz_len;
+    page->targets = states;
+    page->ntargets = nstates;
     if (s->current != NULL)
         h2o_mem_release_shared(s->current);
     s->current = page;
@@ -180,11 +206,12 @@ static void after_gzip(uv_work_t *req, int status)
             pp_log_write(s->log, PP_LOG_ERROR, "cannot compress the page", NULL);
         free(w->plain);
         free(w->gz);
+        free_states(w->states, w->nstates);
         free(w);
         maybe_free(s);
         return;
     }
-    publish(s, w->plain, w->plain_len, w->gz, w->gz_len, w->started);
+    publish(s, w->plain, w->plain_len, w->gz, w->gz_len, w->states, w->nstates, w->started);
     free(w);
     s->last_build_end = uv_hrtime();
     if (s->dirty)
@@ -198,27 +225,32 @@ static void build(pp_snapshot *s)
     s->urgent = false;
     pp_buf b = PP_BUF_INIT;
     pp_snapshot_render(&b, s->reg, s->status);
-    size_t len;
+    size_t len, nstates;
     char *plain = pp_buf_steal(&b, &len);
+    pp_page_target *states = capture_states(s->reg, &nstates);
     if (len < INLINE_GZIP) {
         char *gz;
         size_t gz_len;
         if (pp_snapshot_gzip(plain, len, &gz, &gz_len) != 0) {
             pp_log_write(s->log, PP_LOG_ERROR, "cannot compress the page", NULL);
             free(plain);
+            free_states(states, nstates);
             return;
         }
-        publish(s, plain, len, gz, gz_len, start);
+        publish(s, plain, len, gz, gz_len, states, nstates, start);
     } else {
         gzip_work *w = pp_calloc(1, sizeof(*w));
         w->s = s;
         w->started = start;
+        w->states = states;
+        w->nstates = nstates;
         w->plain = plain;
         w->plain_len = len;
         s->building = true;
         if (uv_queue_work(s->loop, &w->req, on_gzip, after_gzip) != 0) {
             s->building = false;
             free(plain);
+            free_states(states, nstates);
             free(w);
         }
     }

@@ -28,11 +28,20 @@
 #include "registry.h"
 #include "selfmetrics.h"
 
+/* A target as the page saw it: what role endpoints answer from. */
+typedef struct pp_page_target {
+    char *name; /* owned: the target's server label, e.g. "10.0.0.1:5432" */
+    bool up;
+    pp_role role;
+} pp_page_target;
+
 typedef struct pp_page {
     char *plain; /* owned: the exposition text */
     size_t plain_len;
     char *gz; /* owned: the same, gzip-encoded */
     size_t gz_len;
+    pp_page_target *targets; /* owned, in registry order */
+    size_t ntargets;
 } pp_page;
 
 typedef struct pp_snapshot pp_snapshot;

@@ -31,11 +31,10 @@ typedef enum phase {
     PHASE_COLLECT,
 } phase;
 
-typedef enum role {
-    ROLE_UNKNOWN,
-    ROLE_PRIMARY,
-    ROLE_STANDBY,
-} role;
+typedef pp_role role;
+#define ROLE_UNKNOWN PP_ROLE_UNKNOWN
+#define ROLE_PRIMARY PP_ROLE_PRIMARY
+#define ROLE_STANDBY PP_ROLE_STANDBY
 
 /* What statement i of the batch in flight is for. */
 typedef struct stmt_meta {
@@ -636,6 +635,11 @@ const pp_dsn *pp_target_dsn(const pp_target *t)
 bool pp_target_up(const pp_target *t)
 {
     return t->up;
+}
+
+pp_role pp_target_role(const pp_target *t)
+{
+    return t->up ? t->role : PP_ROLE_UNKNOWN;
 }
 
 const pp_catalog *pp_target_catalog(const pp_target *t)

@@ -31,6 +31,13 @@
 
 typedef struct pp_target pp_target;
 
+/* What the server said it is at the last cycle's probe. */
+typedef enum pp_role {
+    PP_ROLE_UNKNOWN, /* not connected, or not asked yet */
+    PP_ROLE_PRIMARY, /* pg_is_in_recovery() is false: writable */
+    PP_ROLE_STANDBY, /* in recovery: a hot standby */
+} pp_role;
+
 /* What one catalog query last produced on this target. Read-only outside
  * target.c. */
 typedef struct pp_query_state {
@@ -75,6 +82,7 @@ void pp_target_close(pp_target *t);
 /* Read-only state for rendering. */
 const pp_dsn *pp_target_dsn(const pp_target *t);
 bool pp_target_up(const pp_target *t);
+pp_role pp_target_role(const pp_target *t);
 /* The catalog the target's query states belong to (borrowed). */
 const pp_catalog *pp_target_catalog(const pp_target *t);
 size_t pp_target_nqueries(const pp_target *t);

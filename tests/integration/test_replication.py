@@ -7,7 +7,8 @@ what psql reads; after the primary stops and the standby is promoted with
 pg_promote() (the seed's manual failover), the promoted server's role is
 read again: its standby-only series go and primary-only ones come, without
 a restart, while the stopped
-primary shows pg_up 0 and no series.
+primary shows pg_up 0 and no series. The role endpoints a load balancer
+checks (/primary, /replica, ?target=) follow every step.
 """
 
 import os
@@ -71,6 +72,12 @@ class ReplicationTest(unittest.TestCase):
         return {srv: page.value("pg_replication_is_replica", server=srv)
                 for srv in (self.p, self.s)}
 
+    def role_status(self, path, target=None):
+        """(status, body) of a role endpoint, for one target."""
+        q = f"?target={target}" if target else ""
+        status, _, body = self.pulse.get(path + q)
+        return status, body.decode()
+
     def ran_as(self, page, server):
         """Which role-restricted queries ran on server: a set of roles."""
         return {role for role in ("primary", "standby")
@@ -101,6 +108,18 @@ class ReplicationTest(unittest.TestCase):
         self.assertEqual(page.value("pg_replication_lag_seconds", server=self.p), 0)
         self.assertGreaterEqual(page.value("pg_replication_lag_seconds", server=self.s), 0)
 
+        # what a load balancer asks, answered from the cached state
+        self.assertEqual(self.role_status("/primary", self.p), (200, "primary\n"))
+        self.assertEqual(self.role_status("/replica", self.p), (503, "primary\n"))
+        self.assertEqual(self.role_status("/replica", self.s), (200, "standby\n"))
+        self.assertEqual(self.role_status("/primary", self.s), (503, "standby\n"))
+        status, body = self.role_status("/primary")
+        self.assertEqual(status, 400, "two targets and none chosen")
+        self.assertIn(self.p, body)
+        self.assertEqual(self.role_status("/primary", "10.9.9.9:1")[0], 404)
+        self.assertEqual(self.pulse.get("/health")[0], 200)
+        self.assertEqual(self.pulse.get("/primary?target=" + self.p, method="HEAD")[0], 200)
+
         # manual failover, as the seed does it
         self.primary.stop()
         self.standby.psql("SELECT pg_promote()")
@@ -114,6 +133,10 @@ class ReplicationTest(unittest.TestCase):
         page = self.pulse.wait_for(promoted, BOUND, "the standby promoted, the primary down")
         self.assertEqual(page.value("pg_up", server=self.s), 1)
         self.assertEqual(page.find("pg_stat_replication_pg_wal_lsn_diff", server=self.p), [])
+        self.assertEqual(self.role_status("/primary", self.s), (200, "primary\n"))
+        self.assertEqual(self.role_status("/replica", self.s), (503, "primary\n"))
+        self.assertEqual(self.role_status("/primary", self.p), (503, "down\n"))
+        self.assertEqual(self.role_status("/replica", self.p), (503, "down\n"))
         self.assertEqual(self.pulse.stop(), 0, self.pulse.stderr())
 
 
