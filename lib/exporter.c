@@ -30,6 +30,8 @@
 #define CONNECT_SPREAD 2.0 /* seconds over which many new targets start */
 #define FORCE_GRACE 5.0    /* seconds past the drain before giving up on a clean exit */
 #define LOG_QUEUE_BYTES (1 << 20)
+#define LAG_TICK_MS 100
+#define LAG_WINDOW_MS 10000
 
 typedef struct exporter {
     uv_loop_t loop;
@@ -44,6 +46,8 @@ typedef struct exporter {
     pp_process_status status;
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t force;
+    uv_timer_t lag;      /* fires every LAG_TICK_MS to measure the loop */
+    uint64_t lag_expect; /* hrtime it should fire next */
     bool stopping;
     bool forced;
 } exporter;
@@ -84,6 +88,16 @@ static void on_http_closed(void *data)
     uv_close((uv_handle_t *)&e->sigint, on_handle_closed);
     uv_close((uv_handle_t *)&e->sighup, on_handle_closed);
     uv_close((uv_handle_t *)&e->force, on_handle_closed);
+    uv_close((uv_handle_t *)&e->lag, on_handle_closed);
+}
+
+static void on_lag_tick(uv_timer_t *h)
+{
+    exporter *e = h->data;
+    uint64_t now = uv_hrtime();
+    double late = now > e->lag_expect ? (double)(now - e->lag_expect) / 1e9 : 0;
+    pp_loop_lag_record(&e->status.lag, late, uv_now(&e->loop), LAG_WINDOW_MS);
+    e->lag_expect = now + (uint64_t)LAG_TICK_MS * 1000000;
 }
 
 static void on_force(uv_timer_t *h)
@@ -379,7 +393,10 @@ int pp_exporter_run(int argc, char **argv, const pp_config *cfg, const pp_log *l
     uv_signal_init(&e->loop, &e->sigint);
     uv_signal_init(&e->loop, &e->sighup);
     uv_timer_init(&e->loop, &e->force);
-    e->sigterm.data = e->sigint.data = e->sighup.data = e->force.data = e;
+    uv_timer_init(&e->loop, &e->lag);
+    e->sigterm.data = e->sigint.data = e->sighup.data = e->force.data = e->lag.data = e;
+    e->lag_expect = uv_hrtime() + (uint64_t)LAG_TICK_MS * 1000000;
+    uv_timer_start(&e->lag, on_lag_tick, LAG_TICK_MS, LAG_TICK_MS);
     uv_signal_start(&e->sigterm, on_signal, SIGTERM);
     uv_signal_start(&e->sigint, on_signal, SIGINT);
     uv_signal_start(&e->sighup, on_signal, SIGHUP);

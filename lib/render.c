@@ -31,6 +31,8 @@ const char *pp_metric_type_name(pp_metric_type t)
         return "counter";
     case PP_METRIC_UNTYPED:
         return "untyped";
+    case PP_METRIC_HISTOGRAM:
+        return "histogram";
     }
     return "untyped";
 }

@@ -18,9 +18,10 @@ typedef enum pp_metric_type {
     PP_METRIC_GAUGE,
     PP_METRIC_COUNTER,
     PP_METRIC_UNTYPED,
+    PP_METRIC_HISTOGRAM,
 } pp_metric_type;
 
-/* "gauge", "counter", "untyped". */
+/* "gauge", "counter", "untyped", "histogram". */
 const char *pp_metric_type_name(pp_metric_type t);
 
 /* Appends s[0..n) escaped for use inside a label value's double quotes:

@@ -151,6 +151,53 @@ static void process_metric(pp_buf *b, const char *name, const char *help, pp_met
     line(b, name, "", NULL, NULL, v);
 }
 
+const double pp_loop_lag_bounds[PP_LOOP_LAG_BUCKETS] = {0.001, 0.005, 0.01, 0.025,
+                                                        0.05,  0.1,   0.5,  1};
+
+void pp_loop_lag_record(pp_loop_lag *l, double lag, uint64_t now_ms, uint64_t window_ms)
+{
+    if (lag < 0)
+        lag = 0;
+    for (size_t i = 0; i < PP_LOOP_LAG_BUCKETS; i++)
+        if (lag <= pp_loop_lag_bounds[i])
+            l->buckets[i]++;
+    l->count++;
+    l->sum += lag;
+    if (now_ms - l->window_at >= window_ms) {
+        l->max_shown = l->max > lag ? l->max : lag;
+        l->max = 0;
+        l->window_at = now_ms;
+        return;
+    }
+    if (lag > l->max)
+        l->max = lag;
+    if (l->max > l->max_shown)
+        l->max_shown = l->max; /* a stall shows at once, not a window later */
+}
+
+static void loop_lag(pp_buf *out, const pp_loop_lag *l)
+{
+    static const char name[] = "pgpulse_loop_lag_seconds";
+    pp_render_header(out, name,
+                     "How late the event loop ran a timer due every 100 ms: high values mean "
+                     "the loop was blocked.",
+                     PP_METRIC_HISTOGRAM);
+    char le[32];
+    for (size_t i = 0; i < PP_LOOP_LAG_BUCKETS; i++) {
+        pp_buf b = PP_BUF_INIT;
+        pp_render_double(&b, pp_loop_lag_bounds[i]);
+        snprintf(le, sizeof(le), "%s", b.data);
+        pp_buf_deinit(&b);
+        line(out, "pgpulse_loop_lag_seconds_bucket", "", "le", le, (double)l->buckets[i]);
+    }
+    line(out, "pgpulse_loop_lag_seconds_bucket", "", "le", "+Inf", (double)l->count);
+    line(out, "pgpulse_loop_lag_seconds_sum", "", NULL, NULL, l->sum);
+    line(out, "pgpulse_loop_lag_seconds_count", "", NULL, NULL, (double)l->count);
+    process_metric(out, "pgpulse_loop_lag_max_seconds",
+                   "The longest the event loop ran a timer late in the last 10 seconds.",
+                   PP_METRIC_GAUGE, l->max_shown);
+}
+
 void pp_selfmetrics_render(pp_buf *out, const pp_registry *reg, const pp_process_status *status,
                            double now)
 {
@@ -223,6 +270,7 @@ void pp_selfmetrics_render(pp_buf *out, const pp_registry *reg, const pp_process
         process_metric(out, "pgpulse_http_connections_rejected_total",
                        "HTTP connections closed at once because --web.max-connections were open.",
                        PP_METRIC_COUNTER, (double)status->http.rejected);
+        loop_lag(out, &status->lag);
         process_metric(out, "pgpulse_http_write_timeouts_total",
                        "HTTP connections cut because a response was not read within "
                        "--web.write-timeout.",

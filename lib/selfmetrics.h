@@ -20,11 +20,29 @@ typedef struct pp_http_stats {
     size_t open;             /* connections open now */
 } pp_http_stats;
 
+/* How late the loop runs a timer that should fire every interval. */
+#define PP_LOOP_LAG_BUCKETS 8
+extern const double pp_loop_lag_bounds[PP_LOOP_LAG_BUCKETS];
+
+typedef struct pp_loop_lag {
+    uint64_t buckets[PP_LOOP_LAG_BUCKETS]; /* cumulative, as exposed */
+    uint64_t count;
+    double sum;         /* seconds */
+    double max;         /* seconds, over the current window */
+    double max_shown;   /* the previous window's max (what the page shows) */
+    uint64_t window_at; /* uv_now when the current window started */
+} pp_loop_lag;
+
+/* Records one measured lateness (seconds) at loop time now_ms; the max
+ * shown is that of the last complete window of window_ms. */
+void pp_loop_lag_record(pp_loop_lag *l, double lag, uint64_t now_ms, uint64_t window_ms);
+
 /* Process-wide state the page reports besides the targets'. */
 typedef struct pp_process_status {
     bool reload_ok;           /* the last reload (or the start) succeeded */
     double reload_success_ts; /* unix time of the last successful load */
     pp_http_stats http;
+    pp_loop_lag lag;
 } pp_process_status;
 
 /* Appends every self-metric family for the registry's targets (borrowed).

@@ -438,6 +438,24 @@ class LifecycleTest(unittest.TestCase):
         self.assertIn("max_series=1000", capped[0])
         pulse.stop_checked()
 
+    def test_loop_lag_shows_a_blocked_loop(self):
+        fast_catalog(self.dir)
+        pulse = self.start()
+        page = pulse.wait_for(lambda p: p.value("pgpulse_loop_lag_seconds_count") > 10 and p, 30,
+                              "loop lag samples")
+        self.assertEqual(page.families["pgpulse_loop_lag_seconds"].type, "histogram")
+        self.assertLess(page.value("pgpulse_loop_lag_max_seconds"), 1.0)
+        # a loop that cannot run for 1.5 s (stopped, as a blocking call would)
+        pulse.proc.send_signal(signal.SIGSTOP)
+        time.sleep(1.5)
+        pulse.proc.send_signal(signal.SIGCONT)
+        page = pulse.wait_for(lambda p: p.value("pgpulse_loop_lag_max_seconds") >= 1.0 and p, 15,
+                              "the stall in pgpulse_loop_lag_max_seconds")
+        over = page.value("pgpulse_loop_lag_seconds_bucket", le="+Inf") - \
+            page.value("pgpulse_loop_lag_seconds_bucket", le="1")
+        self.assertGreaterEqual(over, 1, "the stall is not in the histogram's top bucket")
+        pulse.stop_checked()
+
     def test_ready_and_healthy(self):
         fast_catalog(self.dir)
         pulse = self.start()
