@@ -62,6 +62,9 @@ static const flag flags[] = {
     {"data-source.name", K_LIST, F(data_sources), F(ndata_sources), NULL, NULL, 0,
      "Data source (URI or key=value DSN, or a comma-separated list; repeatable); replaces "
      "DATA_SOURCE_NAME. Put it in the flags file: command lines are visible to every user."},
+    {"collection.max-series", K_COUNT, F(max_series), 0, NULL, "500000", 0,
+     "Most samples one run of a query may produce unless the query sets max_series (500,000: "
+     "every table of a server with 20,000 tables); the rest are counted and logged."},
     {"catalog", K_LIST, F(catalogs), F(ncatalogs), NULL, NULL, 0,
      "Query catalog file or directory (repeatable); default: the built-in catalog."},
     {"log.level", K_LEVEL, F(log_level), 0, NULL, "info", 0,

@@ -37,6 +37,7 @@ typedef struct pp_config {
     double shutdown_timeout; /* seconds responses in flight get at shutdown */
     double startup_wait;     /* most seconds a first scrape waits for targets */
     double max_connections;  /* open HTTP connections; 0 = no cap */
+    double max_series;       /* samples per query run unless the query says */
     bool enable_lifecycle;   /* POST /-/reload */
     bool show_version;
     bool show_help;

@@ -233,7 +233,7 @@ static int load(exporter *e, const pp_config *cfg, loaded *out, char *err, size_
         .server_label = out->ndsns > 1,
         .connect_timeout = cfg->connect_timeout,
         .lock_timeout = cfg->lock_timeout,
-        .max_series = 0,
+        .max_series = (size_t)cfg->max_series,
     };
     out->gen = pp_gen_new(cat, &topt, ++e->gen_id);
     return 0;

@@ -13,7 +13,7 @@
 
 #include "render.h"
 
-#define SAMPLES_DEFAULT_CAP 100000
+#define SAMPLES_DEFAULT_CAP 500000 /* when the caller gives none */
 
 struct pp_rows {
     const pp_catalog_query *q;

@@ -44,7 +44,8 @@ void pp_rows_free(pp_rows *r); /* accepts NULL */
 
 /* Starts a run of query q (borrowed, like families and label, until
  * pp_rows_finish). label is the block every series starts with: "" or
- * server="host:port". cap is the most samples the run may produce. */
+ * server="host:port". cap is the most samples the run may produce (0:
+ * 500,000). */
 void pp_rows_begin(pp_rows *r, const pp_catalog_query *q, pp_families *families, const char *label,
                    size_t cap);
 
