@@ -326,20 +326,21 @@ static void test_errors(void)
                  "    columns: {x: {role: gauge, help: h}}\n",
                  "t.yaml:3:14: ", "bad runs_on \"leader\" in query \"a\"");
 
-    /* Duplicate keys (libyaml accepts them silently). */
+    /* Duplicate keys (libyaml accepts them silently; the yaml module does
+     * not, before the catalog reads anything). */
     EXPECT_ERROR("queries:\n"
                  "  - name: a\n"
                  "    sql: SELECT 1 AS x\n"
                  "    sql: SELECT 2 AS x\n"
                  "    columns: {x: {role: gauge, help: h}}\n",
-                 "t.yaml:4:5: ", "duplicate key \"sql\" in query \"a\"");
+                 "t.yaml:4:5: ", "duplicate key \"sql\" (first at line 3)");
     EXPECT_ERROR("queries:\n"
                  "  - name: a\n"
                  "    sql: SELECT 1 AS x\n"
                  "    columns:\n"
                  "      x: {role: gauge, help: h}\n"
                  "      x: label\n",
-                 "t.yaml:6:7: ", "duplicate key \"x\" in \"columns\" of query \"a\"");
+                 "t.yaml:6:7: ", "duplicate key \"x\" (first at line 5)");
 
     /* A query name is defined once, in the same file or across files. */
     EXPECT_ERROR("queries:\n"
