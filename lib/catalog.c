@@ -577,9 +577,70 @@ static int parse_column(ctx *x, const pp_yaml_node *key, const pp_yaml_node *val
     return 0;
 }
 
+/*
+ * Metric names pgpulse's own code emits (lib/selfmetrics.c): a catalog
+ * metric among them would put a family on the page twice, or pass a
+ * query's data off as the exporter's own state. postgres_exporter's
+ * pg_static is not reserved (it is the server's version, which a catalog
+ * query may well report); nor is pg_scrape_collector_*, which pgpulse does
+ * not emit.
+ */
+static const char *const reserved_names[] = {"pg_up", NULL};
+static const char *const reserved_prefixes[] = {"pg_exporter_", "pgpulse_", "process_", NULL};
+
+static bool starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Refuses a static metric name that is reserved, at node n. */
+static int check_reserved_metric(ctx *x, const pp_yaml_node *n, const pp_catalog_query *q,
+                                 const pp_catalog_column *c)
+{
+    for (const char *const *r = reserved_names; *r != NULL; r++)
+        if (strcmp(c->metric, *r) == 0)
+            return fail_at(x, n,
+                           "metric \"%s\" is reserved for pgpulse's own metrics in column \"%s\" "
+                           "of query \"%s\"",
+                           c->metric, c->name, q->name);
+    for (const char *const *r = reserved_prefixes; *r != NULL; r++)
+        if (starts_with(c->metric, *r))
+            return fail_at(x, n,
+                           "metric \"%s\" is reserved for pgpulse's own metrics (names starting "
+                           "with \"%s\") in column \"%s\" of query \"%s\"",
+                           c->metric, *r, c->name, q->name);
+    return 0;
+}
+
+/* Refuses the namespace of a dynamic query when "<namespace>_<anything>"
+ * could be a reserved name, at node n. */
+static int check_reserved_namespace(ctx *x, const pp_yaml_node *n, const pp_catalog_query *q)
+{
+    pp_buf b = PP_BUF_INIT;
+    const char *hit = NULL;
+    bool prefix = false;
+
+    pp_buf_printf(&b, "%s_", q->namespace);
+    for (const char *const *r = reserved_names; hit == NULL && *r != NULL; r++)
+        if (starts_with(*r, b.data))
+            hit = *r;
+    for (const char *const *r = reserved_prefixes; hit == NULL && *r != NULL; r++)
+        if (starts_with(*r, b.data) || starts_with(b.data, *r)) {
+            hit = *r;
+            prefix = true;
+        }
+    pp_buf_deinit(&b);
+    if (hit == NULL)
+        return 0;
+    return fail_at(x, n,
+                   "namespace \"%s\" of query \"%s\" could produce %s\"%s\", reserved for "
+                   "pgpulse's own metrics (its metric names come from the name column)",
+                   q->namespace, q->name, prefix ? "names starting with " : "", hit);
+}
+
 /* Checks that need all columns, then ties value columns to families. */
 static int check_columns(ctx *x, const pp_yaml_node *cols, pp_catalog_query *q, const colsrc *src,
-                         const pp_yaml_node *ns_node)
+                         const pp_yaml_node *ns_src)
 {
     size_t nname = 0, nhelp = 0, nvalue = 0;
     const colsrc *name_src = NULL, *help_src = NULL, *value_src = NULL;
@@ -629,9 +690,9 @@ static int check_columns(ctx *x, const pp_yaml_node *cols, pp_catalog_query *q, 
                            "query \"%s\" needs a help column or \"help\" on column \"%s\"", q->name,
                            value_col->name);
         if (!pp_render_valid_metric_name(q->namespace))
-            return fail_at(x, ns_node ? ns_node : cols, "invalid namespace \"%s\" in query \"%s\"",
-                           q->namespace, q->name);
-        return 0;
+            return fail_at(x, ns_src, "invalid namespace \"%s\" in query \"%s\"", q->namespace,
+                           q->name);
+        return check_reserved_namespace(x, ns_src, q);
     }
 
     if (nvalue == 0)
@@ -653,6 +714,8 @@ static int check_columns(ctx *x, const pp_yaml_node *cols, pp_catalog_query *q, 
                                "query \"%s\" (set \"metric\" or \"namespace\")",
                                c->metric, c->name, q->name);
         }
+        if (check_reserved_metric(x, src[i].metric ? src[i].metric : src[i].key, q, c) < 0)
+            return -1;
         for (size_t j = 0; j < i; j++)
             if (is_value_role(q->columns[j].role) && strcmp(q->columns[j].metric, c->metric) == 0)
                 return fail_at(x, src[i].key, "metric \"%s\" is produced twice in query \"%s\"",
@@ -690,7 +753,8 @@ static int check_columns(ctx *x, const pp_yaml_node *cols, pp_catalog_query *q, 
     return 0;
 }
 
-static int parse_columns(ctx *x, const pp_yaml_node *cols, const pp_yaml_node *ns_node,
+/* ns_src is the node the namespace comes from: "namespace", else "name". */
+static int parse_columns(ctx *x, const pp_yaml_node *cols, const pp_yaml_node *ns_src,
                          pp_catalog_query *q)
 {
     char where[320];
@@ -715,7 +779,7 @@ static int parse_columns(ctx *x, const pp_yaml_node *cols, const pp_yaml_node *n
                          &src[i]) < 0)
             goto cleanup;
     }
-    rc = check_columns(x, cols, q, src, ns_node);
+    rc = check_columns(x, cols, q, src, ns_src);
 cleanup:
     free(src);
     return rc;
@@ -814,7 +878,7 @@ static int parse_query(ctx *x, const pp_yaml_node *m, size_t index, const defaul
         fail_at(x, m, "missing key \"columns\" %s", where);
         goto cleanup;
     }
-    if (parse_columns(x, v, ns, &q) < 0)
+    if (parse_columns(x, v, ns ? ns : name, &q) < 0)
         goto cleanup;
     stage_add_query(x->st, &q);
     rc = 0;
