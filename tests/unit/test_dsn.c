@@ -99,7 +99,8 @@ static void test_uri(void)
     CHECK(pp_dsn_parse("postgresql://h:5432/db?application_name=me%40work", &d, err, sizeof err) ==
           0);
     CHECK_STR(pp_dsn_get(&d, "application_name"), "me@work");
-    CHECK_STR(d.masked, "postgresql://h:5432/db?application_name=me%40work");
+    /* shown masked: a percent-encoded value may decode to anything */
+    CHECK_STR(d.masked, "postgresql://h:5432/db?application_name=xxxxx");
     pp_dsn_deinit(&d);
     CHECK(pp_dsn_parse("postgresql://h:5432/db?application_name=me@work", &d, err, sizeof err) ==
           -1);
@@ -210,19 +211,17 @@ static void test_errors(void)
     CHECK_CONTAINS(err, "could not match 2 port numbers to 3 hosts");
 
     /* an unknown keyword (perhaps a misspelt "password") is named, the
-     * values are not; in a URI, its value and all after it are hidden */
+     * values are not; a URI that does not parse shows its scheme only */
     CHECK(pp_dsn_parse("foo=bar", &d, err, sizeof err) == -1);
     CHECK_STR(err, "invalid DSN \"foo=xxxxx\": invalid connection option \"foo\"");
     CHECK(pp_dsn_parse("host=h pasword=Hunter2 port=1", &d, err, sizeof err) == -1);
     CHECK_STR(err,
               "invalid DSN \"host=xxxxx pasword=xxxxx\": invalid connection option \"pasword\"");
     CHECK(pp_dsn_parse("postgresql://h/db?foo=bar", &d, err, sizeof err) == -1);
-    CHECK_STR(err,
-              "invalid DSN \"postgresql://h/db?foo=xxxxx\": invalid URI query parameter: \"foo\"");
+    CHECK_STR(err, "invalid DSN \"postgresql://xxxxx\": invalid URI query parameter: \"foo\"");
     /* libpq quotes pieces of the text; one not shown in the DSN is hidden */
     CHECK(pp_dsn_parse("postgresql://u:Hunter2%zz@h/db", &d, err, sizeof err) == -1);
-    CHECK_STR(err, "invalid DSN \"postgresql://u:xxxxx@h/db\": invalid percent-encoded token: "
-                   "\"xxxxx\"");
+    CHECK_STR(err, "invalid DSN \"postgresql://xxxxx\": invalid percent-encoded token: \"xxxxx\"");
     CHECK(pp_dsn_parse("host=h password=Hunter2 user", &d, err, sizeof err) == -1);
     CHECK_STR(err, "invalid DSN \"host=xxxxx password=xxxxx\": missing \"=\" after \"xxxxx\" in "
                    "connection info string");
@@ -267,10 +266,9 @@ static void test_errors(void)
               "invalid DSN \"user=xxxxx hostaddr=xxxxx\": invalid host name (a host is a name, an "
               "IP address or a socket directory)");
     CHECK(pp_dsn_parse("postgresql:///db?host=%2Ftmp%3Fx", &d, err, sizeof err) == -1);
-    CHECK_CONTAINS(err, "invalid DSN \"postgresql:///db?host=xxxxx\": invalid host name");
+    CHECK_CONTAINS(err, "invalid DSN \"postgresql://xxxxx\": invalid host name");
     CHECK(pp_dsn_parse("postgresql://u:Hunter2@h:12a/db", &d, err, sizeof err) == -1);
-    CHECK_STR(err,
-              "invalid DSN \"postgresql://u:xxxxx@xxxxx\": invalid port number (not a number)");
+    CHECK_STR(err, "invalid DSN \"postgresql://xxxxx\": invalid port number (not a number)");
     LABEL("host=/var/run/postgresql,@abstract,10.0.0.1,fe80::1%eth0,db-1.example_x",
           "/var/run/postgresql:5432");
 
@@ -305,10 +303,12 @@ static void test_mask_text(void)
         {"host=h password='a b' user=u", "host=h password='xxxxx' user=u"},
         {"host=h password='it\\'s' user=u", "host=h password='xxxxx' user=u"},
         {"host=h password=a\\ b user=u", "host=h password=xxxxx user=u"},
-        /* text that libpq rejects: in a URI from the first secret on, in
-         * key=value text every value too */
-        {"postgresql://h/db?sslmode=disable&password=a&b",
-         "postgresql://h/db?sslmode=disable&password=xxxxx"},
+        /* values that are escaped or encoded may decode to anything */
+        {"host=h user='it\\'s'", "host=h user='xxxxx'"},
+        {"postgresql://h/db?application_name=a%2Fb", "postgresql://h/db?application_name=xxxxx"},
+        /* text that libpq rejects: a URI shows its scheme only, key=value
+         * text its keywords up to the first secret or unknown one */
+        {"postgresql://h/db?sslmode=disable&password=a&b", "postgresql://xxxxx"},
         {"host=h password='unterminated user=u", "host=xxxxx password=xxxxx"},
         {"host=h password", "host=xxxxx"},
         {"host=h port=5432 foo=bar user=u", "host=xxxxx port=xxxxx foo=xxxxx"},
@@ -517,12 +517,11 @@ static void test_fuzz_findings(void)
     CHECK(pp_dsn_parse("postgresql://db/app?user=alice%40corp&password=S3cretPw", &d, err,
                        sizeof err) == 0);
     CHECK_STR(pp_dsn_get(&d, "user"), "alice@corp");
-    CHECK_STR(d.masked, "postgresql://db/app?user=alice%40corp&password=xxxxx");
+    CHECK_STR(d.masked, "postgresql://db/app?user=xxxxx&password=xxxxx");
     pp_dsn_deinit(&d);
     CHECK(pp_dsn_parse("postgresql://db/app?user=alice%40corp&password=S3cretPw&bogus=1", &d, err,
                        sizeof err) == -1);
-    CHECK_STR(err, "invalid DSN \"postgresql://db/app?user=alice%40corp&password=xxxxx\": invalid "
-                   "URI query parameter: \"xxxxx\"");
+    CHECK_STR(err, "invalid DSN \"postgresql://xxxxx\": invalid URI query parameter: \"xxxxx\"");
 
     /* (f) parsed alone, the URI is fine; split as DATA_SOURCE_NAME is, its
      * second half is a DSN whose host holds the password */
@@ -623,7 +622,7 @@ static void test_list(void)
     CHECK_STR(err, "invalid DSN 2 \"host=xxxxx\": the list is split on \",\" and this DSN is cut "
                    "in two (write \",\" as %2C in a URI)");
     CHECK(pp_dsn_parse_list("postgresql://u:1234,Rest@h/db", &list, &n, err, sizeof err) == -1);
-    CHECK_STR(err, "invalid DSN 1 \"postgresql://u:xxxxx\": the list is split on \",\" and this "
+    CHECK_STR(err, "invalid DSN 1 \"postgresql://xxxxx\": the list is split on \",\" and this "
                    "DSN is cut in two (write \",\" as %2C in a URI)");
     CHECK(pp_dsn_parse_list("postgresql://u:Pw,Rest@h/db", &list, &n, err, sizeof err) == -1);
     CHECK_CONTAINS(err, "invalid DSN 1 \"postgresql://xxxxx\": the list is split on \",\"");
