@@ -480,7 +480,7 @@ static void derive(pp_dsn *d)
     free(d->dbname);
     free(d->user);
     free(d->label);
-    d->host = pp_strdup(host != NULL ? host : "localhost");
+    d->host = pp_strdup(host); /* NULL: libpq's default, a socket or PGHOST */
     d->port = pp_strdup(port != NULL ? port : "5432");
     d->dbname = pp_strdup(pp_dsn_get(d, "dbname"));
     d->user = pp_strdup(pp_dsn_get(d, "user"));

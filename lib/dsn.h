@@ -24,12 +24,17 @@ typedef struct pp_dsn {
     char **keywords; /* owned, NULL-terminated, parallel to values */
     char **values;   /* owned */
     size_t n;        /* number of options (not counting the terminator) */
-    char *host;      /* owned: the host option, default "localhost" (may be a
-                        socket directory or a comma list) */
+    char *host;      /* owned: the host option (may be a socket directory or
+                        a comma list), or NULL when the DSN names no host:
+                        libpq then uses its default, PGHOST or else the Unix
+                        socket directory it was built with */
     char *port;      /* owned: the port option, default "5432" */
     char *dbname;    /* owned, may be NULL */
     char *user;      /* owned, may be NULL */
-    char *label;     /* owned: "host:port" for the server label */
+    char *label;     /* owned: "host:port" for the server label; the first
+                        host and port of a list; as postgres_exporter shows
+                        it, "localhost" and "5432" where the DSN names none
+                        (whatever libpq connects to then) */
     char *masked;    /* owned: the options for humans as key=value text, in
                         libpq's order, with secrets and values that may hide
                         a connection string of their own as "xxxxx" */

@@ -298,7 +298,9 @@ static void check_dsn(const pp_dsn *d, const secrets *s)
 {
     FUZZ_CHECK(d->keywords != NULL && d->values != NULL);
     FUZZ_CHECK(d->keywords[d->n] == NULL && d->values[d->n] == NULL);
-    FUZZ_CHECK(d->host != NULL && d->port != NULL && d->label != NULL && d->masked != NULL);
+    FUZZ_CHECK(d->port != NULL && d->label != NULL && d->masked != NULL);
+    /* no host option, no host: libpq's default */
+    FUZZ_CHECK((d->host == NULL) == (pp_dsn_get(d, "host") == NULL));
     FUZZ_CHECK(strchr(d->label, ':') != NULL);
     check_no_secret(s, "masked form", d->masked);
     /* "host:port": the ':' is pgpulse's own, so each side is checked */

@@ -179,15 +179,63 @@ static void test_labels_and_defaults(void)
     LABEL("host=::1", "::1:5432");
 
     CHECK(pp_dsn_parse("dbname=x", &d, err, sizeof err) == 0);
-    CHECK_STR(d.host, "localhost");
     CHECK_STR(d.port, "5432");
     CHECK(d.user == NULL);
-    CHECK(pp_dsn_get(&d, "host") == NULL); /* the default is for the label only */
     pp_dsn_deinit(&d);
 
     CHECK(pp_dsn_parse("host=h1,h2 port=5433,5434", &d, err, sizeof err) == 0);
     CHECK_STR(d.host, "h1,h2");
     CHECK_STR(d.port, "5433,5434");
+    pp_dsn_deinit(&d);
+}
+
+/* A DSN that names no host leaves it to libpq (PGHOST, else its socket
+ * directory), as postgres_exporter does; the label is postgres_exporter's
+ * "localhost:<port>" all the same. */
+static void test_no_host(void)
+{
+    const struct {
+        const char *text, *label;
+    } cases[] = {
+        {"", "localhost:5432"},
+        {"dbname=x user=u password=NoHostPw1", "localhost:5432"},
+        {"port=6000", "localhost:6000"},
+        {"postgresql://", "localhost:5432"},
+        {"postgresql:///db?port=5433", "localhost:5433"},
+        {"postgresql://u:NoHostPw1@/db", "localhost:5432"},
+        {"hostaddr=127.0.0.1 port=5433", "localhost:5433"},
+        {"host=", "localhost:5432"}, /* empty is libpq's default too */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pp_dsn d;
+        char err[256] = "";
+        CHECK(pp_dsn_parse(cases[i].text, &d, err, sizeof err) == 0);
+        CHECK(d.host == NULL);
+        CHECK(pp_dsn_get(&d, "host") == NULL);
+        CHECK_STR(d.label, cases[i].label);
+        CHECK(strstr(d.label, "NoHostPw1") == NULL && strstr(d.masked, "NoHostPw1") == NULL);
+        pp_dsn_deinit(&d);
+    }
+
+    /* a socket directory or a list with an empty first host is a host */
+    pp_dsn d;
+    char err[256] = "";
+    CHECK(pp_dsn_parse("host=/var/run/postgresql", &d, err, sizeof err) == 0);
+    CHECK_STR(d.host, "/var/run/postgresql");
+    pp_dsn_deinit(&d);
+    CHECK(pp_dsn_parse("host=,h2", &d, err, sizeof err) == 0);
+    CHECK_STR(d.host, ",h2");
+    CHECK_STR(d.label, "localhost:5432");
+    pp_dsn_deinit(&d);
+
+    /* setting a host later gives one; removing it takes it away again */
+    CHECK(pp_dsn_parse("dbname=x", &d, err, sizeof err) == 0);
+    pp_dsn_set(&d, "host", "db");
+    CHECK_STR(d.host, "db");
+    CHECK_STR(d.label, "db:5432");
+    pp_dsn_set(&d, "host", NULL);
+    CHECK(d.host == NULL);
+    CHECK_STR(d.label, "localhost:5432");
     pp_dsn_deinit(&d);
 }
 
@@ -825,6 +873,7 @@ int main(void)
     test_uri();
     test_keyword_value();
     test_labels_and_defaults();
+    test_no_host();
     test_errors();
     test_mask_text();
     test_no_leaks();
