@@ -1,12 +1,11 @@
 /*
  * catalog: loads the query catalog from YAML and validates it.
  *
- * Loading has two steps. First libyaml's event API is turned into a small
- * tree of our own, refusing anchors, aliases (a billion-laughs document is a
- * few hundred bytes), a second document and deep nesting before anything
- * reads the data. Then the tree is checked against the format described in
- * queries/README.md and converted into queries and families in a staging
- * area. Only when every file of one load call has succeeded is the stage
+ * Loading has two steps. First the yaml module reads a file into a tree
+ * with positions, refusing anchors, aliases, duplicate keys, a second
+ * document and deep nesting. Then the tree is checked against the format
+ * described in queries/README.md and converted into queries and families in
+ * a staging area. Only when every file of one load call has succeeded is the stage
  * appended to the caller's catalog, so a failed load leaves it untouched.
  *
  * Invariants kept here:
@@ -28,68 +27,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <yaml.h>
 
 #include "buf.h"
 #include "config.h"
 #include "render.h"
+#include "yaml.h"
 
-/* Deep enough for the format (five levels), shallow enough that the
- * recursive helpers below cannot run out of stack on hostile input. */
-#define MAX_DEPTH 32
-/* Keys of one mapping; the duplicate check is quadratic. */
-#define MAX_KEYS 4096
 /* A catalog file larger than this is a mistake, not a catalog. */
 #define MAX_FILE_SIZE (16u << 20)
 /* The default statement timeout never exceeds this many seconds. */
 #define DEFAULT_TIMEOUT_CAP 10.0
 #define DEFAULT_INTERVAL 15.0
-
-/* ---- the YAML tree ---------------------------------------------------- */
-
-enum node_kind { N_SCALAR, N_SEQ, N_MAP };
-
-typedef struct node {
-    enum node_kind kind;
-    unsigned line, col; /* 1-based */
-    char *str;          /* scalars: the value, NUL-terminated */
-    size_t len;
-    struct node **kids; /* sequences: items; mappings: key, value, key, ... */
-    size_t nkids, cap;
-} node;
-
-static void node_free(node *n)
-{
-    if (n == NULL)
-        return;
-    for (size_t i = 0; i < n->nkids; i++)
-        node_free(n->kids[i]);
-    free(n->kids);
-    free(n->str);
-    free(n);
-}
-
-static void node_add(node *parent, node *kid)
-{
-    if (parent->nkids == parent->cap) {
-        parent->cap = parent->cap ? parent->cap * 2 : 8;
-        parent->kids = pp_realloc(parent->kids, parent->cap * sizeof *parent->kids);
-    }
-    parent->kids[parent->nkids++] = kid;
-}
-
-static const char *kind_name(enum node_kind k)
-{
-    switch (k) {
-    case N_SCALAR:
-        return "a scalar";
-    case N_SEQ:
-        return "a sequence";
-    case N_MAP:
-        return "a mapping";
-    }
-    return "?";
-}
 
 /* ---- errors ----------------------------------------------------------- */
 
@@ -99,195 +47,23 @@ typedef struct stage {
 } stage;
 
 typedef struct ctx {
-    const char *name; /* file name for messages */
+    const pp_yaml_doc *doc; /* the file being read; names it in messages */
     char *err;
     size_t errlen;
     const pp_catalog *base; /* the catalog being extended; read only */
     stage *st;              /* what this load adds */
 } ctx;
 
-static int vfail(ctx *x, unsigned line, unsigned col, const char *fmt, va_list ap)
-    __attribute__((format(printf, 4, 0)));
-static int fail(ctx *x, unsigned line, unsigned col, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail_at(ctx *x, const node *n, const char *fmt, ...)
+static int fail_at(ctx *x, const pp_yaml_node *n, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-static int vfail(ctx *x, unsigned line, unsigned col, const char *fmt, va_list ap)
-{
-    if (x->err == NULL || x->errlen == 0)
-        return -1;
-    int n = snprintf(x->err, x->errlen, "%s:%u:%u: ", x->name, line, col);
-    if (n >= 0 && (size_t)n < x->errlen)
-        vsnprintf(x->err + n, x->errlen - (size_t)n, fmt, ap);
-    /* Names and keys come from the file; keep the message on one line. */
-    for (char *p = x->err; *p; p++)
-        if ((unsigned char)*p < 0x20 || *p == 0x7f)
-            *p = '?';
-    return -1;
-}
-
-static int fail(ctx *x, unsigned line, unsigned col, const char *fmt, ...)
+static int fail_at(ctx *x, const pp_yaml_node *n, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vfail(x, line, col, fmt, ap);
+    pp_yaml_verror(x->err, x->errlen, pp_yaml_name(x->doc), n->line, n->column, fmt, ap);
     va_end(ap);
     return -1;
-}
-
-static int fail_at(ctx *x, const node *n, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vfail(x, n->line, n->col, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-static void syntax_error(ctx *x, const yaml_parser_t *p, const char *data, size_t len)
-{
-    if (p->error == YAML_MEMORY_ERROR) {
-        fail(x, 1, 1, "out of memory while parsing");
-        return;
-    }
-    if (p->error == YAML_READER_ERROR) {
-        /* Reader errors (bad encoding) carry a byte offset, not a mark. */
-        unsigned line = 1, col = 1;
-        for (size_t i = 0; i < p->problem_offset && i < len; i++) {
-            if (data[i] == '\n') {
-                line++;
-                col = 1;
-            } else {
-                col++;
-            }
-        }
-        fail(x, line, col, "invalid input: %s", p->problem ? p->problem : "unreadable");
-        return;
-    }
-    unsigned line = (unsigned)p->problem_mark.line + 1;
-    unsigned col = (unsigned)p->problem_mark.column + 1;
-    const char *problem = p->problem ? p->problem : "invalid YAML";
-    if (p->context)
-        fail(x, line, col, "syntax error: %s (%s at %u:%u)", problem, p->context,
-             (unsigned)p->context_mark.line + 1, (unsigned)p->context_mark.column + 1);
-    else
-        fail(x, line, col, "syntax error: %s", problem);
-}
-
-/* ---- YAML text to tree ------------------------------------------------ */
-
-static node *node_new(enum node_kind kind, const yaml_event_t *ev)
-{
-    node *n = pp_calloc(1, sizeof *n);
-    n->kind = kind;
-    n->line = (unsigned)ev->start_mark.line + 1;
-    n->col = (unsigned)ev->start_mark.column + 1;
-    return n;
-}
-
-static int no_anchor(ctx *x, const yaml_event_t *ev, const yaml_char_t *anchor)
-{
-    if (anchor == NULL)
-        return 0;
-    return fail(x, (unsigned)ev->start_mark.line + 1, (unsigned)ev->start_mark.column + 1,
-                "anchor \"&%s\" is not allowed (anchors and aliases are refused)",
-                (const char *)anchor);
-}
-
-/* Parses data into *out (NULL for an empty document). */
-static int build_tree(ctx *x, const char *data, size_t len, node **out)
-{
-    yaml_parser_t p;
-    yaml_event_t ev;
-    bool have_ev = false, done = false;
-    node *stack[MAX_DEPTH];
-    size_t depth = 0;
-    node *root = NULL;
-    int docs = 0, rc = -1;
-
-    *out = NULL;
-    if (!yaml_parser_initialize(&p))
-        return fail(x, 1, 1, "out of memory while parsing");
-    yaml_parser_set_input_string(&p, (const unsigned char *)data, len);
-    while (!done) {
-        if (!yaml_parser_parse(&p, &ev)) {
-            syntax_error(x, &p, data, len);
-            goto cleanup;
-        }
-        have_ev = true;
-        node *n = NULL;
-        switch (ev.type) {
-        case YAML_STREAM_END_EVENT:
-            done = true;
-            break;
-        case YAML_DOCUMENT_START_EVENT:
-            if (++docs > 1) {
-                fail(x, (unsigned)ev.start_mark.line + 1, (unsigned)ev.start_mark.column + 1,
-                     "only one YAML document is allowed per file");
-                goto cleanup;
-            }
-            break;
-        case YAML_ALIAS_EVENT:
-            fail(x, (unsigned)ev.start_mark.line + 1, (unsigned)ev.start_mark.column + 1,
-                 "alias \"*%s\" is not allowed (anchors and aliases are refused)",
-                 (const char *)ev.data.alias.anchor);
-            goto cleanup;
-        case YAML_SCALAR_EVENT:
-            if (no_anchor(x, &ev, ev.data.scalar.anchor) < 0)
-                goto cleanup;
-            if (strlen((const char *)ev.data.scalar.value) != ev.data.scalar.length) {
-                fail(x, (unsigned)ev.start_mark.line + 1, (unsigned)ev.start_mark.column + 1,
-                     "NUL character in a scalar");
-                goto cleanup;
-            }
-            n = node_new(N_SCALAR, &ev);
-            n->len = ev.data.scalar.length;
-            n->str = pp_malloc(n->len + 1);
-            memcpy(n->str, ev.data.scalar.value, n->len + 1);
-            break;
-        case YAML_SEQUENCE_START_EVENT:
-        case YAML_MAPPING_START_EVENT: {
-            const yaml_char_t *anchor = ev.type == YAML_SEQUENCE_START_EVENT
-                                            ? ev.data.sequence_start.anchor
-                                            : ev.data.mapping_start.anchor;
-            if (no_anchor(x, &ev, anchor) < 0)
-                goto cleanup;
-            if (depth == MAX_DEPTH) {
-                fail(x, (unsigned)ev.start_mark.line + 1, (unsigned)ev.start_mark.column + 1,
-                     "nesting deeper than %d levels", MAX_DEPTH);
-                goto cleanup;
-            }
-            n = node_new(ev.type == YAML_SEQUENCE_START_EVENT ? N_SEQ : N_MAP, &ev);
-            break;
-        }
-        case YAML_SEQUENCE_END_EVENT:
-        case YAML_MAPPING_END_EVENT:
-            depth--;
-            break;
-        default:
-            break;
-        }
-        if (n != NULL) {
-            if (depth > 0)
-                node_add(stack[depth - 1], n);
-            else
-                root = n;
-            if (n->kind != N_SCALAR)
-                stack[depth++] = n;
-        }
-        yaml_event_delete(&ev);
-        have_ev = false;
-    }
-    *out = root;
-    root = NULL;
-    rc = 0;
-cleanup:
-    if (have_ev)
-        yaml_event_delete(&ev);
-    yaml_parser_delete(&p);
-    node_free(root);
-    return rc;
 }
 
 /* ---- small parsers ---------------------------------------------------- */
@@ -356,67 +132,39 @@ static int parse_uint(const char *s, unsigned long long max, unsigned long long 
 
 /* ---- tree helpers ----------------------------------------------------- */
 
-/* The value for key in mapping m (first occurrence), or NULL. */
-static const node *map_get(const node *m, const char *key)
+/* Every key of m is one of allowed (the YAML reader has made sure that
+ * keys are scalars and unique). where completes messages: "in query \"x\"". */
+static int check_keys(ctx *x, const pp_yaml_node *m, const char *const *allowed, const char *where)
 {
-    for (size_t i = 0; i + 1 < m->nkids; i += 2)
-        if (m->kids[i]->kind == N_SCALAR && strcmp(m->kids[i]->str, key) == 0)
-            return m->kids[i + 1];
-    return NULL;
-}
-
-static bool in_list(const char *s, const char *const *list)
-{
-    for (; *list; list++)
-        if (strcmp(s, *list) == 0)
-            return true;
-    return false;
-}
-
-/* Every key of m is a scalar, appears once and (unless allowed is NULL)
- * is one of allowed. where completes messages: "in query \"x\"". */
-static int check_keys(ctx *x, const node *m, const char *const *allowed, const char *where)
-{
-    if (m->nkids / 2 > MAX_KEYS)
-        return fail_at(x, m, "more than %d keys %s", MAX_KEYS, where);
-    for (size_t i = 0; i + 1 < m->nkids; i += 2) {
-        const node *k = m->kids[i];
-        if (k->kind != N_SCALAR)
-            return fail_at(x, k, "expected a scalar key %s, found %s", where, kind_name(k->kind));
-        if (allowed != NULL && !in_list(k->str, allowed))
-            return fail_at(x, k, "unknown key \"%s\" %s", k->str, where);
-        for (size_t j = 0; j < i; j += 2) {
-            const node *prev = m->kids[j];
-            if (strcmp(prev->str, k->str) == 0)
-                return fail_at(x, k, "duplicate key \"%s\" %s (first at line %u)", k->str, where,
-                               prev->line);
-        }
-    }
+    const pp_yaml_node *k = pp_yaml_unknown_key(m, allowed);
+    if (k != NULL)
+        return fail_at(x, k, "unknown key \"%s\" %s", k->str, where);
     return 0;
 }
 
-static int expect_kind(ctx *x, const node *n, enum node_kind kind, const char *key,
+static int expect_kind(ctx *x, const pp_yaml_node *n, pp_yaml_kind kind, const char *key,
                        const char *where)
 {
     if (n->kind == kind)
         return 0;
-    return fail_at(x, n, "expected %s for \"%s\" %s, found %s", kind_name(kind), key, where,
-                   kind_name(n->kind));
+    return fail_at(x, n, "expected %s for \"%s\" %s, found %s", pp_yaml_kind_name(kind), key, where,
+                   pp_yaml_kind_name(n->kind));
 }
 
 /* A scalar that must not be empty. */
-static int expect_text(ctx *x, const node *n, const char *key, const char *where)
+static int expect_text(ctx *x, const pp_yaml_node *n, const char *key, const char *where)
 {
-    if (expect_kind(x, n, N_SCALAR, key, where) < 0)
+    if (expect_kind(x, n, PP_YAML_SCALAR, key, where) < 0)
         return -1;
     if (n->len == 0)
         return fail_at(x, n, "empty \"%s\" %s", key, where);
     return 0;
 }
 
-static int get_duration(ctx *x, const node *n, const char *key, const char *where, double *out)
+static int get_duration(ctx *x, const pp_yaml_node *n, const char *key, const char *where,
+                        double *out)
 {
-    if (expect_kind(x, n, N_SCALAR, key, where) < 0)
+    if (expect_kind(x, n, PP_YAML_SCALAR, key, where) < 0)
         return -1;
     if (pp_config_parse_duration(n->str, out) < 0)
         return fail_at(x, n,
@@ -428,9 +176,9 @@ static int get_duration(ctx *x, const node *n, const char *key, const char *wher
     return 0;
 }
 
-static int get_runs_on(ctx *x, const node *n, const char *where, pp_runs_on *out)
+static int get_runs_on(ctx *x, const pp_yaml_node *n, const char *where, pp_runs_on *out)
 {
-    if (expect_kind(x, n, N_SCALAR, "runs_on", where) < 0)
+    if (expect_kind(x, n, PP_YAML_SCALAR, "runs_on", where) < 0)
         return -1;
     if (strcmp(n->str, "any") == 0)
         *out = PP_RUNS_ON_ANY;
@@ -634,25 +382,25 @@ static bool is_value_role(pp_column_role r)
     return r == PP_COL_GAUGE || r == PP_COL_COUNTER;
 }
 
-static int parse_defaults(ctx *x, const node *m, defaults *d)
+static int parse_defaults(ctx *x, const pp_yaml_node *m, defaults *d)
 {
     const char *where = "in \"defaults\"";
-    const node *v;
-    if (expect_kind(x, m, N_MAP, "defaults", "at top level") < 0)
+    const pp_yaml_node *v;
+    if (expect_kind(x, m, PP_YAML_MAPPING, "defaults", "at top level") < 0)
         return -1;
     if (check_keys(x, m, defaults_keys, where) < 0)
         return -1;
-    if ((v = map_get(m, "interval")) && get_duration(x, v, "interval", where, &d->interval) < 0)
+    if ((v = pp_yaml_get(m, "interval")) && get_duration(x, v, "interval", where, &d->interval) < 0)
         return -1;
-    if ((v = map_get(m, "timeout")) && get_duration(x, v, "timeout", where, &d->timeout) < 0)
+    if ((v = pp_yaml_get(m, "timeout")) && get_duration(x, v, "timeout", where, &d->timeout) < 0)
         return -1;
-    if ((v = map_get(m, "runs_on")) && get_runs_on(x, v, where, &d->runs_on) < 0)
+    if ((v = pp_yaml_get(m, "runs_on")) && get_runs_on(x, v, where, &d->runs_on) < 0)
         return -1;
     return 0;
 }
 
 /* Copies sql without trailing white space or a trailing semicolon. */
-static char *sql_dup(const node *n)
+static char *sql_dup(const pp_yaml_node *n)
 {
     size_t len = n->len;
     while (len > 0 && strchr(" \t\r\n;", n->str[len - 1]) != NULL)
@@ -663,7 +411,7 @@ static char *sql_dup(const node *n)
     return s;
 }
 
-static int get_sql(ctx *x, const node *n, const char *where, char **out)
+static int get_sql(ctx *x, const pp_yaml_node *n, const char *where, char **out)
 {
     if (expect_text(x, n, "sql", where) < 0)
         return -1;
@@ -676,10 +424,10 @@ static int get_sql(ctx *x, const node *n, const char *where, char **out)
     return 0;
 }
 
-static int get_version(ctx *x, const node *n, const char *key, const char *where, int *out)
+static int get_version(ctx *x, const pp_yaml_node *n, const char *key, const char *where, int *out)
 {
     unsigned long long v;
-    if (expect_kind(x, n, N_SCALAR, key, where) < 0)
+    if (expect_kind(x, n, PP_YAML_SCALAR, key, where) < 0)
         return -1;
     if (parse_uint(n->str, INT32_MAX, &v) < 0)
         return fail_at(x, n, "bad %s \"%s\" %s: expected a server_version_num such as 150000", key,
@@ -698,33 +446,34 @@ static bool ranges_overlap(const pp_catalog_variant *a, const pp_catalog_variant
     return !a_before_b && !b_before_a;
 }
 
-static int parse_versions(ctx *x, const node *seq, const char *qname, pp_catalog_query *q)
+static int parse_versions(ctx *x, const pp_yaml_node *seq, const char *qname, pp_catalog_query *q)
 {
     char where[320];
     snprintf(where, sizeof where, "in query \"%s\"", qname);
-    if (expect_kind(x, seq, N_SEQ, "versions", where) < 0)
+    if (expect_kind(x, seq, PP_YAML_SEQUENCE, "versions", where) < 0)
         return -1;
-    if (seq->nkids == 0)
+    if (seq->n == 0)
         return fail_at(x, seq, "empty \"versions\" %s", where);
-    q->variants = pp_calloc(seq->nkids, sizeof *q->variants);
-    for (size_t i = 0; i < seq->nkids; i++) {
-        const node *m = seq->kids[i];
-        const node *v;
+    q->variants = pp_calloc(seq->n, sizeof *q->variants);
+    for (size_t i = 0; i < seq->n; i++) {
+        const pp_yaml_node *m = seq->items[i];
+        const pp_yaml_node *v;
         pp_catalog_variant *var = &q->variants[i];
         snprintf(where, sizeof where, "in entry %zu of \"versions\" of query \"%s\"", i + 1, qname);
-        if (m->kind != N_MAP)
-            return fail_at(x, m, "expected a mapping %s, found %s", where, kind_name(m->kind));
+        if (m->kind != PP_YAML_MAPPING)
+            return fail_at(x, m, "expected a mapping %s, found %s", where,
+                           pp_yaml_kind_name(m->kind));
         if (check_keys(x, m, version_keys, where) < 0)
             return -1;
-        if ((v = map_get(m, "min_version")) &&
+        if ((v = pp_yaml_get(m, "min_version")) &&
             get_version(x, v, "min_version", where, &var->min_version) < 0)
             return -1;
-        if ((v = map_get(m, "max_version")) &&
+        if ((v = pp_yaml_get(m, "max_version")) &&
             get_version(x, v, "max_version", where, &var->max_version) < 0)
             return -1;
         if (var->min_version != 0 && var->max_version != 0 && var->min_version >= var->max_version)
             return fail_at(x, v, "max_version must be greater than min_version %s", where);
-        if ((v = map_get(m, "sql")) == NULL)
+        if ((v = pp_yaml_get(m, "sql")) == NULL)
             return fail_at(x, m, "missing key \"sql\" %s", where);
         if (get_sql(x, v, where, &var->sql) < 0)
             return -1;
@@ -742,14 +491,14 @@ static int parse_versions(ctx *x, const node *seq, const char *qname, pp_catalog
 /* What a column's mapping said, kept for the checks that need the whole
  * query (positions for messages). */
 typedef struct colsrc {
-    const node *key, *role, *help, *metric, *label, *scale;
+    const pp_yaml_node *key, *role, *help, *metric, *label, *scale;
 } colsrc;
 
-static int parse_column(ctx *x, const node *key, const node *val, const char *qname,
+static int parse_column(ctx *x, const pp_yaml_node *key, const pp_yaml_node *val, const char *qname,
                         pp_catalog_column *col, colsrc *src)
 {
     char where[320];
-    const node *role;
+    const pp_yaml_node *role;
     snprintf(where, sizeof where, "in column \"%s\" of query \"%s\"", key->str, qname);
     if (key->len == 0)
         return fail_at(x, key, "empty column name in query \"%s\"", qname);
@@ -757,19 +506,19 @@ static int parse_column(ctx *x, const node *key, const node *val, const char *qn
     col->scale = 1;
     col->family = (size_t)-1;
     src->key = key;
-    if (val->kind == N_SCALAR) {
+    if (val->kind == PP_YAML_SCALAR) {
         role = val;
-    } else if (val->kind == N_MAP) {
+    } else if (val->kind == PP_YAML_MAPPING) {
         if (check_keys(x, val, column_keys, where) < 0)
             return -1;
-        if ((role = map_get(val, "role")) == NULL)
+        if ((role = pp_yaml_get(val, "role")) == NULL)
             return fail_at(x, val, "missing key \"role\" %s", where);
-        if (expect_kind(x, role, N_SCALAR, "role", where) < 0)
+        if (expect_kind(x, role, PP_YAML_SCALAR, "role", where) < 0)
             return -1;
-        src->help = map_get(val, "help");
-        src->metric = map_get(val, "metric");
-        src->label = map_get(val, "label");
-        src->scale = map_get(val, "scale");
+        src->help = pp_yaml_get(val, "help");
+        src->metric = pp_yaml_get(val, "metric");
+        src->label = pp_yaml_get(val, "label");
+        src->scale = pp_yaml_get(val, "scale");
     } else {
         return fail_at(x, val, "expected a role or a mapping %s, found a sequence", where);
     }
@@ -788,7 +537,7 @@ static int parse_column(ctx *x, const node *key, const node *val, const char *qn
     /* Keys that would be silently ignored are refused instead. */
     const struct {
         const char *key;
-        const node *n;
+        const pp_yaml_node *n;
         bool applies;
     } extra[] = {
         {"help", src->help, is_value_role(col->role)},
@@ -828,9 +577,70 @@ static int parse_column(ctx *x, const node *key, const node *val, const char *qn
     return 0;
 }
 
+/*
+ * Metric names pgpulse's own code emits (lib/selfmetrics.c): a catalog
+ * metric among them would put a family on the page twice, or pass a
+ * query's data off as the exporter's own state. postgres_exporter's
+ * pg_static is not reserved (it is the server's version, which a catalog
+ * query may well report); nor is pg_scrape_collector_*, which pgpulse does
+ * not emit.
+ */
+static const char *const reserved_names[] = {"pg_up", NULL};
+static const char *const reserved_prefixes[] = {"pg_exporter_", "pgpulse_", "process_", NULL};
+
+static bool starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* Refuses a static metric name that is reserved, at node n. */
+static int check_reserved_metric(ctx *x, const pp_yaml_node *n, const pp_catalog_query *q,
+                                 const pp_catalog_column *c)
+{
+    for (const char *const *r = reserved_names; *r != NULL; r++)
+        if (strcmp(c->metric, *r) == 0)
+            return fail_at(x, n,
+                           "metric \"%s\" is reserved for pgpulse's own metrics in column \"%s\" "
+                           "of query \"%s\"",
+                           c->metric, c->name, q->name);
+    for (const char *const *r = reserved_prefixes; *r != NULL; r++)
+        if (starts_with(c->metric, *r))
+            return fail_at(x, n,
+                           "metric \"%s\" is reserved for pgpulse's own metrics (names starting "
+                           "with \"%s\") in column \"%s\" of query \"%s\"",
+                           c->metric, *r, c->name, q->name);
+    return 0;
+}
+
+/* Refuses the namespace of a dynamic query when "<namespace>_<anything>"
+ * could be a reserved name, at node n. */
+static int check_reserved_namespace(ctx *x, const pp_yaml_node *n, const pp_catalog_query *q)
+{
+    pp_buf b = PP_BUF_INIT;
+    const char *hit = NULL;
+    bool prefix = false;
+
+    pp_buf_printf(&b, "%s_", q->namespace);
+    for (const char *const *r = reserved_names; hit == NULL && *r != NULL; r++)
+        if (starts_with(*r, b.data))
+            hit = *r;
+    for (const char *const *r = reserved_prefixes; hit == NULL && *r != NULL; r++)
+        if (starts_with(*r, b.data) || starts_with(b.data, *r)) {
+            hit = *r;
+            prefix = true;
+        }
+    pp_buf_deinit(&b);
+    if (hit == NULL)
+        return 0;
+    return fail_at(x, n,
+                   "namespace \"%s\" of query \"%s\" could produce %s\"%s\", reserved for "
+                   "pgpulse's own metrics (its metric names come from the name column)",
+                   q->namespace, q->name, prefix ? "names starting with " : "", hit);
+}
+
 /* Checks that need all columns, then ties value columns to families. */
-static int check_columns(ctx *x, const node *cols, pp_catalog_query *q, const colsrc *src,
-                         const node *ns_node)
+static int check_columns(ctx *x, const pp_yaml_node *cols, pp_catalog_query *q, const colsrc *src,
+                         const pp_yaml_node *ns_src)
 {
     size_t nname = 0, nhelp = 0, nvalue = 0;
     const colsrc *name_src = NULL, *help_src = NULL, *value_src = NULL;
@@ -880,9 +690,9 @@ static int check_columns(ctx *x, const node *cols, pp_catalog_query *q, const co
                            "query \"%s\" needs a help column or \"help\" on column \"%s\"", q->name,
                            value_col->name);
         if (!pp_render_valid_metric_name(q->namespace))
-            return fail_at(x, ns_node ? ns_node : cols, "invalid namespace \"%s\" in query \"%s\"",
-                           q->namespace, q->name);
-        return 0;
+            return fail_at(x, ns_src, "invalid namespace \"%s\" in query \"%s\"", q->namespace,
+                           q->name);
+        return check_reserved_namespace(x, ns_src, q);
     }
 
     if (nvalue == 0)
@@ -904,6 +714,8 @@ static int check_columns(ctx *x, const node *cols, pp_catalog_query *q, const co
                                "query \"%s\" (set \"metric\" or \"namespace\")",
                                c->metric, c->name, q->name);
         }
+        if (check_reserved_metric(x, src[i].metric ? src[i].metric : src[i].key, q, c) < 0)
+            return -1;
         for (size_t j = 0; j < i; j++)
             if (is_value_role(q->columns[j].role) && strcmp(q->columns[j].metric, c->metric) == 0)
                 return fail_at(x, src[i].key, "metric \"%s\" is produced twice in query \"%s\"",
@@ -941,53 +753,53 @@ static int check_columns(ctx *x, const node *cols, pp_catalog_query *q, const co
     return 0;
 }
 
-static int parse_columns(ctx *x, const node *cols, const node *ns_node, pp_catalog_query *q)
+/* ns_src is the node the namespace comes from: "namespace", else "name". */
+static int parse_columns(ctx *x, const pp_yaml_node *cols, const pp_yaml_node *ns_src,
+                         pp_catalog_query *q)
 {
     char where[320];
     colsrc *src = NULL;
     int rc = -1;
     snprintf(where, sizeof where, "in \"columns\" of query \"%s\"", q->name);
-    if (cols->kind != N_MAP) {
+    if (cols->kind != PP_YAML_MAPPING) {
         fail_at(x, cols, "expected a mapping for \"columns\" in query \"%s\", found %s", q->name,
-                kind_name(cols->kind));
+                pp_yaml_kind_name(cols->kind));
         goto cleanup;
     }
-    if (cols->nkids == 0) {
+    if (cols->n == 0) {
         fail_at(x, cols, "empty \"columns\" in query \"%s\"", q->name);
         goto cleanup;
     }
-    if (check_keys(x, cols, NULL, where) < 0)
-        goto cleanup;
-    size_t n = cols->nkids / 2;
+    size_t n = cols->n;
     q->columns = pp_calloc(n, sizeof *q->columns);
     src = pp_calloc(n, sizeof *src);
     for (size_t i = 0; i < n; i++) {
         q->ncolumns++;
-        if (parse_column(x, cols->kids[2 * i], cols->kids[2 * i + 1], q->name, &q->columns[i],
+        if (parse_column(x, cols->items[2 * i], cols->items[2 * i + 1], q->name, &q->columns[i],
                          &src[i]) < 0)
             goto cleanup;
     }
-    rc = check_columns(x, cols, q, src, ns_node);
+    rc = check_columns(x, cols, q, src, ns_src);
 cleanup:
     free(src);
     return rc;
 }
 
-static int parse_query(ctx *x, const node *m, size_t index, const defaults *d)
+static int parse_query(ctx *x, const pp_yaml_node *m, size_t index, const defaults *d)
 {
     pp_catalog_query q;
     char where[320];
-    const node *v, *name, *ns;
+    const pp_yaml_node *v, *name, *ns;
     int rc = -1;
 
     memset(&q, 0, sizeof q);
-    if (m->kind != N_MAP) {
+    if (m->kind != PP_YAML_MAPPING) {
         fail_at(x, m, "expected a mapping for entry %zu of \"queries\", found %s", index + 1,
-                kind_name(m->kind));
+                pp_yaml_kind_name(m->kind));
         goto cleanup;
     }
     snprintf(where, sizeof where, "in entry %zu of \"queries\"", index + 1);
-    if ((name = map_get(m, "name")) == NULL) {
+    if ((name = pp_yaml_get(m, "name")) == NULL) {
         /* Report unknown or duplicate keys first if there are any. */
         if (check_keys(x, m, query_keys, where) == 0)
             fail_at(x, m, "missing key \"name\" %s", where);
@@ -1007,11 +819,11 @@ static int parse_query(ctx *x, const node *m, size_t index, const defaults *d)
         goto cleanup;
     }
     q.name = pp_strdup(name->str);
-    q.file = pp_strdup(x->name);
+    q.file = pp_strdup(pp_yaml_name(x->doc));
     q.line = m->line;
-    q.column = m->col;
+    q.column = m->column;
 
-    if ((ns = map_get(m, "namespace")) != NULL) {
+    if ((ns = pp_yaml_get(m, "namespace")) != NULL) {
         if (expect_text(x, ns, "namespace", where) < 0)
             goto cleanup;
         if (!pp_render_valid_metric_name(ns->str)) {
@@ -1023,7 +835,7 @@ static int parse_query(ctx *x, const node *m, size_t index, const defaults *d)
         q.namespace = pp_strdup(q.name);
     }
 
-    const node *sql = map_get(m, "sql"), *versions = map_get(m, "versions");
+    const pp_yaml_node *sql = pp_yaml_get(m, "sql"), *versions = pp_yaml_get(m, "versions");
     if (sql != NULL && versions != NULL) {
         fail_at(x, versions, "\"sql\" and \"versions\" are mutually exclusive %s", where);
         goto cleanup;
@@ -1042,17 +854,17 @@ static int parse_query(ctx *x, const node *m, size_t index, const defaults *d)
     }
 
     q.interval = d->interval > 0 ? d->interval : DEFAULT_INTERVAL;
-    if ((v = map_get(m, "interval")) && get_duration(x, v, "interval", where, &q.interval) < 0)
+    if ((v = pp_yaml_get(m, "interval")) && get_duration(x, v, "interval", where, &q.interval) < 0)
         goto cleanup;
     q.timeout = d->timeout > 0 ? d->timeout : fmin(q.interval, DEFAULT_TIMEOUT_CAP);
-    if ((v = map_get(m, "timeout")) && get_duration(x, v, "timeout", where, &q.timeout) < 0)
+    if ((v = pp_yaml_get(m, "timeout")) && get_duration(x, v, "timeout", where, &q.timeout) < 0)
         goto cleanup;
     q.runs_on = d->runs_on;
-    if ((v = map_get(m, "runs_on")) && get_runs_on(x, v, where, &q.runs_on) < 0)
+    if ((v = pp_yaml_get(m, "runs_on")) && get_runs_on(x, v, where, &q.runs_on) < 0)
         goto cleanup;
-    if ((v = map_get(m, "max_series")) != NULL) {
+    if ((v = pp_yaml_get(m, "max_series")) != NULL) {
         unsigned long long n;
-        if (expect_kind(x, v, N_SCALAR, "max_series", where) < 0)
+        if (expect_kind(x, v, PP_YAML_SCALAR, "max_series", where) < 0)
             goto cleanup;
         if (parse_uint(v->str, SIZE_MAX, &n) < 0) {
             fail_at(x, v, "bad max_series \"%s\" %s: expected a non-negative integer", v->str,
@@ -1062,11 +874,11 @@ static int parse_query(ctx *x, const node *m, size_t index, const defaults *d)
         q.max_series = (size_t)n;
     }
 
-    if ((v = map_get(m, "columns")) == NULL) {
+    if ((v = pp_yaml_get(m, "columns")) == NULL) {
         fail_at(x, m, "missing key \"columns\" %s", where);
         goto cleanup;
     }
-    if (parse_columns(x, v, ns, &q) < 0)
+    if (parse_columns(x, v, ns ? ns : name, &q) < 0)
         goto cleanup;
     stage_add_query(x->st, &q);
     rc = 0;
@@ -1079,38 +891,39 @@ cleanup:
 static int load_into(const pp_catalog *base, stage *st, const char *name, const char *data,
                      size_t len, char *err, size_t errlen)
 {
-    ctx x = {name, err, errlen, base, st};
-    node *root = NULL;
+    pp_yaml_doc *doc = NULL;
     defaults d = {0, 0, PP_RUNS_ON_ANY};
-    const node *v;
+    const pp_yaml_node *root, *v;
     int rc = -1;
 
-    if (build_tree(&x, data, len, &root) < 0)
+    if (pp_yaml_parse(name, data, len, &doc, err, errlen) < 0)
         goto cleanup;
-    if (root == NULL) { /* an empty file adds nothing */
+    ctx x = {doc, err, errlen, base, st};
+    if ((root = pp_yaml_root(doc)) == NULL) { /* an empty file adds nothing */
         rc = 0;
         goto cleanup;
     }
-    if (root->kind != N_MAP) {
-        fail_at(&x, root, "expected a mapping at top level, found %s", kind_name(root->kind));
+    if (root->kind != PP_YAML_MAPPING) {
+        fail_at(&x, root, "expected a mapping at top level, found %s",
+                pp_yaml_kind_name(root->kind));
         goto cleanup;
     }
     if (check_keys(&x, root, top_keys, "at top level") < 0)
         goto cleanup;
-    if ((v = map_get(root, "defaults")) != NULL && parse_defaults(&x, v, &d) < 0)
+    if ((v = pp_yaml_get(root, "defaults")) != NULL && parse_defaults(&x, v, &d) < 0)
         goto cleanup;
-    if ((v = map_get(root, "queries")) == NULL) {
+    if ((v = pp_yaml_get(root, "queries")) == NULL) {
         fail_at(&x, root, "missing key \"queries\" at top level");
         goto cleanup;
     }
-    if (expect_kind(&x, v, N_SEQ, "queries", "at top level") < 0)
+    if (expect_kind(&x, v, PP_YAML_SEQUENCE, "queries", "at top level") < 0)
         goto cleanup;
-    for (size_t i = 0; i < v->nkids; i++)
-        if (parse_query(&x, v->kids[i], i, &d) < 0)
+    for (size_t i = 0; i < v->n; i++)
+        if (parse_query(&x, v->items[i], i, &d) < 0)
             goto cleanup;
     rc = 0;
 cleanup:
-    node_free(root);
+    pp_yaml_free(doc);
     return rc;
 }
 

@@ -523,8 +523,10 @@ int pp_conn_connect(pp_conn *c, double timeout, const char *const *extra_keyword
     uv_timer_start(&c->timer, on_timer, ms ? ms : 1, 0);
 
     const char *hostaddr = pp_dsn_get(c->dsn, "hostaddr");
-    if (hostaddr != NULL && *hostaddr != '\0') {
-        start_libpq(c); /* the user gave addresses: nothing to resolve */
+    if ((hostaddr != NULL && *hostaddr != '\0') || c->dsn->host == NULL) {
+        /* the user gave addresses, or no host: libpq's default (PGHOST or
+         * its socket directory) */
+        start_libpq(c);
         return 0;
     }
     split_list(&c->hosts, &c->nhosts, c->dsn->host);

@@ -12,7 +12,8 @@
  * PQconnectStartParams, the "server" label ("host:port", as
  * postgres_exporter derives it) and a masked form for logs and errors in
  * which the password is replaced by "xxxxx". The password itself is only
- * ever in the options array.
+ * ever in the options array: no message, label or masked form holds it,
+ * whatever the input.
  */
 #ifndef PGPULSE_DSN_H
 #define PGPULSE_DSN_H
@@ -23,18 +24,27 @@ typedef struct pp_dsn {
     char **keywords; /* owned, NULL-terminated, parallel to values */
     char **values;   /* owned */
     size_t n;        /* number of options (not counting the terminator) */
-    char *host;      /* owned: the host option, default "localhost" (may be a
-                        socket directory or a comma list) */
+    char *host;      /* owned: the host option (may be a socket directory or
+                        a comma list), or NULL when the DSN names no host:
+                        libpq then uses its default, PGHOST or else the Unix
+                        socket directory it was built with */
     char *port;      /* owned: the port option, default "5432" */
     char *dbname;    /* owned, may be NULL */
     char *user;      /* owned, may be NULL */
-    char *label;     /* owned: "host:port" for the server label */
-    char *masked;    /* owned: the DSN for humans, password replaced */
+    char *label;     /* owned: "host:port" for the server label; the first
+                        host and port of a list; as postgres_exporter shows
+                        it, "localhost" and "5432" where the DSN names none
+                        (whatever libpq connects to then) */
+    char *masked;    /* owned: the options for humans as key=value text, in
+                        libpq's order, with secrets and values that may hide
+                        a connection string of their own as "xxxxx" */
 } pp_dsn;
 
 /* Parses one DSN (URI or key=value). On error returns -1 and writes a
  * message into err that never contains the password, e.g.
- *   invalid DSN "postgresql://u:xxxxx@h:99999/db": invalid port number */
+ *   invalid DSN "user=u password=xxxxx host=h port=99999": invalid port
+ *   number "99999"
+ * showing the text as pp_dsn_mask_text does. */
 int pp_dsn_parse(const char *text, pp_dsn *out, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 void pp_dsn_deinit(pp_dsn *d);
@@ -44,16 +54,14 @@ const char *pp_dsn_get(const pp_dsn *d, const char *keyword);
 /* Sets (adds or replaces) an option. */
 void pp_dsn_set(pp_dsn *d, const char *keyword, const char *value);
 
-/* Masks the password in an arbitrary DSN text (URI userinfo or a
- * password=... pair), for error messages about text that did not parse.
- * Returns a malloc'd string.
- * The text is trimmed as pp_dsn_parse trims it and shown as pgpulse's
- * messages show it: a DSN that pp_dsn_parse accepts (or refuses only for
- * its port numbers) with exactly its secrets masked; any other text
- * conservatively: every value of key=value text, in a URI what follows the
- * first value that cannot be vouched for, and a URI that cannot be split
- * for certain is shown as its scheme only ("postgresql://xxxxx"). NULL
- * gives NULL. */
+/* What pgpulse's messages show of an arbitrary DSN text, for messages
+ * about text that may not parse. Returns a malloc'd string; NULL gives
+ * NULL. A DSN that pp_dsn_parse accepts (or refuses only for its port
+ * numbers) is shown as its masked form (see pp_dsn.masked); any other text
+ * in outline only: a URI as its scheme ("postgresql://xxxxx"), key=value
+ * text as its keywords, every value "xxxxx", up to the first keyword that
+ * is secret or unknown or whose value may hide something ("host=xxxxx
+ * pasword=xxxxx"); nothing recognisable at all as "xxxxx". */
 char *pp_dsn_mask_text(const char *text);
 
 /* Reads the data sources from the environment as postgres_exporter does

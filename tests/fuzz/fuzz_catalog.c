@@ -36,10 +36,18 @@ static void check_error(const char *err)
         FUZZ_CHECK((unsigned char)*p >= 0x20 && *p != 0x7f);
 }
 
+/* Names lib/selfmetrics.c emits: no catalog metric may be one. */
+static bool reserved(const char *name)
+{
+    return strcmp(name, "pg_up") == 0 || strncmp(name, "pg_exporter_", 12) == 0 ||
+           strncmp(name, "pgpulse_", 8) == 0 || strncmp(name, "process_", 8) == 0;
+}
+
 static void check_family(const pp_catalog *c, size_t i)
 {
     const pp_catalog_family *f = &c->families[i];
     FUZZ_CHECK(pp_render_valid_metric_name(f->name));
+    FUZZ_CHECK(!reserved(f->name));
     FUZZ_CHECK(f->help != NULL);
     FUZZ_CHECK(f->type == PP_METRIC_GAUGE || f->type == PP_METRIC_COUNTER);
     FUZZ_CHECK(pp_catalog_find_family(c, f->name) == i);
@@ -133,6 +141,14 @@ static void check_query(const pp_catalog *c, size_t qi)
     if (q->dynamic) {
         FUZZ_CHECK(nname == 1 && nvalue == 1 && nhelp <= 1);
         FUZZ_CHECK(pp_render_valid_metric_name(q->namespace));
+        /* no value of the name column makes a reserved name */
+        const char *rows[] = {"up", "exporter_x", "x"};
+        for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+            pp_buf b = PP_BUF_INIT;
+            pp_buf_printf(&b, "%s_%s", q->namespace, rows[i]);
+            FUZZ_CHECK(!reserved(b.data));
+            pp_buf_deinit(&b);
+        }
     } else {
         FUZZ_CHECK(nvalue >= 1 && nhelp == 0);
     }

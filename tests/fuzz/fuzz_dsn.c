@@ -13,8 +13,9 @@
  * A password candidate (P itself, and the form written into the text when
  * it is encoded) is checked when it is at least 4 bytes long, holds no 'x'
  * (so that it cannot overlap the "xxxxx" mask), and is not a substring of
- * the rest (also as a message quotes it) or of a message text that pgpulse
- * or libpq writes by itself; nor is a P that no reading of the text takes
+ * the rest (also as a message quotes it), of an option value libpq reads
+ * from the rest, or of a message text that pgpulse or libpq writes by
+ * itself; nor is a P that no reading of the text takes
  * for a password (see p_not_a_password()).
  * Such a candidate can only appear in an output by leaking, so it must not
  * appear in the error message, the masked forms, or the label of what
@@ -26,6 +27,8 @@
  */
 #include <stdbool.h>
 #include <string.h>
+
+#include <libpq-fe.h>
 
 #include "buf.h"
 #include "dsn.h"
@@ -90,9 +93,7 @@ static const char *const fixed_texts[] = {
     "invalid port number \"\"",
     "could not match port numbers to hosts",
     "localhost:5432",
-    /* the keywords of a masked form rebuilt from the options */
-    "host= hostaddr= port= dbname= user= password= sslpassword= options= application_name= "
-    "sslmode= connect_timeout= service= passfile= channel_binding= target_session_attrs=",
+    /* and the keywords of a masked form: see in_fixed_texts() */
 };
 
 static void put_encoded(pp_buf *b, const char *s)
@@ -170,7 +171,17 @@ static bool in_fixed_texts(const char *c)
         if (strstr(fixed_texts[i], c) != NULL)
             return true;
     }
-    return false;
+    /* every keyword libpq knows, as a masked form writes it */
+    PQconninfoOption *opts = PQconninfoParse("", NULL);
+    bool found = false;
+    for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL && !found; o++) {
+        pp_buf b = PP_BUF_INIT;
+        pp_buf_printf(&b, " %s=", o->keyword);
+        found = strstr(b.data, c) != NULL;
+        pp_buf_deinit(&b);
+    }
+    PQconninfoFree(opts);
+    return found;
 }
 
 /* Is c in the rest once a '"' at either end is taken off? Messages quote
@@ -194,11 +205,37 @@ static bool in_rest_quoted(const char *c, const char *rest)
 /* Adds c when an occurrence of it in an output can only be a leak. (A
  * candidate made of ',' only may be libpq's own: it joins the ports of a
  * host list with ','.) */
+/* Is c in a value libpq reads from text? libpq unescapes and
+ * percent-decodes: "host=aB\\BB" names host "aBBB" whatever the password. */
+static bool in_values(const char *c, const char *text)
+{
+    bool found = false;
+    PQconninfoOption *opts = PQconninfoParse(text, NULL);
+    for (PQconninfoOption *o = opts; o != NULL && o->keyword != NULL && !found; o++)
+        found = o->val != NULL && strstr(o->val, c) != NULL;
+    PQconninfoFree(opts);
+    return found;
+}
+
+/* ... or in one of its ','-separated pieces (a list)? */
+static bool in_values_of(const char *c, const char *text)
+{
+    char *copy = pp_strdup(text), *end;
+    bool found = in_values(c, text);
+    for (char *piece = copy; !found && piece != NULL; piece = end != NULL ? end + 1 : NULL) {
+        if ((end = strchr(piece, ',')) != NULL)
+            *end = '\0';
+        found = in_values(c, piece);
+    }
+    free(copy);
+    return found;
+}
+
 static void add_secret(secrets *s, const char *c, const char *rest)
 {
     if (s->n == sizeof s->v / sizeof s->v[0] || strlen(c) < 4 || strchr(c, 'x') != NULL ||
         strstr(rest, c) != NULL || in_rest_quoted(c, rest) || strspn(c, ",") == strlen(c) ||
-        in_fixed_texts(c))
+        in_fixed_texts(c) || in_values_of(c, rest))
         return;
     s->v[s->n++] = c;
 }
@@ -261,7 +298,9 @@ static void check_dsn(const pp_dsn *d, const secrets *s)
 {
     FUZZ_CHECK(d->keywords != NULL && d->values != NULL);
     FUZZ_CHECK(d->keywords[d->n] == NULL && d->values[d->n] == NULL);
-    FUZZ_CHECK(d->host != NULL && d->port != NULL && d->label != NULL && d->masked != NULL);
+    FUZZ_CHECK(d->port != NULL && d->label != NULL && d->masked != NULL);
+    /* no host option, no host: libpq's default */
+    FUZZ_CHECK((d->host == NULL) == (pp_dsn_get(d, "host") == NULL));
     FUZZ_CHECK(strchr(d->label, ':') != NULL);
     check_no_secret(s, "masked form", d->masked);
     /* "host:port": the ':' is pgpulse's own, so each side is checked */

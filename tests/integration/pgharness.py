@@ -770,12 +770,12 @@ class Prometheus:
 
 def fast_catalog(dirpath, interval="1s", timeout="2s"):
     """Writes the tests' one-query catalog into dirpath and returns its path.
-    It yields pgpulse_test_one{datname="..."} 1."""
+    It yields itest_one{datname="..."} 1."""
     path = os.path.join(dirpath, "fast.yaml")
     with open(path, "w") as f:
         f.write(f"""queries:
   - name: fast_probe
-    namespace: pgpulse_test
+    namespace: itest
     interval: {interval}
     timeout: {timeout}
     sql: SELECT 1::int AS one, current_database() AS datname

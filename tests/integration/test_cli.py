@@ -57,7 +57,7 @@ class CliTest(unittest.TestCase):
         path = write(self.dir, "syntax.yaml",
                      "queries:\n"
                      "  - name: fast_probe\n"
-                     "    namespace: pgpulse_test\n"
+                     "    namespace: itest\n"
                      "    interval: 1s\n"
                      "    timeout: @2s\n")   # '@' cannot start a token: line 5, column 14
         err = self.exits_nonzero(self.start(["--catalog=" + path], wait=False))
@@ -67,7 +67,7 @@ class CliTest(unittest.TestCase):
         path = write(self.dir, "unknown.yaml",
                      "queries:\n"
                      "  - name: fast_probe\n"
-                     "    namespace: pgpulse_test\n"
+                     "    namespace: itest\n"
                      "    intervall: 1s\n"      # the typo starts at line 4, column 5
                      "    timeout: 2s\n"
                      "    sql: SELECT 1::int AS one\n"

@@ -20,7 +20,7 @@ RECOVERY_BOUND = 20  # generous: two intervals plus the reconnect backoff cap
 
 def healthy(page):
     """The page when the target is up with its catalog series, else None."""
-    up = page.value("pg_up") == 1 and page.find("pgpulse_test_one", datname="postgres")
+    up = page.value("pg_up") == 1 and page.find("itest_one", datname="postgres")
     return page if up else None
 
 
@@ -38,7 +38,7 @@ class FailureTest(unittest.TestCase):
         self.pulse = Pgpulse(["--catalog=" + fast_catalog(self.dir)],
                              env={"DATA_SOURCE_NAME": self.pg.uri()})
         self.addCleanup(self.pulse.destroy)
-        self.pulse.wait_for(healthy, RECOVERY_BOUND, "pg_up 1 and pgpulse_test_one")
+        self.pulse.wait_for(healthy, RECOVERY_BOUND, "pg_up 1 and itest_one")
 
     def timed_scrape(self):
         t0 = time.monotonic()
@@ -55,7 +55,7 @@ class FailureTest(unittest.TestCase):
         logged_before = len(self.target_log_lines())
         self.pg.stop()
         page = self.pulse.wait_for(down, 10, "pg_up 0 after the server stopped")
-        self.assertEqual(page.find("pgpulse_test_one"), [], "stale series of a dead server")
+        self.assertEqual(page.find("itest_one"), [], "stale series of a dead server")
         self.timed_scrape()
         self.assertGreater(len(self.target_log_lines()), logged_before,
                            "the outage was not logged")
@@ -73,7 +73,7 @@ class FailureTest(unittest.TestCase):
                          "lines logged during the outage without a change of state")
         page = self.pulse.metrics()
         self.assertEqual(page.value("pg_up"), 0)
-        self.assertEqual(page.find("pgpulse_test_one"), [])
+        self.assertEqual(page.find("itest_one"), [])
 
         pid = self.pulse.proc.pid
         self.pg.start()
@@ -97,7 +97,7 @@ class FailureTest(unittest.TestCase):
         for _ in range(5):  # still answering while the server stays frozen
             page = self.timed_scrape()
             time.sleep(0.2)
-        self.assertEqual(page.find("pgpulse_test_one"), [], "stale series of a frozen server")
+        self.assertEqual(page.find("itest_one"), [], "stale series of a frozen server")
         self.assertEqual(page.value("pg_up"), 0)
 
         self.pg.sigcont()

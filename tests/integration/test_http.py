@@ -35,7 +35,7 @@ class HttpTest(unittest.TestCase):
                             env={"DATA_SOURCE_NAME": cls.pg.uri()})
         cls.addClassCleanup(cls.pulse.destroy)
         cls.addClassCleanup(cls.pulse.stop_checked)
-        cls.pulse.wait_for(lambda p: p.find("pgpulse_test_one") and p, 20, "first collection")
+        cls.pulse.wait_for(lambda p: p.find("itest_one") and p, 20, "first collection")
 
     def test_concurrent_keepalive_clients(self):
         errors, pages = [], []
@@ -72,7 +72,7 @@ class HttpTest(unittest.TestCase):
         self.assertEqual(len(pages), CLIENTS * ((REQUESTS_PER_CLIENT + 49) // 50))
         for body in pages:
             page = parse_exposition(body.decode())  # raises on a torn page
-            self.assertEqual(page.value("pgpulse_test_one", datname="postgres"), 1)
+            self.assertEqual(page.value("itest_one", datname="postgres"), 1)
 
     def test_pipelined_head_then_get(self):
         req = (b"HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n"

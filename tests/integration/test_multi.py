@@ -49,7 +49,7 @@ class MultiTest(unittest.TestCase):
 
     def both_up(self, page):
         return all(page.value("pg_up", server=s) == 1
-                   and page.find("pgpulse_test_one", server=s)
+                   and page.find("itest_one", server=s)
                    and page.find("pg_settings_max_connections", server=s)
                    for s in self.labels)
 
@@ -84,9 +84,9 @@ class MultiTest(unittest.TestCase):
             lambda p: p.value("pg_up", server=self.b.label()) == 0 and p, 20,
             "pg_up 0 for the stopped server")
         self.assertEqual(page.value("pg_up", server=self.a.label()), 1)
-        self.assertTrue(page.find("pgpulse_test_one", server=self.a.label()))
+        self.assertTrue(page.find("itest_one", server=self.a.label()))
         self.assertEqual(page.value("pg_settings_max_connections", server=self.a.label()), 41)
-        self.assertEqual(page.find("pgpulse_test_one", server=self.b.label()), [])
+        self.assertEqual(page.find("itest_one", server=self.b.label()), [])
         self.assertEqual(page.find("pg_settings_max_connections", server=self.b.label()), [])
         self.assertEqual(page.problems, [])
         status, _, body = self.pulse.get("/metrics")

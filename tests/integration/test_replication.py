@@ -31,13 +31,13 @@ queries:
     sql: SELECT 1 AS seen
     columns:
       seen: {role: gauge, help: "1 where pgpulse runs primary-only queries"}
-    namespace: pgpulse_test_primary
+    namespace: itest_primary
   - name: on_standby
     runs_on: standby
     sql: SELECT 1 AS seen
     columns:
       seen: {role: gauge, help: "1 where pgpulse runs standby-only queries"}
-    namespace: pgpulse_test_standby
+    namespace: itest_standby
 """
 
 
@@ -81,7 +81,7 @@ class ReplicationTest(unittest.TestCase):
     def ran_as(self, page, server):
         """Which role-restricted queries ran on server: a set of roles."""
         return {role for role in ("primary", "standby")
-                if page.find(f"pgpulse_test_{role}_seen", server=server)}
+                if page.find(f"itest_{role}_seen", server=server)}
 
     def test_roles_and_failover(self):
         def streaming(page):

@@ -378,20 +378,21 @@ static void test_errors(void)
                  "    columns: {x: {role: gauge, help: h}}\n",
                  "t.yaml:3:14: ", "bad runs_on \"leader\" in query \"a\"");
 
-    /* Duplicate keys (libyaml accepts them silently). */
+    /* Duplicate keys (libyaml accepts them silently; the yaml module does
+     * not, before the catalog reads anything). */
     EXPECT_ERROR("queries:\n"
                  "  - name: a\n"
                  "    sql: SELECT 1 AS x\n"
                  "    sql: SELECT 2 AS x\n"
                  "    columns: {x: {role: gauge, help: h}}\n",
-                 "t.yaml:4:5: ", "duplicate key \"sql\" in query \"a\"");
+                 "t.yaml:4:5: ", "duplicate key \"sql\" (first at line 3)");
     EXPECT_ERROR("queries:\n"
                  "  - name: a\n"
                  "    sql: SELECT 1 AS x\n"
                  "    columns:\n"
                  "      x: {role: gauge, help: h}\n"
                  "      x: label\n",
-                 "t.yaml:6:7: ", "duplicate key \"x\" in \"columns\" of query \"a\"");
+                 "t.yaml:6:7: ", "duplicate key \"x\" (first at line 5)");
 
     /* A query name is defined once, in the same file or across files. */
     EXPECT_ERROR("queries:\n"
@@ -569,6 +570,109 @@ static void test_errors(void)
                  "    sql: x\n"
                  "    columns: {x: bad}\n",
                  "t.yaml:4:18: ", "bad role \"bad\" in column \"x\" of query \"a?b\"");
+}
+
+/* Names pgpulse emits itself cannot come from the catalog. */
+static void test_reserved(void)
+{
+    /* a static metric, by its "metric" key or by namespace and column */
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    sql: SELECT 1 AS x\n"
+                 "    columns:\n"
+                 "      x: {role: gauge, help: h, metric: pg_up}\n",
+                 "t.yaml:5:41: ",
+                 "metric \"pg_up\" is reserved for pgpulse's own metrics in column \"x\" of "
+                 "query \"a\"");
+    EXPECT_ERROR("queries:\n"
+                 "  - name: pg\n"
+                 "    sql: SELECT 1 AS up\n"
+                 "    columns:\n"
+                 "      up: {role: gauge, help: h}\n",
+                 "t.yaml:5:7: ", "metric \"pg_up\" is reserved for pgpulse's own metrics");
+    const char *prefixed[][2] = {
+        {"process", "process_x"},
+        {"pgpulse", "pgpulse_x"},
+        {"pg_exporter", "pg_exporter_x"},
+    };
+    for (size_t i = 0; i < sizeof prefixed / sizeof prefixed[0]; i++) {
+        char yaml[512], what[256];
+        snprintf(yaml, sizeof yaml,
+                 "queries:\n"
+                 "  - name: a\n"
+                 "    namespace: %s\n"
+                 "    sql: SELECT 1 AS x\n"
+                 "    columns:\n"
+                 "      x: {role: counter, help: h}\n",
+                 prefixed[i][0]);
+        snprintf(what, sizeof what,
+                 "metric \"%s\" is reserved for pgpulse's own metrics (names starting with "
+                 "\"%s_\") in column \"x\" of query \"a\"",
+                 prefixed[i][1], prefixed[i][0]);
+        EXPECT_ERROR(yaml, "t.yaml:6:7: ", what);
+    }
+    /* a second column of a good query, after a good one */
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    sql: SELECT 1 AS x, 2 AS y\n"
+                 "    columns:\n"
+                 "      x: {role: gauge, help: h}\n"
+                 "      y: {role: gauge, help: h, metric: process_open_fds}\n",
+                 "t.yaml:6:41: ", "metric \"process_open_fds\" is reserved");
+
+    /* a dynamic query's namespace, given or defaulted to its name */
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    namespace: pgpulse_settings\n"
+                 "    sql: SELECT 'n' AS name, 1 AS v\n"
+                 "    columns: {name: name, v: {role: gauge, help: h}}\n",
+                 "t.yaml:3:16: ",
+                 "namespace \"pgpulse_settings\" of query \"a\" could produce names starting "
+                 "with \"pgpulse_\", reserved for pgpulse's own metrics");
+    EXPECT_ERROR("queries:\n"
+                 "  - name: process\n"
+                 "    sql: SELECT 'n' AS name, 1 AS v\n"
+                 "    columns: {name: name, v: {role: gauge, help: h}}\n",
+                 "t.yaml:2:11: ", "namespace \"process\" of query \"process\" could produce");
+    /* "pg_" + a row named "up" or "exporter_x" would be reserved */
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    namespace: pg\n"
+                 "    sql: SELECT 'n' AS name, 1 AS v\n"
+                 "    columns: {name: name, v: {role: gauge, help: h}}\n",
+                 "t.yaml:3:16: ",
+                 "namespace \"pg\" of query \"a\" could produce \"pg_up\", reserved for "
+                 "pgpulse's own metrics");
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    namespace: pg_exporter\n"
+                 "    sql: SELECT 'n' AS name, 1 AS v\n"
+                 "    columns: {name: name, v: {role: gauge, help: h}}\n",
+                 "t.yaml:3:16: ", "could produce names starting with \"pg_exporter_\"");
+
+    /* near misses are fine, as is pg_static (postgres_exporter's version
+     * info, which a catalog query may report) */
+    pp_catalog *c = pp_catalog_new();
+    CHECK(load(c, "ok.yaml",
+               "queries:\n"
+               "  - name: a\n"
+               "    sql: SELECT 1 AS x\n"
+               "    columns:\n"
+               "      up: {role: gauge, help: h, metric: pg_upx}\n"
+               "      y: {role: gauge, help: h, metric: pg_up_total}\n"
+               "      z: {role: gauge, help: h, metric: processes}\n"
+               "      w: {role: gauge, help: h, metric: pg_static}\n"
+               "      v: {role: gauge, help: h, metric: pg_exporterx}\n"
+               "  - name: pg_process\n"
+               "    sql: SELECT 'n' AS name, 1 AS v\n"
+               "    columns: {name: name, v: {role: gauge, help: h}}\n"
+               "  - name: pg_up\n"
+               "    sql: SELECT 'n' AS name, 1 AS v\n"
+               "    columns: {name: name, v: {role: gauge, help: h}}\n") == 0);
+    if (err[0] != '\0')
+        fprintf(stderr, "%s\n", err);
+    CHECK(c->nqueries == 3);
+    pp_catalog_free(c);
 }
 
 static void test_format(void)
@@ -837,6 +941,7 @@ int main(void)
 {
     test_builtin();
     test_errors();
+    test_reserved();
     test_format();
     test_pick();
     test_directory();

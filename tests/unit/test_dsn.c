@@ -99,7 +99,8 @@ static void test_uri(void)
     CHECK(pp_dsn_parse("postgresql://h:5432/db?application_name=me%40work", &d, err, sizeof err) ==
           0);
     CHECK_STR(pp_dsn_get(&d, "application_name"), "me@work");
-    CHECK_STR(d.masked, "postgresql://h:5432/db?application_name=me%40work");
+    /* shown masked: a percent-encoded value may decode to anything */
+    CHECK_STR(d.masked, "postgresql://h:5432/db?application_name=xxxxx");
     pp_dsn_deinit(&d);
     CHECK(pp_dsn_parse("postgresql://h:5432/db?application_name=me@work", &d, err, sizeof err) ==
           -1);
@@ -178,15 +179,63 @@ static void test_labels_and_defaults(void)
     LABEL("host=::1", "::1:5432");
 
     CHECK(pp_dsn_parse("dbname=x", &d, err, sizeof err) == 0);
-    CHECK_STR(d.host, "localhost");
     CHECK_STR(d.port, "5432");
     CHECK(d.user == NULL);
-    CHECK(pp_dsn_get(&d, "host") == NULL); /* the default is for the label only */
     pp_dsn_deinit(&d);
 
     CHECK(pp_dsn_parse("host=h1,h2 port=5433,5434", &d, err, sizeof err) == 0);
     CHECK_STR(d.host, "h1,h2");
     CHECK_STR(d.port, "5433,5434");
+    pp_dsn_deinit(&d);
+}
+
+/* A DSN that names no host leaves it to libpq (PGHOST, else its socket
+ * directory), as postgres_exporter does; the label is postgres_exporter's
+ * "localhost:<port>" all the same. */
+static void test_no_host(void)
+{
+    const struct {
+        const char *text, *label;
+    } cases[] = {
+        {"", "localhost:5432"},
+        {"dbname=x user=u password=NoHostPw1", "localhost:5432"},
+        {"port=6000", "localhost:6000"},
+        {"postgresql://", "localhost:5432"},
+        {"postgresql:///db?port=5433", "localhost:5433"},
+        {"postgresql://u:NoHostPw1@/db", "localhost:5432"},
+        {"hostaddr=127.0.0.1 port=5433", "localhost:5433"},
+        {"host=", "localhost:5432"}, /* empty is libpq's default too */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        pp_dsn d;
+        char err[256] = "";
+        CHECK(pp_dsn_parse(cases[i].text, &d, err, sizeof err) == 0);
+        CHECK(d.host == NULL);
+        CHECK(pp_dsn_get(&d, "host") == NULL);
+        CHECK_STR(d.label, cases[i].label);
+        CHECK(strstr(d.label, "NoHostPw1") == NULL && strstr(d.masked, "NoHostPw1") == NULL);
+        pp_dsn_deinit(&d);
+    }
+
+    /* a socket directory or a list with an empty first host is a host */
+    pp_dsn d;
+    char err[256] = "";
+    CHECK(pp_dsn_parse("host=/var/run/postgresql", &d, err, sizeof err) == 0);
+    CHECK_STR(d.host, "/var/run/postgresql");
+    pp_dsn_deinit(&d);
+    CHECK(pp_dsn_parse("host=,h2", &d, err, sizeof err) == 0);
+    CHECK_STR(d.host, ",h2");
+    CHECK_STR(d.label, "localhost:5432");
+    pp_dsn_deinit(&d);
+
+    /* setting a host later gives one; removing it takes it away again */
+    CHECK(pp_dsn_parse("dbname=x", &d, err, sizeof err) == 0);
+    pp_dsn_set(&d, "host", "db");
+    CHECK_STR(d.host, "db");
+    CHECK_STR(d.label, "db:5432");
+    pp_dsn_set(&d, "host", NULL);
+    CHECK(d.host == NULL);
+    CHECK_STR(d.label, "localhost:5432");
     pp_dsn_deinit(&d);
 }
 
@@ -210,19 +259,17 @@ static void test_errors(void)
     CHECK_CONTAINS(err, "could not match 2 port numbers to 3 hosts");
 
     /* an unknown keyword (perhaps a misspelt "password") is named, the
-     * values are not; in a URI, its value and all after it are hidden */
+     * values are not; a URI that does not parse shows its scheme only */
     CHECK(pp_dsn_parse("foo=bar", &d, err, sizeof err) == -1);
     CHECK_STR(err, "invalid DSN \"foo=xxxxx\": invalid connection option \"foo\"");
     CHECK(pp_dsn_parse("host=h pasword=Hunter2 port=1", &d, err, sizeof err) == -1);
     CHECK_STR(err,
               "invalid DSN \"host=xxxxx pasword=xxxxx\": invalid connection option \"pasword\"");
     CHECK(pp_dsn_parse("postgresql://h/db?foo=bar", &d, err, sizeof err) == -1);
-    CHECK_STR(err,
-              "invalid DSN \"postgresql://h/db?foo=xxxxx\": invalid URI query parameter: \"foo\"");
+    CHECK_STR(err, "invalid DSN \"postgresql://xxxxx\": invalid URI query parameter: \"foo\"");
     /* libpq quotes pieces of the text; one not shown in the DSN is hidden */
     CHECK(pp_dsn_parse("postgresql://u:Hunter2%zz@h/db", &d, err, sizeof err) == -1);
-    CHECK_STR(err, "invalid DSN \"postgresql://u:xxxxx@h/db\": invalid percent-encoded token: "
-                   "\"xxxxx\"");
+    CHECK_STR(err, "invalid DSN \"postgresql://xxxxx\": invalid percent-encoded token: \"xxxxx\"");
     CHECK(pp_dsn_parse("host=h password=Hunter2 user", &d, err, sizeof err) == -1);
     CHECK_STR(err, "invalid DSN \"host=xxxxx password=xxxxx\": missing \"=\" after \"xxxxx\" in "
                    "connection info string");
@@ -267,10 +314,9 @@ static void test_errors(void)
               "invalid DSN \"user=xxxxx hostaddr=xxxxx\": invalid host name (a host is a name, an "
               "IP address or a socket directory)");
     CHECK(pp_dsn_parse("postgresql:///db?host=%2Ftmp%3Fx", &d, err, sizeof err) == -1);
-    CHECK_CONTAINS(err, "invalid DSN \"postgresql:///db?host=xxxxx\": invalid host name");
+    CHECK_CONTAINS(err, "invalid DSN \"postgresql://xxxxx\": invalid host name");
     CHECK(pp_dsn_parse("postgresql://u:Hunter2@h:12a/db", &d, err, sizeof err) == -1);
-    CHECK_STR(err,
-              "invalid DSN \"postgresql://u:xxxxx@xxxxx\": invalid port number (not a number)");
+    CHECK_STR(err, "invalid DSN \"postgresql://xxxxx\": invalid port number (not a number)");
     LABEL("host=/var/run/postgresql,@abstract,10.0.0.1,fe80::1%eth0,db-1.example_x",
           "/var/run/postgresql:5432");
 
@@ -305,10 +351,12 @@ static void test_mask_text(void)
         {"host=h password='a b' user=u", "host=h password='xxxxx' user=u"},
         {"host=h password='it\\'s' user=u", "host=h password='xxxxx' user=u"},
         {"host=h password=a\\ b user=u", "host=h password=xxxxx user=u"},
-        /* text that libpq rejects: in a URI from the first secret on, in
-         * key=value text every value too */
-        {"postgresql://h/db?sslmode=disable&password=a&b",
-         "postgresql://h/db?sslmode=disable&password=xxxxx"},
+        /* values that are escaped or encoded may decode to anything */
+        {"host=h user='it\\'s'", "host=h user='xxxxx'"},
+        {"postgresql://h/db?application_name=a%2Fb", "postgresql://h/db?application_name=xxxxx"},
+        /* text that libpq rejects: a URI shows its scheme only, key=value
+         * text its keywords up to the first secret or unknown one */
+        {"postgresql://h/db?sslmode=disable&password=a&b", "postgresql://xxxxx"},
         {"host=h password='unterminated user=u", "host=xxxxx password=xxxxx"},
         {"host=h password", "host=xxxxx"},
         {"host=h port=5432 foo=bar user=u", "host=xxxxx port=xxxxx foo=xxxxx"},
@@ -517,12 +565,11 @@ static void test_fuzz_findings(void)
     CHECK(pp_dsn_parse("postgresql://db/app?user=alice%40corp&password=S3cretPw", &d, err,
                        sizeof err) == 0);
     CHECK_STR(pp_dsn_get(&d, "user"), "alice@corp");
-    CHECK_STR(d.masked, "postgresql://db/app?user=alice%40corp&password=xxxxx");
+    CHECK_STR(d.masked, "postgresql://db/app?user=xxxxx&password=xxxxx");
     pp_dsn_deinit(&d);
     CHECK(pp_dsn_parse("postgresql://db/app?user=alice%40corp&password=S3cretPw&bogus=1", &d, err,
                        sizeof err) == -1);
-    CHECK_STR(err, "invalid DSN \"postgresql://db/app?user=alice%40corp&password=xxxxx\": invalid "
-                   "URI query parameter: \"xxxxx\"");
+    CHECK_STR(err, "invalid DSN \"postgresql://xxxxx\": invalid URI query parameter: \"xxxxx\"");
 
     /* (f) parsed alone, the URI is fine; split as DATA_SOURCE_NAME is, its
      * second half is a DSN whose host holds the password */
@@ -623,7 +670,7 @@ static void test_list(void)
     CHECK_STR(err, "invalid DSN 2 \"host=xxxxx\": the list is split on \",\" and this DSN is cut "
                    "in two (write \",\" as %2C in a URI)");
     CHECK(pp_dsn_parse_list("postgresql://u:1234,Rest@h/db", &list, &n, err, sizeof err) == -1);
-    CHECK_STR(err, "invalid DSN 1 \"postgresql://u:xxxxx\": the list is split on \",\" and this "
+    CHECK_STR(err, "invalid DSN 1 \"postgresql://xxxxx\": the list is split on \",\" and this "
                    "DSN is cut in two (write \",\" as %2C in a URI)");
     CHECK(pp_dsn_parse_list("postgresql://u:Pw,Rest@h/db", &list, &n, err, sizeof err) == -1);
     CHECK_CONTAINS(err, "invalid DSN 1 \"postgresql://xxxxx\": the list is split on \",\"");
@@ -826,6 +873,7 @@ int main(void)
     test_uri();
     test_keyword_value();
     test_labels_and_defaults();
+    test_no_host();
     test_errors();
     test_mask_text();
     test_no_leaks();
