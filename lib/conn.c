@@ -523,14 +523,20 @@ int pp_conn_connect(pp_conn *c, double timeout, const char *const *extra_keyword
     uv_timer_start(&c->timer, on_timer, ms ? ms : 1, 0);
 
     const char *hostaddr = pp_dsn_get(c->dsn, "hostaddr");
-    if ((hostaddr != NULL && *hostaddr != '\0') || c->dsn->host == NULL) {
-        /* the user gave addresses, or no host: libpq's default (PGHOST or
-         * its socket directory) */
+    if (hostaddr == NULL || *hostaddr == '\0')
+        hostaddr = getenv("PGHOSTADDR");
+    /* no host in the DSN: libpq's default, PGHOST or its socket directory;
+     * a host name in PGHOST is resolved here too, as libpq's own lookup
+     * would block the loop */
+    const char *host = c->dsn->host != NULL ? c->dsn->host : getenv("PGHOST");
+    if ((hostaddr != NULL && *hostaddr != '\0') || host == NULL || *host == '\0') {
         start_libpq(c);
         return 0;
     }
-    split_list(&c->hosts, &c->nhosts, c->dsn->host);
+    split_list(&c->hosts, &c->nhosts, host);
     const char *port = pp_dsn_get(c->dsn, "port");
+    if (port == NULL)
+        port = getenv("PGPORT");
     if (port != NULL && strchr(port, ',') != NULL)
         split_list(&c->ports, &c->nports, port);
     c->resolving = 0;

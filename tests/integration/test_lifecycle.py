@@ -30,7 +30,7 @@ from pgharness import Pgpulse, PgServer, fast_catalog, free_port, parse_expositi
 
 PID_CATALOG = """queries:
   - name: backend
-    namespace: pgpulse_test_backend
+    namespace: itest_backend
     interval: 1s
     sql: SELECT pg_backend_pid() AS pid
     columns:
@@ -39,7 +39,7 @@ PID_CATALOG = """queries:
 
 EXTRA_CATALOG = """queries:
   - name: extra
-    namespace: pgpulse_test_extra
+    namespace: itest_extra
     interval: 1s
     sql: SELECT 7 AS seven
     columns:
@@ -133,19 +133,19 @@ class LifecycleTest(unittest.TestCase):
     def test_sighup_changes_catalog_and_keeps_connection(self):
         write(os.path.join(self.dir, "backend.yaml"), PID_CATALOG)
         pulse = self.start()
-        page = pulse.wait_for(lambda p: p.find("pgpulse_test_backend_pid") and p, 30,
+        page = pulse.wait_for(lambda p: p.find("itest_backend_pid") and p, 30,
                               "the backend pid metric")
-        pid = page.value("pgpulse_test_backend_pid")
+        pid = page.value("itest_backend_pid")
         self.assertEqual(page.value("pgpulse_config_last_reload_successful"), 1)
         loaded_at = page.value("pgpulse_config_last_reload_success_timestamp_seconds")
 
         write(os.path.join(self.dir, "extra.yaml"), EXTRA_CATALOG)
         pulse.proc.send_signal(signal.SIGHUP)
-        page = pulse.wait_for(lambda p: p.find("pgpulse_test_extra_seven") and p, 30,
+        page = pulse.wait_for(lambda p: p.find("itest_extra_seven") and p, 30,
                               "the metric the reload added")
         self.assertTrue(pulse.running())
-        self.assertEqual(page.value("pgpulse_test_extra_seven"), 7)
-        self.assertEqual(page.value("pgpulse_test_backend_pid"), pid,
+        self.assertEqual(page.value("itest_extra_seven"), 7)
+        self.assertEqual(page.value("itest_backend_pid"), pid,
                          "the reload reconnected (the backend pid changed)")
         self.assertGreater(
             page.value("pgpulse_config_last_reload_success_timestamp_seconds"), loaded_at)
@@ -161,19 +161,19 @@ class LifecycleTest(unittest.TestCase):
                  what="the reload error with file:line:column")
         self.assertIn("reload failed", pulse.stderr())
         page = pulse.metrics()
-        self.assertEqual(page.value("pgpulse_test_extra_seven"), 7)
-        self.assertEqual(page.value("pgpulse_test_backend_pid"), pid)
+        self.assertEqual(page.value("itest_extra_seven"), 7)
+        self.assertEqual(page.value("itest_backend_pid"), pid)
         self.assertTrue(pulse.running())
 
         # removing a query removes its series, still on the same connection
         os.remove(broken)
         os.remove(os.path.join(self.dir, "extra.yaml"))
         pulse.proc.send_signal(signal.SIGHUP)
-        page = pulse.wait_for(lambda p: not p.find("pgpulse_test_extra_seven")
+        page = pulse.wait_for(lambda p: not p.find("itest_extra_seven")
                               and p.value("pgpulse_config_last_reload_successful") == 1
-                              and p.find("pgpulse_test_backend_pid") and p, 30,
+                              and p.find("itest_backend_pid") and p, 30,
                               "the reload that removes the extra query")
-        self.assertEqual(page.value("pgpulse_test_backend_pid"), pid)
+        self.assertEqual(page.value("itest_backend_pid"), pid)
         pulse.stop_checked()
 
     def test_reload_endpoint(self):
@@ -196,7 +196,7 @@ class LifecycleTest(unittest.TestCase):
         self.assertIn(b"intervall", body)
         page = on.metrics()
         self.assertEqual(page.value("pgpulse_config_last_reload_successful"), 0)
-        self.assertTrue(page.find("pgpulse_test_one"), "the old catalog stopped running")
+        self.assertTrue(page.find("itest_one"), "the old catalog stopped running")
         on.stop_checked()
 
     def test_flags_file_reload_adds_and_removes_targets(self):
@@ -215,7 +215,7 @@ class LifecycleTest(unittest.TestCase):
         page = pulse.wait_for(
             lambda p: {s.labels.get("server") for s in p.find("pg_up") if s.value == 1} == labels
             and p, 30, "both targets up after the reload")
-        self.assertEqual(len(page.find("pgpulse_test_one")), 2)
+        self.assertEqual(len(page.find("itest_one")), 2)
 
         write(flags, f"--data-source.name {other.uri()}\n--log.level=debug\n")
         pulse.proc.send_signal(signal.SIGHUP)
@@ -243,7 +243,7 @@ class LifecycleTest(unittest.TestCase):
             return status == 200 and parse_exposition(body.decode())
         page = wait_for(first_page, 30, interval=0.005, what="the first answer")
         self.assertEqual(page.value("pg_up"), 1, "the first scrape said the server was down")
-        self.assertTrue(page.find("pgpulse_test_one"), "the first scrape had no data")
+        self.assertTrue(page.find("itest_one"), "the first scrape had no data")
         pulse.stop_checked()
 
     def test_first_scrape_does_not_wait_forever(self):
@@ -284,7 +284,7 @@ class LifecycleTest(unittest.TestCase):
         catalog = os.path.join(self.dir, "big.yaml")
         write(catalog, """queries:
   - name: big
-    namespace: pgpulse_test_big
+    namespace: itest_big
     interval: 1s
     sql: SELECT g::text AS i, repeat('x', 200) AS pad, 1 AS v FROM generate_series(1, 20000) g
     columns:
@@ -293,7 +293,7 @@ class LifecycleTest(unittest.TestCase):
       v: {role: gauge, help: "many series"}
 """)
         pulse = self.start(["--web.write-timeout=2s"])
-        pulse.wait_for(lambda p: len(p.find("pgpulse_test_big_v")) == 20000, 60, "the big page")
+        pulse.wait_for(lambda p: len(p.find("itest_big_v")) == 20000, 60, "the big page")
         slow = []
         for _ in range(3):
             s = socket.create_connection(("127.0.0.1", pulse.port))
@@ -414,7 +414,7 @@ class LifecycleTest(unittest.TestCase):
         # whole) under a cap of 1,000 samples
         write(os.path.join(self.dir, "huge.yaml"), """queries:
   - name: huge
-    namespace: pgpulse_test_huge
+    namespace: itest_huge
     interval: 2s
     timeout: 20s
     max_series: 1000
@@ -428,7 +428,7 @@ class LifecycleTest(unittest.TestCase):
         page = pulse.wait_for(
             lambda p: p.value("pgpulse_query_series_dropped_total", query="huge") >= 2 * 299000
             and p, 60, "two capped runs")
-        self.assertEqual(len(page.find("pgpulse_test_huge_v")), 1000)
+        self.assertEqual(len(page.find("itest_huge_v")), 1000)
         self.assertEqual(page.problems, [])
         # what the target holds, libpq's results included, stays small
         self.assertLess(page.value("pgpulse_target_memory_bytes"), 2 << 20)
@@ -455,6 +455,37 @@ class LifecycleTest(unittest.TestCase):
             page.value("pgpulse_loop_lag_seconds_bucket", le="1")
         self.assertGreaterEqual(over, 1, "the stall is not in the histogram's top bucket")
         pulse.stop_checked()
+
+    def test_dsn_without_host_uses_libpq_defaults(self):
+        # as postgres_exporter: no host in the DSN means libpq's defaults,
+        # here PGHOST naming the server's Unix socket directory
+        fast_catalog(self.dir)
+        pulse = self.start(env={"DATA_SOURCE_NAME": "user=postgres dbname=postgres",
+                                "PGHOST": self.pg.tmpdir, "PGPORT": str(self.pg.port)})
+        page = pulse.wait_for(lambda p: p.value("pg_up") == 1 and p, 30, "pg_up 1 over the socket")
+        self.assertTrue(page.find("itest_one"))
+        # the backend pgpulse uses came in over the socket, not TCP
+        addrs = self.pg.psql("SELECT coalesce(client_addr::text, 'socket') FROM pg_stat_activity"
+                             " WHERE application_name = 'pgpulse'")
+        self.assertEqual([row[0] for row in addrs], ["socket"])
+        pulse.stop_checked()
+
+    def test_catalog_cannot_define_reserved_names(self):
+        bad = os.path.join(self.dir, "up.yaml")
+        write(bad, """queries:
+  - name: mine
+    namespace: pg
+    sql: SELECT 1 AS up
+    columns:
+      up: {role: gauge, help: "mine"}
+""")
+        pulse = self.start(wait=False)
+        rc = pulse.proc.wait(30)
+        self.assertEqual(rc, 1)
+        err = pulse.stderr()
+        self.assertIn("up.yaml:", err)
+        self.assertIn("pg_up", err)
+        self.assertRegex(err, r"up\.yaml:\d+:\d+: ")
 
     def test_ready_and_healthy(self):
         fast_catalog(self.dir)
