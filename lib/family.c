@@ -69,6 +69,7 @@ static uint32_t add(pp_families *f, const char *name, size_t len, const char *he
     memcpy(it->name, name, len);
     it->name[len] = '\0';
     it->type = type;
+    it->help = pp_strdup(help ? help : "");
     pp_buf b = PP_BUF_INIT;
     pp_render_header(&b, it->name, help ? help : "", type);
     it->header = pp_buf_steal(&b, &it->header_len);
@@ -94,6 +95,7 @@ void pp_families_free(pp_families *f)
         return;
     for (size_t i = 0; i < f->n; i++) {
         free(f->items[i].name);
+        free(f->items[i].help);
         free(f->items[i].header);
     }
     free(f->items);

@@ -21,6 +21,7 @@ typedef struct pp_families pp_families;
 
 typedef struct pp_family {
     char *name;
+    char *help; /* as given, unescaped */
     pp_metric_type type;
     char *header; /* "# HELP ...\n# TYPE ...\n" */
     size_t header_len;

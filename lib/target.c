@@ -528,20 +528,90 @@ static void free_queries(pp_target *t)
     t->q = NULL;
 }
 
+static bool same_str(const char *a, const char *b)
+{
+    return (a == NULL || b == NULL) ? a == b : strcmp(a, b) == 0;
+}
+
+/* Whether two catalog queries would render the same text from the same
+ * rows: then a reload can keep what the old one last produced. */
+static bool same_query(const pp_catalog_query *a, const pp_catalog_query *b)
+{
+    if (!same_str(a->name, b->name) || !same_str(a->namespace, b->namespace) ||
+        a->nvariants != b->nvariants || a->ncolumns != b->ncolumns || a->dynamic != b->dynamic ||
+        a->runs_on != b->runs_on)
+        return false;
+    for (size_t i = 0; i < a->nvariants; i++)
+        if (a->variants[i].min_version != b->variants[i].min_version ||
+            a->variants[i].max_version != b->variants[i].max_version ||
+            !same_str(a->variants[i].sql, b->variants[i].sql))
+            return false;
+    for (size_t i = 0; i < a->ncolumns; i++) {
+        const pp_catalog_column *x = &a->columns[i], *y = &b->columns[i];
+        if (!same_str(x->name, y->name) || x->role != y->role || !same_str(x->label, y->label) ||
+            !same_str(x->metric, y->metric) || x->scale != y->scale)
+            return false;
+    }
+    return true;
+}
+
+/* Moves what old query state s last produced into the new generation:
+ * its spans' family ids are looked up again, by name, in the new table.
+ * Returns false (and leaves s as it was) when a family cannot be. */
+static bool remap_families(pp_query_state *s, const pp_families *from, pp_families *to)
+{
+    uint32_t ids[s->out.nspans ? s->out.nspans : 1];
+    for (size_t k = 0; k < s->out.nspans; k++) {
+        const pp_family *f = pp_families_get(from, s->out.spans[k].family);
+        ids[k] = pp_families_intern(to, f->name, strlen(f->name), f->help, f->type);
+        if (ids[k] == PP_FAMILY_NONE)
+            return false;
+    }
+    for (size_t k = 0; k < s->out.nspans; k++)
+        s->out.spans[k].family = ids[k];
+    return true;
+}
+
 static void use_gen(pp_target *t, pp_gen *gen)
 {
-    free_queries(t);
     pp_gen *old = t->gen;
+    pp_query_state *oldq = t->q;
+    char *old_label = t->label;
+    t->label = NULL;
     t->gen = pp_gen_ref(gen);
-    pp_gen_unref(old);
+    const pp_catalog *oldcat = t->cat;
     t->cat = gen->cat;
     t->families = gen->families;
     t->opt = &gen->topt;
     t->q = pp_calloc(t->cat->nqueries ? t->cat->nqueries : 1, sizeof(pp_query_state));
-    double now = loop_now(t);
-    for (size_t i = 0; i < t->cat->nqueries; i++)
-        t->q[i].next_due = now;
     make_label(t);
+    double now = loop_now(t);
+    for (size_t i = 0; i < t->cat->nqueries; i++) {
+        t->q[i].next_due = now;
+        if (oldq == NULL || old_label == NULL || strcmp(old_label, t->label) != 0)
+            continue; /* a new target, or every series' labels change */
+        /* an unchanged query keeps its series until it runs again, so a
+         * reload leaves no gap on the page */
+        for (size_t j = 0; j < oldcat->nqueries; j++) {
+            pp_query_state *o = &oldq[j];
+            if (!o->valid || !same_query(&oldcat->queries[j], &t->cat->queries[i]) ||
+                !remap_families(o, old->families, t->families))
+                continue;
+            t->q[i] = *o;
+            t->q[i].next_due = now;
+            memset(o, 0, sizeof(*o));
+            break;
+        }
+    }
+    if (oldq != NULL) {
+        for (size_t j = 0; j < oldcat->nqueries; j++) {
+            pp_buf_deinit(&oldq[j].out.text);
+            free(oldq[j].out.spans);
+        }
+        free(oldq);
+    }
+    free(old_label);
+    pp_gen_unref(old);
 }
 
 pp_target *pp_target_new(uv_loop_t *loop, pp_dsn *dsn, pp_gen *gen, pp_target_change_cb on_change,

@@ -187,8 +187,12 @@ class LifecycleTest(unittest.TestCase):
         on = self.start(["--web.enable-lifecycle"])
         status, _, _ = on.get("/-/reload", method="GET")
         self.assertEqual(status, 405)
+        on.wait_for(lambda p: p.find("itest_one"), 30, "the first collection")
         status, _, body = on.get("/-/reload", method="POST")
         self.assertEqual(status, 200, body)
+        # an unchanged query keeps its series across the reload: no gap
+        for _ in range(20):
+            self.assertTrue(on.metrics().find("itest_one"), "a series vanished at the reload")
         write(os.path.join(self.dir, "zz-broken.yaml"), BROKEN_CATALOG)
         status, _, body = on.get("/-/reload", method="PUT")
         self.assertEqual(status, 500)
