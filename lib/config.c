@@ -65,6 +65,9 @@ static const flag flags[] = {
     {"collection.max-series", K_COUNT, F(max_series), 0, NULL, "500000", 0,
      "Most samples one run of a query may produce unless the query sets max_series (500,000: "
      "every table of a server with 20,000 tables); the rest are counted and logged."},
+    {"collection.max-connecting", K_COUNT, F(max_connecting), 0, NULL, "16", 0,
+     "Most connection attempts (lookup, TCP, TLS and authentication) in flight at once; "
+     "others wait their turn, so a start or an outage never storms the servers (0: no bound)."},
     {"catalog", K_LIST, F(catalogs), F(ncatalogs), NULL, NULL, 0,
      "Query catalog file or directory (repeatable); default: the built-in catalog."},
     {"log.level", K_LEVEL, F(log_level), 0, NULL, "info", 0,

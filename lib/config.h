@@ -38,6 +38,7 @@ typedef struct pp_config {
     double startup_wait;     /* most seconds a first scrape waits for targets */
     double max_connections;  /* open HTTP connections; 0 = no cap */
     double max_series;       /* samples per query run unless the query says */
+    double max_connecting;   /* connection attempts in flight at once */
     bool enable_lifecycle;   /* POST /-/reload */
     bool show_version;
     bool show_help;

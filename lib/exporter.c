@@ -234,6 +234,7 @@ static int load(exporter *e, const pp_config *cfg, loaded *out, char *err, size_
         .connect_timeout = cfg->connect_timeout,
         .lock_timeout = cfg->lock_timeout,
         .max_series = (size_t)cfg->max_series,
+        .max_connecting = (size_t)cfg->max_connecting,
     };
     out->gen = pp_gen_new(cat, &topt, ++e->gen_id);
     return 0;

@@ -24,6 +24,7 @@ typedef struct pp_target_options {
     double connect_timeout; /* seconds */
     double lock_timeout;    /* seconds, set at connect */
     size_t max_series;      /* per query run, when the catalog gives none */
+    size_t max_connecting;  /* connection attempts in flight at once; 0 = no bound */
 } pp_target_options;
 
 typedef struct pp_gen {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "gate.h"
 
 struct pp_registry {
     uv_loop_t *loop;
@@ -18,6 +19,7 @@ struct pp_registry {
     pp_registry_change_cb on_change;
     void *data;
     pp_gen *gen;
+    pp_gate *gate; /* connection attempts in flight */
     pp_target **targets;
     size_t n;
     size_t unsettled;
@@ -78,6 +80,7 @@ pp_registry *pp_registry_new(uv_loop_t *loop, const pp_log *log, pp_registry_cha
     r->log = log;
     r->on_change = on_change;
     r->data = data;
+    r->gate = pp_gate_new(loop, 0);
     return r;
 }
 
@@ -91,6 +94,7 @@ void pp_registry_apply(pp_registry *r, pp_dsn *dsns, size_t n, pp_gen *gen, doub
     pp_gen *old = r->gen;
     r->gen = pp_gen_ref(gen);
     pp_gen_unref(old);
+    pp_gate_set_max(r->gate, gen->topt.max_connecting);
 
     for (size_t i = 0; i < n; i++) {
         bool replaced = false;
@@ -112,7 +116,7 @@ void pp_registry_apply(pp_registry *r, pp_dsn *dsns, size_t n, pp_gen *gen, doub
             break;
         }
         if (next[i] == NULL) {
-            next[i] = pp_target_new(r->loop, &dsns[i], gen, on_target_change, r, r->log);
+            next[i] = pp_target_new(r->loop, &dsns[i], gen, r->gate, on_target_change, r, r->log);
             started[i] = true;
             if (!replaced)
                 d.added++;
@@ -151,6 +155,16 @@ void pp_registry_apply(pp_registry *r, pp_dsn *dsns, size_t n, pp_gen *gen, doub
         r->on_change(r, NULL, true, r->data);
 }
 
+size_t pp_registry_connecting(const pp_registry *r)
+{
+    return pp_gate_inside(r->gate);
+}
+
+size_t pp_registry_waiting(const pp_registry *r)
+{
+    return pp_gate_waiting(r->gate);
+}
+
 pp_gen *pp_registry_gen(const pp_registry *r)
 {
     return r->gen;
@@ -182,6 +196,7 @@ void pp_registry_close(pp_registry *r)
         return;
     for (size_t i = 0; i < r->n; i++)
         pp_target_close(r->targets[i]);
+    pp_gate_close(r->gate);
     free(r->targets);
     pp_gen_unref(r->gen);
     free(r);

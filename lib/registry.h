@@ -53,6 +53,11 @@ size_t pp_registry_count(const pp_registry *r);
 /* Borrowed; valid until the next apply or close. */
 pp_target *pp_registry_at(const pp_registry *r, size_t i);
 
+/* Connection attempts in flight, and targets waiting to start one
+ * (bounded by the generation's max_connecting). */
+size_t pp_registry_connecting(const pp_registry *r);
+size_t pp_registry_waiting(const pp_registry *r);
+
 /* Whether every target's first connection attempt has ended. */
 bool pp_registry_settled(const pp_registry *r);
 /* uv_hrtime() when the registry last became settled (0 while it is not). */

@@ -239,6 +239,13 @@ void pp_selfmetrics_render(pp_buf *out, const pp_registry *reg, const pp_process
               "Samples dropped by the series cap or because their name was invalid.",
               PP_METRIC_COUNTER, q_dropped);
 
+    process_metric(out, "pgpulse_targets_connecting",
+                   "Connection attempts in flight (at most --collection.max-connecting).",
+                   PP_METRIC_GAUGE, (double)pp_registry_connecting(reg));
+    process_metric(out, "pgpulse_targets_waiting_to_connect",
+                   "Targets waiting for a free connection attempt.", PP_METRIC_GAUGE,
+                   (double)pp_registry_waiting(reg));
+
     pp_procstat st;
     pp_procstat_read(&st);
     process_metric(out, "process_cpu_seconds_total",

@@ -13,11 +13,13 @@
 #include "target.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
 #include "conn.h"
+#include "gate.h"
 #include "render.h"
 #include "rows.h"
 #include "schedule.h"
@@ -55,7 +57,9 @@ struct pp_target {
     void *data;
     const pp_log *log;
     pp_conn *conn;
-    uv_timer_t timer; /* next cycle or reconnect */
+    pp_gate *gate;         /* borrowed: bounds connection attempts, or NULL */
+    pp_gate_waiter gate_w; /* this target's place in it */
+    uv_timer_t timer;      /* next cycle or reconnect */
     bool closing;
 
     pp_query_state *q; /* one per catalog query */
@@ -137,8 +141,12 @@ static double min_interval(const pp_target *t)
 
 static void on_connect_timer(uv_timer_t *h);
 
+static void on_gate_open(pp_gate_waiter *w);
+
 static void connect_now(pp_target *t)
 {
+    if (t->gate != NULL && !pp_gate_enter(t->gate, &t->gate_w, on_gate_open))
+        return; /* admitted later: on_gate_open */
     const char *kw[3] = {"options", NULL, NULL};
     const char *val[3] = {t->server_opts, NULL, NULL};
     if (pp_dsn_get(&t->dsn, "application_name") == NULL) {
@@ -156,6 +164,12 @@ static void on_connect_timer(uv_timer_t *h)
     connect_now(h->data);
 }
 
+static void on_gate_open(pp_gate_waiter *w)
+{
+    pp_target *t = (pp_target *)((char *)w - offsetof(pp_target, gate_w));
+    connect_now(t);
+}
+
 static double backoff(pp_target *t)
 {
     return pp_schedule_backoff(t->failures, min_interval(t), (double)rand() / (double)RAND_MAX);
@@ -167,6 +181,7 @@ static void on_up(pp_conn *c, void *data)
 {
     pp_target *t = data;
     (void)c;
+    pp_gate_leave(t->gate, &t->gate_w); /* the attempt is over */
     t->up = true;
     t->failures = 0;
     t->last_error[0] = '\0';
@@ -185,6 +200,7 @@ static void on_down(pp_conn *c, void *data, const char *reason)
 {
     pp_target *t = data;
     (void)c;
+    pp_gate_leave(t->gate, &t->gate_w);
     bool was_up = t->up;
     t->up = false;
     t->settled = true;
@@ -614,11 +630,12 @@ static void use_gen(pp_target *t, pp_gen *gen)
     pp_gen_unref(old);
 }
 
-pp_target *pp_target_new(uv_loop_t *loop, pp_dsn *dsn, pp_gen *gen, pp_target_change_cb on_change,
-                         void *data, const pp_log *log)
+pp_target *pp_target_new(uv_loop_t *loop, pp_dsn *dsn, pp_gen *gen, pp_gate *gate,
+                         pp_target_change_cb on_change, void *data, const pp_log *log)
 {
     pp_target *t = pp_calloc(1, sizeof(*t));
     t->loop = loop;
+    t->gate = gate;
     t->dsn = *dsn;
     memset(dsn, 0, sizeof(*dsn));
     t->on_change = on_change;
@@ -689,6 +706,7 @@ void pp_target_close(pp_target *t)
     if (t == NULL || t->closing)
         return;
     t->closing = true;
+    pp_gate_leave(t->gate, &t->gate_w);
     /* the conn borrows t->dsn; it is done with it once closed (its frees
      * come later but never read the DSN) */
     pp_conn_close(t->conn);

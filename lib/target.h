@@ -25,6 +25,7 @@
 
 #include "buf.h"
 #include "dsn.h"
+#include "gate.h"
 #include "gen.h"
 #include "log.h"
 #include "rows.h"
@@ -58,9 +59,10 @@ typedef struct pp_query_state {
 typedef void (*pp_target_change_cb)(pp_target *t, void *data, bool state);
 
 /* Takes ownership of dsn's contents (the caller's struct is zeroed) and a
- * reference to gen. log is borrowed and must outlive the target. */
-pp_target *pp_target_new(uv_loop_t *loop, pp_dsn *dsn, pp_gen *gen, pp_target_change_cb on_change,
-                         void *data, const pp_log *log);
+ * reference to gen. gate (connection attempts in flight; may be NULL) and
+ * log are borrowed and must outlive the target. */
+pp_target *pp_target_new(uv_loop_t *loop, pp_dsn *dsn, pp_gen *gen, pp_gate *gate,
+                         pp_target_change_cb on_change, void *data, const pp_log *log);
 
 /* Starts connecting after delay seconds (spreads many targets out). */
 void pp_target_start(pp_target *t, double delay);

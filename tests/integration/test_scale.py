@@ -1,0 +1,61 @@
+"""A hundred targets from one process: the shape of the page and the bound
+on connection attempts.
+
+Covers: 100 targets (one PostgreSQL server reached on 100 distinct
+127.0.0.x loopback addresses, each a different host:port to pgpulse) all
+come up with --collection.max-connecting=4 and never more than four
+attempts in flight on any page seen meanwhile; every target's pg_up and
+catalog series are there, each family once, and promtool accepts the page.
+Timing figures belong to bench/scale.py, not here.
+"""
+
+import os
+import shutil
+import tempfile
+import unittest
+
+from pgharness import PgServer, Pgpulse, assert_promtool_ok, fast_catalog
+
+N = 100
+
+
+class ScaleTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = PgServer(settings={"listen_addresses": "'*'", "max_connections": str(N + 20)})
+        # every 127.x.y.z reaches the server; let them in like 127.0.0.1
+        cls.pg._append_as_postgres(os.path.join(cls.pg.datadir, "pg_hba.conf"),
+                                   "host all all 127.0.0.0/8 trust\n")
+        cls.pg.psql("SELECT pg_reload_conf()")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pg.destroy()
+
+    def test_hundred_targets(self):
+        d = tempfile.mkdtemp(prefix="pgpulse-scale-")
+        self.addCleanup(shutil.rmtree, d, True)
+        labels = [f"127.0.0.{i}:{self.pg.port}" for i in range(2, 2 + N)]
+        dsn = ",".join(f"postgresql://postgres@{label}/postgres?sslmode=disable"
+                       for label in labels)
+        pulse = Pgpulse([f"--catalog={fast_catalog(d, interval='2s')}",
+                         "--collection.max-connecting=4", "--web.startup-wait=0"],
+                        env={"DATA_SOURCE_NAME": dsn})
+        self.addCleanup(pulse.destroy)
+        most = [0]
+
+        def all_up(page):
+            most[0] = max(most[0], page.value("pgpulse_targets_connecting"))
+            up = {s.labels["server"] for s in page.find("pg_up") if s.value == 1}
+            return up == set(labels) and len(page.find("itest_one")) == N and page
+        page = pulse.wait_for(all_up, 120, "every target up")
+        self.assertLessEqual(most[0], 4, "more connection attempts in flight than allowed")
+        self.assertEqual(page.problems, [])
+        self.assertEqual(page.value("pgpulse_targets_waiting_to_connect"), 0)
+        _, _, body = pulse.get("/metrics")
+        assert_promtool_ok(self, body)
+        pulse.stop_checked()
+
+
+if __name__ == "__main__":
+    unittest.main()
