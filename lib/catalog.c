@@ -192,6 +192,19 @@ static int get_runs_on(ctx *x, const pp_yaml_node *n, const char *where, pp_runs
     return 0;
 }
 
+static int get_scope(ctx *x, const pp_yaml_node *n, const char *where, pp_scope *out)
+{
+    if (expect_kind(x, n, PP_YAML_SCALAR, "scope", where) < 0)
+        return -1;
+    if (strcmp(n->str, "server") == 0)
+        *out = PP_SCOPE_SERVER;
+    else if (strcmp(n->str, "database") == 0)
+        *out = PP_SCOPE_DATABASE;
+    else
+        return fail_at(x, n, "bad scope \"%s\" %s: expected server or database", n->str, where);
+    return 0;
+}
+
 /* ---- catalog storage -------------------------------------------------- */
 
 static void query_deinit(pp_catalog_query *q)
@@ -351,13 +364,14 @@ typedef struct defaults {
     double interval; /* 0: not set */
     double timeout;  /* 0: not set */
     pp_runs_on runs_on;
+    pp_scope scope;
 } defaults;
 
 static const char *const top_keys[] = {"defaults", "queries", NULL};
-static const char *const defaults_keys[] = {"interval", "timeout", "runs_on", NULL};
-static const char *const query_keys[] = {"name",     "namespace", "sql",     "versions",
-                                         "interval", "timeout",   "runs_on", "max_series",
-                                         "columns",  NULL};
+static const char *const defaults_keys[] = {"interval", "timeout", "runs_on", "scope", NULL};
+static const char *const query_keys[] = {"name",       "namespace", "sql",     "versions",
+                                         "interval",   "timeout",   "runs_on", "scope",
+                                         "max_series", "columns",   NULL};
 static const char *const version_keys[] = {"min_version", "max_version", "sql", NULL};
 static const char *const column_keys[] = {"role", "help", "metric", "label", "scale", NULL};
 
@@ -395,6 +409,8 @@ static int parse_defaults(ctx *x, const pp_yaml_node *m, defaults *d)
     if ((v = pp_yaml_get(m, "timeout")) && get_duration(x, v, "timeout", where, &d->timeout) < 0)
         return -1;
     if ((v = pp_yaml_get(m, "runs_on")) && get_runs_on(x, v, where, &d->runs_on) < 0)
+        return -1;
+    if ((v = pp_yaml_get(m, "scope")) && get_scope(x, v, where, &d->scope) < 0)
         return -1;
     return 0;
 }
@@ -662,6 +678,8 @@ static int check_columns(ctx *x, const pp_yaml_node *cols, pp_catalog_query *q, 
                 value_col = c;
             }
         }
+        if (c->role == PP_COL_LABEL && strcmp(c->label, "datname") == 0)
+            q->datname_label = true;
         if (c->role == PP_COL_LABEL)
             for (size_t j = 0; j < i; j++)
                 if (q->columns[j].role == PP_COL_LABEL &&
@@ -862,6 +880,9 @@ static int parse_query(ctx *x, const pp_yaml_node *m, size_t index, const defaul
     q.runs_on = d->runs_on;
     if ((v = pp_yaml_get(m, "runs_on")) && get_runs_on(x, v, where, &q.runs_on) < 0)
         goto cleanup;
+    q.scope = d->scope;
+    if ((v = pp_yaml_get(m, "scope")) && get_scope(x, v, where, &q.scope) < 0)
+        goto cleanup;
     if ((v = pp_yaml_get(m, "max_series")) != NULL) {
         unsigned long long n;
         if (expect_kind(x, v, PP_YAML_SCALAR, "max_series", where) < 0)
@@ -892,7 +913,7 @@ static int load_into(const pp_catalog *base, stage *st, const char *name, const 
                      size_t len, char *err, size_t errlen)
 {
     pp_yaml_doc *doc = NULL;
-    defaults d = {0, 0, PP_RUNS_ON_ANY};
+    defaults d = {0, 0, PP_RUNS_ON_ANY, PP_SCOPE_DATABASE};
     const pp_yaml_node *root, *v;
     int rc = -1;
 

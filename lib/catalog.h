@@ -33,6 +33,15 @@ typedef enum pp_runs_on {
     PP_RUNS_ON_STANDBY,
 } pp_runs_on;
 
+/* What a query describes: the server (settings, activity, locks,
+ * replication, pg_stat_database, which lists every database), run once
+ * per server however many of its databases are targets; or the database
+ * it is connected to (its tables and indexes), run on every target. */
+typedef enum pp_scope {
+    PP_SCOPE_DATABASE,
+    PP_SCOPE_SERVER,
+} pp_scope;
+
 typedef enum pp_column_role {
     PP_COL_LABEL,   /* the value becomes a label */
     PP_COL_GAUGE,   /* a gauge sample */
@@ -73,10 +82,12 @@ typedef struct pp_catalog_query {
     double interval; /* seconds between runs */
     double timeout;  /* seconds; statement deadline */
     pp_runs_on runs_on;
-    size_t max_series; /* cap on samples per run; 0 = the built-in default */
-    bool dynamic;      /* has a PP_COL_NAME column: metric names come from
-                          the data as "<namespace>_<name>", one gauge or
-                          counter column gives the value */
+    pp_scope scope;
+    bool datname_label; /* a label column is named datname */
+    size_t max_series;  /* cap on samples per run; 0 = the built-in default */
+    bool dynamic;       /* has a PP_COL_NAME column: metric names come from
+                           the data as "<namespace>_<name>", one gauge or
+                           counter column gives the value */
 } pp_catalog_query;
 
 typedef struct pp_catalog_family {

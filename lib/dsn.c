@@ -458,6 +458,18 @@ void pp_dsn_deinit(pp_dsn *d)
     memset(d, 0, sizeof *d);
 }
 
+const char *pp_dsn_database(const pp_dsn *d)
+{
+    const char *db = d->dbname;
+    if (db == NULL || *db == '\0')
+        db = getenv("PGDATABASE");
+    if (db == NULL || *db == '\0')
+        db = d->user;
+    if (db == NULL || *db == '\0')
+        db = getenv("PGUSER");
+    return db != NULL && *db != '\0' ? db : "postgres";
+}
+
 const char *pp_dsn_get(const pp_dsn *d, const char *keyword)
 {
     for (size_t i = 0; d != NULL && i < d->n; i++)

@@ -49,6 +49,11 @@ int pp_dsn_parse(const char *text, pp_dsn *out, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 void pp_dsn_deinit(pp_dsn *d);
 
+/* The database the DSN connects to, as libpq defaults it: dbname, else
+ * PGDATABASE, else the user (user, else PGUSER), else "postgres".
+ * Borrowed (from d or the environment). */
+const char *pp_dsn_database(const pp_dsn *d);
+
 /* Returns the value of keyword in d, or NULL. Borrowed. */
 const char *pp_dsn_get(const pp_dsn *d, const char *keyword);
 /* Sets (adds or replaces) an option. */

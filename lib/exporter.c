@@ -146,45 +146,22 @@ static int load_catalog(const pp_config *cfg, pp_catalog **out, char *err, size_
     return 0;
 }
 
-/* A database name safe to show in a label: it cannot be a piece of a
- * malformed DSN carrying a password. */
-static bool plain_name(const char *s)
+static bool same_db(const pp_dsn *a, const pp_dsn *b)
 {
-    if (s == NULL || *s == '\0')
-        return false;
-    for (; *s != '\0'; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '_' || *s == '-' || *s == '.'))
-            return false;
-    return true;
+    return strcmp(pp_dsn_database(a), pp_dsn_database(b)) == 0;
 }
 
-/* Series of different targets must differ: two DSNs for the same
- * host:port (different databases) get "host:port/dbname" labels; DSNs that
- * still collide are the same target twice, which is an error. */
-static int distinct_labels(pp_dsn *dsns, size_t n, char *err, size_t errlen)
+/* Series of different targets must differ: targets of one server
+ * ("host:port") are told apart by their database, so the same server and
+ * database twice is an error. */
+static int distinct_targets(const pp_dsn *dsns, size_t n, char *err, size_t errlen)
 {
     for (size_t i = 0; i < n; i++)
-        for (size_t j = i + 1; j < n; j++) {
-            if (strcmp(dsns[i].label, dsns[j].label) != 0)
-                continue;
-            for (size_t k = 0; k < n; k++) {
-                if (k != i && k != j && strcmp(dsns[k].label, dsns[i].label) != 0)
-                    continue;
-                if (!plain_name(dsns[k].dbname))
-                    continue; /* a label shows it: only plain names (then refused below) */
-                pp_buf b = PP_BUF_INIT;
-                pp_buf_printf(&b, "%s/%s", dsns[k].label, dsns[k].dbname);
-                free(dsns[k].label);
-                dsns[k].label = pp_buf_steal(&b, NULL);
-            }
-        }
-    for (size_t i = 0; i < n; i++)
         for (size_t j = i + 1; j < n; j++)
-            if (strcmp(dsns[i].label, dsns[j].label) == 0) {
+            if (strcmp(dsns[i].label, dsns[j].label) == 0 && same_db(&dsns[i], &dsns[j])) {
                 snprintf(err, errlen,
-                         "data sources: DSN %zu and DSN %zu both name server %s: list each "
-                         "server once",
+                         "data sources: DSN %zu and DSN %zu both name server %s and the same "
+                         "database: list each database of a server once",
                          i + 1, j + 1, dsns[i].label);
                 return -1;
             }
@@ -223,7 +200,7 @@ static int load(exporter *e, const pp_config *cfg, loaded *out, char *err, size_
     if (load_catalog(cfg, &cat, err, errlen) != 0)
         return -1;
     if (load_dsns(cfg, &out->dsns, &out->ndsns, err, errlen) != 0 ||
-        distinct_labels(out->dsns, out->ndsns, err, errlen) != 0) {
+        distinct_targets(out->dsns, out->ndsns, err, errlen) != 0) {
         pp_dsn_list_free(out->dsns, out->ndsns);
         pp_catalog_free(cat);
         out->dsns = NULL;

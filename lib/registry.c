@@ -24,7 +24,50 @@ struct pp_registry {
     size_t n;
     size_t unsettled;
     uint64_t settled_at;
+    bool electing; /* elect() is on the stack: leaders it sets notify */
 };
+
+/* One target per server (same host:port label) runs the server-scope
+ * queries: the current leader while it is up, else the first target of
+ * the server that is up, else the first one listed. Keeping a leader that
+ * is up keeps its series where they are. */
+static void elect(pp_registry *r, const char *server)
+{
+    pp_target *cur = NULL, *first_up = NULL, *first = NULL;
+    for (size_t i = 0; i < r->n; i++) {
+        pp_target *t = r->targets[i];
+        if (strcmp(pp_target_dsn(t)->label, server) != 0)
+            continue;
+        if (first == NULL)
+            first = t;
+        if (pp_target_up(t)) {
+            if (first_up == NULL)
+                first_up = t;
+            if (cur == NULL && pp_target_leader(t))
+                cur = t;
+        }
+    }
+    pp_target *lead = cur != NULL ? cur : first_up != NULL ? first_up : first;
+    r->electing = true;
+    for (size_t i = 0; i < r->n; i++) {
+        pp_target *t = r->targets[i];
+        if (strcmp(pp_target_dsn(t)->label, server) == 0)
+            pp_target_set_leader(t, t == lead);
+    }
+    r->electing = false;
+}
+
+static void elect_all(pp_registry *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        const char *server = pp_target_dsn(r->targets[i])->label;
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcmp(pp_target_dsn(r->targets[j])->label, server) == 0;
+        if (!seen)
+            elect(r, server);
+    }
+}
 
 static bool same_str(const char *a, const char *b)
 {
@@ -68,6 +111,8 @@ static void on_target_change(pp_target *t, void *data, bool state)
     pp_registry *r = data;
     if (state && r->unsettled > 0)
         count_settled(r);
+    if (state && !r->electing)
+        elect(r, pp_target_dsn(t)->label);
     if (r->on_change != NULL)
         r->on_change(r, t, state, r->data);
 }
@@ -147,6 +192,7 @@ void pp_registry_apply(pp_registry *r, pp_dsn *dsns, size_t n, pp_gen *gen, doub
     }
     free(started);
     free(taken);
+    elect_all(r);
     r->settled_at = 0;
     count_settled(r);
     if (diff != NULL)

@@ -64,6 +64,8 @@ struct pp_target {
 
     pp_query_state *q; /* one per catalog query */
     char *label;       /* server="host:port" or "" */
+    char *db_label;    /* server="host:port",datname="db" or "" */
+    bool leader;       /* runs the server-scope queries of its server */
     char *server_opts; /* the "options" value sent at connect */
 
     bool up;
@@ -243,6 +245,8 @@ static void push_stmt(pp_target *t, const char *sql, double timeout, long query,
 
 static bool applies(const pp_target *t, const pp_catalog_query *q)
 {
+    if (q->scope == PP_SCOPE_SERVER && !t->leader)
+        return false; /* another target of the same server runs it */
     if (q->runs_on == PP_RUNS_ON_PRIMARY && t->role != ROLE_PRIMARY)
         return false;
     if (q->runs_on == PP_RUNS_ON_STANDBY && t->role != ROLE_STANDBY)
@@ -462,7 +466,11 @@ static void on_result(pp_conn *c, void *data, size_t index, const PGresult *res)
         const pp_catalog_query *q = &t->cat->queries[qi];
         if (!t->rows_begun) {
             size_t cap = q->max_series ? q->max_series : t->opt->max_series;
-            pp_rows_begin(t->rows, q, t->families, t->label, cap);
+            /* database-scope series say their database when targets share a
+             * server, unless the query has a datname label of its own */
+            const char *label =
+                q->scope == PP_SCOPE_DATABASE && !q->datname_label ? t->db_label : t->label;
+            pp_rows_begin(t->rows, q, t->families, label, cap);
             t->rows_begun = true;
         }
         if (pp_rows_add(t->rows, res, msg, sizeof(msg)) != 0) {
@@ -517,19 +525,28 @@ static void on_batch_done(pp_conn *c, void *data)
 
 /* ---- life cycle -------------------------------------------------------- */
 
-/* The server label block depends on the generation's options. */
+/* The label blocks depend on the generation's options: with several
+ * targets every series says its server, and what is per database (its
+ * tables, its connection's own state) says the database too. */
 static void make_label(pp_target *t)
 {
     pp_buf b = PP_BUF_INIT;
-    if (t->opt->server_label) {
-        pp_buf_puts(&b, "server=\"");
-        pp_render_label_value(&b, t->dsn.label, strlen(t->dsn.label));
-        pp_buf_putc(&b, '"');
-    }
     free(t->label);
-    t->label = pp_buf_steal(&b, NULL);
-    if (t->label == NULL)
+    free(t->db_label);
+    if (!t->opt->server_label) {
         t->label = pp_strdup("");
+        t->db_label = pp_strdup("");
+        return;
+    }
+    pp_buf_puts(&b, "server=\"");
+    pp_render_label_value(&b, t->dsn.label, strlen(t->dsn.label));
+    pp_buf_putc(&b, '"');
+    t->label = pp_strdup(b.data);
+    const char *db = pp_dsn_database(&t->dsn);
+    pp_buf_puts(&b, ",datname=\"");
+    pp_render_label_value(&b, db, strlen(db));
+    pp_buf_putc(&b, '"');
+    t->db_label = pp_buf_steal(&b, NULL);
 }
 
 static void free_queries(pp_target *t)
@@ -592,8 +609,8 @@ static void use_gen(pp_target *t, pp_gen *gen)
 {
     pp_gen *old = t->gen;
     pp_query_state *oldq = t->q;
-    char *old_label = t->label;
-    t->label = NULL;
+    char *old_label = t->label, *old_db_label = t->db_label;
+    t->label = t->db_label = NULL;
     t->gen = pp_gen_ref(gen);
     const pp_catalog *oldcat = t->cat;
     t->cat = gen->cat;
@@ -604,7 +621,8 @@ static void use_gen(pp_target *t, pp_gen *gen)
     double now = loop_now(t);
     for (size_t i = 0; i < t->cat->nqueries; i++) {
         t->q[i].next_due = now;
-        if (oldq == NULL || old_label == NULL || strcmp(old_label, t->label) != 0)
+        if (oldq == NULL || old_label == NULL || strcmp(old_label, t->label) != 0 ||
+            strcmp(old_db_label, t->db_label) != 0)
             continue; /* a new target, or every series' labels change */
         /* an unchanged query keeps its series until it runs again, so a
          * reload leaves no gap on the page */
@@ -627,6 +645,7 @@ static void use_gen(pp_target *t, pp_gen *gen)
         free(oldq);
     }
     free(old_label);
+    free(old_db_label);
     pp_gen_unref(old);
 }
 
@@ -642,6 +661,7 @@ pp_target *pp_target_new(uv_loop_t *loop, pp_dsn *dsn, pp_gen *gen, pp_gate *gat
     t->data = data;
     t->log = log;
     t->session_timeout_ms = -1;
+    t->leader = true;
     t->rows = pp_rows_new();
     t->rows_stmt = -1;
     uv_timer_init(loop, &t->timer);
@@ -692,6 +712,7 @@ static void on_timer_closed(uv_handle_t *h)
     end_batch(t);
     pp_gen_unref(t->gen);
     free(t->label);
+    free(t->db_label);
     free(t->server_opts);
     free(t->stmts);
     free(t->meta);
@@ -747,7 +768,35 @@ const pp_query_state *pp_target_query(const pp_target *t, size_t i)
 
 const char *pp_target_label(const pp_target *t)
 {
-    return t->label;
+    return t->db_label;
+}
+
+bool pp_target_leader(const pp_target *t)
+{
+    return t->leader;
+}
+
+void pp_target_set_leader(pp_target *t, bool leader)
+{
+    if (t->closing || t->leader == leader)
+        return;
+    t->leader = leader;
+    double now = loop_now(t);
+    bool changed = false;
+    for (size_t i = 0; i < t->cat->nqueries; i++) {
+        if (t->cat->queries[i].scope != PP_SCOPE_SERVER)
+            continue;
+        if (leader) {
+            t->q[i].next_due = now; /* take over at once */
+        } else if (t->q[i].valid) {
+            invalidate(&t->q[i]); /* the new leader reports the server now */
+            changed = true;
+        }
+    }
+    if (leader && t->up && t->phase == PHASE_NONE)
+        start_timer(t, 0, on_cycle_timer);
+    if (changed)
+        notify(t, true);
 }
 
 double pp_target_last_cycle_duration(const pp_target *t)

@@ -89,8 +89,15 @@ pp_role pp_target_role(const pp_target *t);
 const pp_catalog *pp_target_catalog(const pp_target *t);
 size_t pp_target_nqueries(const pp_target *t);
 const pp_query_state *pp_target_query(const pp_target *t, size_t i);
-/* The rendered server label block, e.g. "server=\"h:5432\"", "" without one. */
+/* The label block of the target's own series (pg_up, pgpulse_query_*):
+ * "server=\"h:5432\",datname=\"db\"" with several targets, else "". */
 const char *pp_target_label(const pp_target *t);
+
+/* Whether this target runs its server's server-scope queries (one target
+ * per server does; see the registry). A target that stops leading drops
+ * their series; one that starts runs them at once. */
+bool pp_target_leader(const pp_target *t);
+void pp_target_set_leader(pp_target *t, bool leader);
 double pp_target_last_cycle_duration(const pp_target *t);
 bool pp_target_last_cycle_error(const pp_target *t);
 uint64_t pp_target_cycles(const pp_target *t);

@@ -99,14 +99,15 @@ class CliTest(unittest.TestCase):
                     self.assertNotIn(password, f.read())
 
     def test_same_server_twice(self):
-        # Two databases of one server are two targets told apart by database;
-        # the same database twice would give duplicate series: refused.
+        # Two databases of one server are two targets of one server, told
+        # apart by datname; the same database twice would give duplicate
+        # series: refused.
         both = self.pg.uri(dbname="postgres") + "," + self.pg.uri(dbname="template1")
         pulse = self.start(env={"DATA_SOURCE_NAME": both})
         page = pulse.wait_for(
             lambda p: [s.value for s in p.find("pg_up")] == [1, 1] and p, 15, "both targets up")
-        servers = {s.labels["server"] for s in page.find("pg_up")}
-        self.assertEqual(servers, {self.pg.label() + "/postgres", self.pg.label() + "/template1"})
+        self.assertEqual({(s.labels["server"], s.labels["datname"]) for s in page.find("pg_up")},
+                         {(self.pg.label(), "postgres"), (self.pg.label(), "template1")})
         twice = self.pg.uri() + "," + self.pg.uri()
         err = self.exits_nonzero(self.start(env={"DATA_SOURCE_NAME": twice}, wait=False))
         self.assertIn("DSN 1 and DSN 2 both name server", err)

@@ -98,11 +98,14 @@ class ManyTargetsTest(unittest.TestCase):
     BIG = 256 * 1024  # pages from this size on are gzipped off the loop
 
     def test_big_page(self):
-        pg = PgServer()
+        # thirty servers: one PostgreSQL reached on thirty loopback addresses
+        pg = PgServer(settings={"listen_addresses": "'*'"})
         self.addCleanup(pg.destroy)
-        for i in range(self.TARGETS):
-            pg.psql(f"CREATE DATABASE many{i}")
-        dsn = ",".join(pg.uri(dbname=f"many{i}") for i in range(self.TARGETS))
+        pg._append_as_postgres(os.path.join(pg.datadir, "pg_hba.conf"),
+                               "host all all 127.0.0.0/8 trust\n")
+        pg.psql("SELECT pg_reload_conf()")
+        servers = {f"127.0.0.{i}:{pg.port}" for i in range(2, 2 + self.TARGETS)}
+        dsn = ",".join(f"postgresql://postgres@{s}/postgres?sslmode=disable" for s in servers)
         pulse = Pgpulse(env={"DATA_SOURCE_NAME": dsn})
         self.addCleanup(pulse.destroy)
 
@@ -112,8 +115,7 @@ class ManyTargetsTest(unittest.TestCase):
                     and len(page.find("pg_settings_max_connections")) == self.TARGETS and page)
         page = pulse.wait_for(all_up, 90, f"{self.TARGETS} targets up with their settings")
         self.assertEqual(page.problems, [])
-        self.assertEqual({s.labels["server"] for s in page.find("pg_up")},
-                         {f"{pg.label()}/many{i}" for i in range(self.TARGETS)})
+        self.assertEqual({s.labels["server"] for s in page.find("pg_up")}, servers)
         for _ in range(20):
             _, _, plain = pulse.get("/metrics")
             _, headers, gz = pulse.get("/metrics", headers={"Accept-Encoding": "gzip"})
@@ -125,7 +127,6 @@ class ManyTargetsTest(unittest.TestCase):
         self.assertGreater(len(plain), self.BIG)
         assert_promtool_ok(self, plain)
         self.assertEqual(pulse.stop(), 0, pulse.stderr())
-
 
 if __name__ == "__main__":
     unittest.main()

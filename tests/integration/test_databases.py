@@ -1,0 +1,125 @@
+"""Several databases of one server: server-wide views once per server,
+database views once per database.
+
+Covers: with three databases of one server as three DSNs (and a second
+server beside them), pg_settings_*, pg_stat_database_*, pg_locks_count and
+the other server-scope families appear once per server, carrying server
+but no datname of their own making; pg_stat_user_tables_* appear for the
+tables of every database, told apart by datname; pg_up and the other
+per-target series carry server and datname; the page is valid exposition.
+A reload that drops the database whose connection runs the server-wide
+queries hands them to another one: they stay on the page, once.
+"""
+
+import os
+import shutil
+import signal
+import tempfile
+import unittest
+
+from pgharness import PgServer, Pgpulse, assert_promtool_ok
+
+DBS = ("app1", "app2", "app3")
+
+
+class DatabasesTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = PgServer()
+        cls.other = PgServer()
+        for db in DBS:
+            cls.pg.psql(f"CREATE DATABASE {db}")
+            cls.pg.psql(f"CREATE TABLE t_{db} (i int); INSERT INTO t_{db} VALUES (1)", dbname=db)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.pg.destroy()
+        cls.other.destroy()
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="pgpulse-dbs-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def dsns(self, dbs):
+        return [self.pg.uri(dbname=db) for db in dbs] + [self.other.uri()]
+
+    def start(self, dbs):
+        flags = os.path.join(self.dir, "flags")
+        with open(flags, "w") as f:
+            f.write(f"--data-source.name={','.join(self.dsns(dbs))}\n")
+        # the shipped catalog, with the per-table queries every 2 s
+        with open(os.path.join(self.dir, "fast.yaml"), "w") as out:
+            with open(os.path.join(os.environ["PGPULSE_SOURCE_DIR"], "queries",
+                                   "tables.yaml")) as f:
+                out.write(f.read().replace("interval: 60s", "interval: 2s")
+                          .replace("timeout: 30s", "timeout: 2s"))
+        cat = os.path.join(self.dir, "catalog")
+        os.mkdir(cat)
+        src = os.path.join(os.environ["PGPULSE_SOURCE_DIR"], "queries")
+        for name in os.listdir(src):
+            if name.endswith(".yaml") and name != "tables.yaml":
+                shutil.copy(os.path.join(src, name), cat)
+        shutil.copy(os.path.join(self.dir, "fast.yaml"), cat)
+        pulse = Pgpulse([f"--config.flags-file={flags}", f"--catalog={cat}"])
+        self.addCleanup(pulse.destroy)
+        return pulse, flags
+
+    def tables_of(self, page):
+        return {(s.labels["server"], s.labels["datname"], s.labels["relname"])
+                for s in page.find("pg_stat_user_tables_n_live_tup")}
+
+    def test_server_views_once_database_views_each(self):
+        pulse, flags = self.start(DBS)
+        a, b = self.pg.label(), self.other.label()
+        want_tables = {(a, db, f"t_{db}") for db in DBS}
+
+        def ready(page):
+            return (len([s for s in page.find("pg_up") if s.value == 1]) == len(DBS) + 1
+                    and want_tables <= self.tables_of(page)
+                    and len(page.find("pg_settings_max_connections")) == 2 and page)
+        page = pulse.wait_for(ready, 60, "every database's tables and both servers' settings")
+        self.assertEqual(page.problems, [])
+        _, _, body = pulse.get("/metrics")
+        assert_promtool_ok(self, body)
+
+        # server-wide: once per server, no datname label added
+        for fam in ("pg_settings_max_connections", "pg_postmaster_start_time_seconds"):
+            servers = [s.labels["server"] for s in page.find(fam)]
+            self.assertEqual(sorted(servers), sorted([a, b]), fam)
+            self.assertTrue(all("datname" not in s.labels for s in page.find(fam)), fam)
+        # pg_stat_database lists every database of a server once, not once per target
+        rows = [(s.labels["server"], s.labels["datname"])
+                for s in page.find("pg_stat_database_xact_commit")]
+        self.assertEqual(len(rows), len(set(rows)))
+        self.assertIn((a, "app2"), rows)
+        # per target: server and datname
+        self.assertEqual({(s.labels["server"], s.labels["datname"]) for s in page.find("pg_up")},
+                         {(a, db) for db in DBS} | {(b, "postgres")})
+        # database scope: the heap-block sums, one per database
+        heap = {(s.labels["server"], s.labels["datname"])
+                for s in page.find("pg_stat_database_heap_blks_hit")}
+        self.assertEqual(heap, {(a, db) for db in DBS} | {(b, "postgres")})
+
+        # drop the database whose connection runs the server-wide queries
+        # (the one with a pg_settings run of its own): another takes over
+        leaders = [s.labels["datname"] for s in page.find("pgpulse_query_duration_seconds",
+                                                          server=a, query="pg_settings")]
+        self.assertEqual(len(leaders), 1, "one connection of the server runs pg_settings")
+        rest = [db for db in DBS if db != leaders[0]]
+        with open(flags, "w") as f:
+            f.write(f"--data-source.name={','.join(self.dsns(rest))}\n")
+        pulse.proc.send_signal(signal.SIGHUP)
+
+        def handed_over(page):
+            ups = {s.labels["datname"] for s in page.find("pg_up", server=a)}
+            return (ups == set(rest)
+                    and len(page.find("pg_settings_max_connections", server=a)) == 1 and page)
+        page = pulse.wait_for(handed_over, 60, "the server-wide queries on another database")
+        self.assertEqual(page.problems, [])
+        self.assertEqual({t for t in self.tables_of(page) if t[0] == a},
+                         {(a, db, f"t_{db}") for db in rest})
+        pulse.stop_checked()
+
+
+if __name__ == "__main__":
+    unittest.main()
