@@ -17,6 +17,7 @@
 typedef enum kind {
     K_PATH,     /* char *: an absolute URL path */
     K_FILE,     /* char *: a file name */
+    K_TEXT,     /* char *: any text, may be empty */
     K_LIST,     /* char ** + size_t count, repeatable */
     K_LEVEL,    /* pp_log_level */
     K_FORMAT,   /* pp_log_format */
@@ -68,6 +69,12 @@ static const flag flags[] = {
     {"collection.max-connecting", K_COUNT, F(max_connecting), 0, NULL, "16", 0,
      "Most connection attempts (lookup, TCP, TLS and authentication) in flight at once; "
      "others wait their turn, so a start or an outage never storms the servers (0: no bound)."},
+    {"auto-discover-databases", K_BOOL, F(auto_discover), 0, "PG_EXPORTER_AUTO_DISCOVER_DATABASES",
+     "false", 0, "Also collect every other database of each listed server (found on every cycle)."},
+    {"exclude-databases", K_TEXT, F(exclude_databases), 0, "PG_EXPORTER_EXCLUDE_DATABASES", NULL, 0,
+     "Databases auto-discovery leaves out (comma-separated)."},
+    {"include-databases", K_TEXT, F(include_databases), 0, "PG_EXPORTER_INCLUDE_DATABASES", NULL, 0,
+     "Databases auto-discovery is limited to (comma-separated; default: all)."},
     {"catalog", K_LIST, F(catalogs), F(ncatalogs), NULL, NULL, 0,
      "Query catalog file or directory (repeatable); default: the built-in catalog."},
     {"log.level", K_LEVEL, F(log_level), 0, NULL, "info", 0,
@@ -189,9 +196,10 @@ static int apply(pp_config *c, const flag *f, const char *v, const char *src, ch
             return -1;
         }
         /* fall through */
+    case K_TEXT:
     case K_FILE: {
         char **field = (char **)(base + f->field);
-        if (*v == '\0') {
+        if (*v == '\0' && f->kind == K_FILE) {
             snprintf(err, errlen, "%s: needs a value", src);
             return -1;
         }
@@ -443,6 +451,8 @@ void pp_config_deinit(pp_config *c)
     free_list(c->data_sources, c->ndata_sources);
     free(c->telemetry_path);
     free(c->flags_file);
+    free(c->exclude_databases);
+    free(c->include_databases);
     memset(c, 0, sizeof(*c));
 }
 

@@ -28,7 +28,10 @@ typedef struct pp_config {
     size_t ncatalogs;
     char **data_sources; /* owned; --data-source.name; none = the environment */
     size_t ndata_sources;
-    char *flags_file; /* owned; --config.flags-file, or NULL */
+    char *flags_file;        /* owned; --config.flags-file, or NULL */
+    bool auto_discover;      /* --auto-discover-databases */
+    char *exclude_databases; /* owned; comma-separated, or NULL */
+    char *include_databases; /* owned; comma-separated, or NULL */
     pp_log_level log_level;
     pp_log_format log_format;
     double connect_timeout;  /* seconds */

@@ -500,6 +500,24 @@ static void derive(pp_dsn *d)
     d->label = pp_buf_steal(&label, NULL);
 }
 
+void pp_dsn_copy(pp_dsn *dst, const pp_dsn *src)
+{
+    memset(dst, 0, sizeof(*dst));
+    dst->n = src->n;
+    dst->keywords = pp_calloc(src->n + 1, sizeof(char *));
+    dst->values = pp_calloc(src->n + 1, sizeof(char *));
+    for (size_t i = 0; i < src->n; i++) {
+        dst->keywords[i] = pp_strdup(src->keywords[i]);
+        dst->values[i] = pp_strdup(src->values[i]);
+    }
+    dst->host = pp_strdup(src->host);
+    dst->port = pp_strdup(src->port);
+    dst->dbname = pp_strdup(src->dbname);
+    dst->user = pp_strdup(src->user);
+    dst->label = pp_strdup(src->label);
+    dst->masked = pp_strdup(src->masked);
+}
+
 void pp_dsn_set(pp_dsn *d, const char *keyword, const char *value)
 {
     size_t i = 0;

@@ -56,6 +56,9 @@ const char *pp_dsn_database(const pp_dsn *d);
 
 /* Returns the value of keyword in d, or NULL. Borrowed. */
 const char *pp_dsn_get(const pp_dsn *d, const char *keyword);
+/* A deep copy of src into dst (which is overwritten). */
+void pp_dsn_copy(pp_dsn *dst, const pp_dsn *src);
+
 /* Sets (adds or replaces) an option. */
 void pp_dsn_set(pp_dsn *d, const char *keyword, const char *value);
 

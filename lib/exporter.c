@@ -193,6 +193,29 @@ static int load_dsns(const pp_config *cfg, pp_dsn **out, size_t *n, char *err, s
     return 0;
 }
 
+/* "a, b,c" into {"a", "b", "c"}; empty names are skipped. */
+static void split_names(const char *text, char ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    for (const char *p = text; p != NULL && *p != '\0';) {
+        size_t len = strcspn(p, ",");
+        const char *a = p, *b = p + len;
+        while (a < b && (*a == ' ' || *a == '\t'))
+            a++;
+        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+            b--;
+        if (b > a) {
+            *out = pp_realloc(*out, (*n + 1) * sizeof(char *));
+            char *s = pp_malloc((size_t)(b - a) + 1);
+            memcpy(s, a, (size_t)(b - a));
+            s[b - a] = '\0';
+            (*out)[(*n)++] = s;
+        }
+        p += len + (p[len] == ',');
+    }
+}
+
 static int load(exporter *e, const pp_config *cfg, loaded *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
@@ -207,12 +230,17 @@ static int load(exporter *e, const pp_config *cfg, loaded *out, char *err, size_
         return -1;
     }
     pp_target_options topt = {
-        .server_label = out->ndsns > 1,
+        /* several targets, or some to come from discovery: every series
+         * says its server (and, per database, its database) */
+        .server_label = out->ndsns > 1 || cfg->auto_discover,
         .connect_timeout = cfg->connect_timeout,
         .lock_timeout = cfg->lock_timeout,
         .max_series = (size_t)cfg->max_series,
         .max_connecting = (size_t)cfg->max_connecting,
+        .auto_discover = cfg->auto_discover,
     };
+    split_names(cfg->include_databases, &topt.include, &topt.ninclude);
+    split_names(cfg->exclude_databases, &topt.exclude, &topt.nexclude);
     out->gen = pp_gen_new(cat, &topt, ++e->gen_id);
     return 0;
 }

@@ -38,5 +38,11 @@ void pp_gen_unref(pp_gen *g)
         return;
     pp_families_free(g->families);
     pp_catalog_free(g->cat);
+    for (size_t i = 0; i < g->topt.ninclude; i++)
+        free(g->topt.include[i]);
+    for (size_t i = 0; i < g->topt.nexclude; i++)
+        free(g->topt.exclude[i]);
+    free(g->topt.include);
+    free(g->topt.exclude);
     free(g);
 }

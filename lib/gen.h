@@ -25,6 +25,11 @@ typedef struct pp_target_options {
     double lock_timeout;    /* seconds, set at connect */
     size_t max_series;      /* per query run, when the catalog gives none */
     size_t max_connecting;  /* connection attempts in flight at once; 0 = no bound */
+    bool auto_discover;     /* collect every database of each listed server */
+    char **include;         /* owned by the generation: databases discovery keeps (none: all) */
+    size_t ninclude;
+    char **exclude; /* owned by the generation: databases discovery leaves out */
+    size_t nexclude;
 } pp_target_options;
 
 typedef struct pp_gen {
@@ -35,8 +40,8 @@ typedef struct pp_gen {
     unsigned refs;
 } pp_gen;
 
-/* Takes ownership of cat; builds its family table. The caller holds the
- * one reference. */
+/* Takes ownership of cat and of topt's include and exclude lists; builds
+ * the family table. The caller holds the one reference. */
 pp_gen *pp_gen_new(pp_catalog *cat, const pp_target_options *topt, uint64_t id);
 pp_gen *pp_gen_ref(pp_gen *g);
 /* Drops one reference; frees at zero. Accepts NULL. */

@@ -25,7 +25,32 @@ struct pp_registry {
     size_t unsettled;
     uint64_t settled_at;
     bool electing; /* elect() is on the stack: leaders it sets notify */
+    /* auto-discovery */
+    pp_dsn *configured; /* copies of the list last applied from outside */
+    size_t nconfigured;
+    struct found *found; /* per server: the databases its leader found */
+    size_t nfound;
+    struct reconcile *reconcile; /* the pending reconcile, or NULL */
 };
+
+typedef struct found {
+    char *server; /* the server label, host:port */
+    uint64_t seq; /* the leader's discovery_seq this list is from */
+    char **dbs;
+    size_t n;
+} found;
+
+/* A reconcile runs on a later loop turn (never inside the callback of the
+ * target whose discovery asked for it). Heap-allocated so the registry can
+ * be freed while the timer closes. */
+typedef struct reconcile {
+    uv_timer_t timer; /* first */
+    pp_registry *r;   /* NULL once the registry is gone */
+} reconcile;
+
+static void apply_list(pp_registry *r, pp_dsn *dsns, size_t n, pp_gen *gen, double spread,
+                       pp_registry_diff *diff);
+static void discovered(pp_registry *r, pp_target *t);
 
 /* One target per server (same host:port label) runs the server-scope
  * queries: the current leader while it is up, else the first target of
@@ -111,8 +136,10 @@ static void on_target_change(pp_target *t, void *data, bool state)
     pp_registry *r = data;
     if (state && r->unsettled > 0)
         count_settled(r);
-    if (state && !r->electing)
+    if (state && !r->electing) {
         elect(r, pp_target_dsn(t)->label);
+        discovered(r, t);
+    }
     if (r->on_change != NULL)
         r->on_change(r, t, state, r->data);
 }
@@ -129,7 +156,7 @@ pp_registry *pp_registry_new(uv_loop_t *loop, const pp_log *log, pp_registry_cha
     return r;
 }
 
-void pp_registry_apply(pp_registry *r, pp_dsn *dsns, size_t n, pp_gen *gen, double spread,
+static void apply_list(pp_registry *r, pp_dsn *dsns, size_t n, pp_gen *gen, double spread,
                        pp_registry_diff *diff)
 {
     pp_registry_diff d = {0, 0, 0, 0};
@@ -211,6 +238,158 @@ size_t pp_registry_waiting(const pp_registry *r)
     return pp_gate_waiting(r->gate);
 }
 
+/* ---- auto-discovery ----------------------------------------------------- */
+
+static bool listed(char *const *names, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(names[i], name) == 0)
+            return true;
+    return false;
+}
+
+static void found_free(found *f)
+{
+    for (size_t i = 0; i < f->n; i++)
+        free(f->dbs[i]);
+    free(f->dbs);
+    free(f->server);
+}
+
+/* The configured list plus, for each server a leader found databases on,
+ * a DSN for every database it found that include/exclude let through and
+ * no configured DSN already names (the first configured DSN of the server
+ * with its dbname replaced). */
+static void reconcile_now(pp_registry *r, double spread, pp_registry_diff *diff)
+{
+    const pp_target_options *o = &r->gen->topt;
+    size_t cap = r->nconfigured + 1, n = 0;
+    for (size_t i = 0; i < r->nfound; i++)
+        cap += r->found[i].n;
+    pp_dsn *want = pp_calloc(cap, sizeof(pp_dsn));
+    for (size_t i = 0; i < r->nconfigured; i++)
+        pp_dsn_copy(&want[n++], &r->configured[i]);
+    for (size_t i = 0; o->auto_discover && i < r->nfound; i++) {
+        const found *f = &r->found[i];
+        const pp_dsn *base = NULL;
+        for (size_t j = 0; j < r->nconfigured && base == NULL; j++)
+            if (strcmp(r->configured[j].label, f->server) == 0)
+                base = &r->configured[j];
+        if (base == NULL)
+            continue; /* the server is no longer listed */
+        for (size_t k = 0; k < f->n; k++) {
+            const char *db = f->dbs[k];
+            if (listed(o->exclude, o->nexclude, db) ||
+                (o->ninclude > 0 && !listed(o->include, o->ninclude, db)))
+                continue;
+            bool have = false;
+            for (size_t j = 0; j < r->nconfigured && !have; j++)
+                have = strcmp(r->configured[j].label, f->server) == 0 &&
+                       strcmp(pp_dsn_database(&r->configured[j]), db) == 0;
+            if (have)
+                continue;
+            pp_dsn_copy(&want[n], base);
+            pp_dsn_set(&want[n], "dbname", db);
+            n++;
+        }
+    }
+    pp_registry_diff d;
+    apply_list(r, want, n, r->gen, spread, &d);
+    pp_dsn_list_free(want, n);
+    if (diff != NULL)
+        *diff = d;
+    else if (d.added + d.removed > 0) {
+        char added[24], removed[24];
+        snprintf(added, sizeof(added), "%zu", d.added);
+        snprintf(removed, sizeof(removed), "%zu", d.removed);
+        pp_log_write(r->log, PP_LOG_INFO, "databases discovered", "added", added, "removed",
+                     removed, NULL);
+    }
+}
+
+static void on_reconcile(uv_timer_t *h)
+{
+    reconcile *rc = (reconcile *)h;
+    pp_registry *r = rc->r;
+    if (r == NULL)
+        return;
+    reconcile_now(r, 2.0, NULL);
+}
+
+static void on_reconcile_closed(uv_handle_t *h)
+{
+    free(h);
+}
+
+/* A leader's list of databases may have changed: note it and reconcile
+ * soon. */
+static void discovered(pp_registry *r, pp_target *t)
+{
+    if (!r->gen->topt.auto_discover || !pp_target_leader(t))
+        return;
+    size_t n;
+    uint64_t seq;
+    const char *const *dbs = pp_target_discovered(t, &n, &seq);
+    if (seq == 0)
+        return; /* nothing found yet */
+    const char *server = pp_target_dsn(t)->label;
+    found *f = NULL;
+    for (size_t i = 0; i < r->nfound && f == NULL; i++)
+        if (strcmp(r->found[i].server, server) == 0)
+            f = &r->found[i];
+    if (f == NULL) {
+        r->found = pp_realloc(r->found, (r->nfound + 1) * sizeof(found));
+        f = &r->found[r->nfound++];
+        memset(f, 0, sizeof(*f));
+        f->server = pp_strdup(server);
+    } else if (f->seq == seq && f->n == n) {
+        return;
+    }
+    bool same = f->n == n;
+    for (size_t i = 0; same && i < n; i++)
+        same = strcmp(f->dbs[i], dbs[i]) == 0;
+    f->seq = seq;
+    if (same)
+        return;
+    for (size_t i = 0; i < f->n; i++)
+        free(f->dbs[i]);
+    f->dbs = pp_realloc(f->dbs, (n ? n : 1) * sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        f->dbs[i] = pp_strdup(dbs[i]);
+    f->n = n;
+    if (r->reconcile == NULL) {
+        r->reconcile = pp_calloc(1, sizeof(reconcile));
+        r->reconcile->r = r;
+        uv_timer_init(r->loop, &r->reconcile->timer);
+    }
+    uv_timer_start(&r->reconcile->timer, on_reconcile, 0, 0);
+}
+
+void pp_registry_apply(pp_registry *r, pp_dsn *dsns, size_t n, pp_gen *gen, double spread,
+                       pp_registry_diff *diff)
+{
+    pp_dsn_list_free(r->configured, r->nconfigured);
+    r->configured = pp_calloc(n ? n : 1, sizeof(pp_dsn));
+    r->nconfigured = n;
+    for (size_t i = 0; i < n; i++)
+        pp_dsn_copy(&r->configured[i], &dsns[i]);
+    if (!gen->topt.auto_discover || r->nfound == 0) {
+        for (size_t i = 0; i < r->nfound; i++)
+            found_free(&r->found[i]);
+        free(r->found);
+        r->found = NULL;
+        r->nfound = 0;
+        apply_list(r, dsns, n, gen, spread, diff);
+        return;
+    }
+    /* keep what discovery found: the configured DSNs and the found ones,
+     * so discovered databases keep their connections too */
+    pp_gen *old = r->gen;
+    r->gen = pp_gen_ref(gen);
+    pp_gen_unref(old);
+    reconcile_now(r, spread, diff);
+}
+
 pp_gen *pp_registry_gen(const pp_registry *r)
 {
     return r->gen;
@@ -243,6 +422,14 @@ void pp_registry_close(pp_registry *r)
     for (size_t i = 0; i < r->n; i++)
         pp_target_close(r->targets[i]);
     pp_gate_close(r->gate);
+    if (r->reconcile != NULL) {
+        r->reconcile->r = NULL;
+        uv_close((uv_handle_t *)&r->reconcile->timer, on_reconcile_closed);
+    }
+    for (size_t i = 0; i < r->nfound; i++)
+        found_free(&r->found[i]);
+    free(r->found);
+    pp_dsn_list_free(r->configured, r->nconfigured);
     free(r->targets);
     pp_gen_unref(r->gen);
     free(r);

@@ -11,6 +11,12 @@
  * through the accessors below, in a stable order: the order of the list
  * last applied.
  *
+ * Targets of one server (same host:port label) elect one leader that runs
+ * the server-scope queries. With auto-discovery the leader also lists the
+ * server's databases every cycle; the registry then makes the set equal to
+ * the configured list plus one target per database found (the server's
+ * first configured DSN with its dbname), on a later loop turn.
+ *
  * Loop thread only. The registry owns the targets and a reference to the
  * current generation.
  */

@@ -72,6 +72,10 @@ struct pp_target {
     bool settled; /* the first attempt has ended */
     role role;
     bool role_changed; /* seen by the probe of the cycle in flight */
+    char **discovered; /* the server's databases at the last discovery */
+    size_t ndiscovered;
+    uint64_t discovery_seq; /* changes whenever discovered does */
+    bool discovery_changed;
     phase phase;
     int failures; /* consecutive connect failures */
     char last_error[256];
@@ -339,6 +343,11 @@ static void on_cycle_timer(uv_timer_t *h)
     t->cycle_error = false;
     t->nstmts = 0;
     push_stmt(t, "SELECT pg_is_in_recovery()", INTERNAL_TIMEOUT, -2, t->cycle_start, false);
+    if (t->opt->auto_discover && t->leader)
+        push_stmt(t,
+                  "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate "
+                  "ORDER BY datname",
+                  INTERNAL_TIMEOUT, -3, t->cycle_start, false);
     t->phase = PHASE_PROBE;
     t->rows_stmt = -1;
     t->batch_gen = pp_gen_ref(t->gen);
@@ -392,6 +401,34 @@ static void read_role(pp_target *t, const PGresult *res)
     t->cycle_error = true;
 }
 
+/* The databases of the server, for auto-discovery: kept when the list
+ * changes (the registry compares the sequence number). */
+static void read_databases(pp_target *t, const PGresult *res)
+{
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        char msg[256];
+        result_message(res, msg, sizeof(msg));
+        pp_log_write(t->log, PP_LOG_WARN, "cannot list the server's databases", "target",
+                     t->dsn.label, "err", msg, NULL);
+        t->cycle_error = true;
+        return;
+    }
+    size_t n = (size_t)PQntuples(res);
+    bool same = n == t->ndiscovered;
+    for (size_t i = 0; same && i < n; i++)
+        same = strcmp(t->discovered[i], PQgetvalue(res, (int)i, 0)) == 0;
+    if (same)
+        return;
+    for (size_t i = 0; i < t->ndiscovered; i++)
+        free(t->discovered[i]);
+    t->discovered = pp_realloc(t->discovered, (n ? n : 1) * sizeof(char *));
+    for (size_t i = 0; i < n; i++)
+        t->discovered[i] = pp_strdup(PQgetvalue(res, (int)i, 0));
+    t->ndiscovered = n;
+    t->discovery_seq++;
+    t->discovery_changed = true;
+}
+
 /* The outcome of query qi's run is known: schedule its next run. */
 static void query_over(pp_target *t, size_t qi, size_t index, double now)
 {
@@ -440,7 +477,10 @@ static void on_result(pp_conn *c, void *data, size_t index, const PGresult *res)
     double now = loop_now(t);
     if (t->phase == PHASE_PROBE) {
         t->stmt_over = true;
-        read_role(t, res);
+        if (t->meta[index].query == -3)
+            read_databases(t, res);
+        else
+            read_role(t, res);
         return;
     }
     if (t->batch_gen != t->gen) {
@@ -502,9 +542,11 @@ static void on_batch_done(pp_conn *c, void *data)
         return;
     }
     if (t->phase == PHASE_PROBE) {
-        if (t->role_changed) {
-            /* drop what the old role produced before anything else */
+        if (t->role_changed || t->discovery_changed) {
+            /* drop what the old role produced before anything else; let
+             * the registry see the databases found */
             t->role_changed = false;
+            t->discovery_changed = false;
             notify(t, true);
         }
         send_collect(t);
@@ -713,6 +755,9 @@ static void on_timer_closed(uv_handle_t *h)
     pp_gen_unref(t->gen);
     free(t->label);
     free(t->db_label);
+    for (size_t i = 0; i < t->ndiscovered; i++)
+        free(t->discovered[i]);
+    free(t->discovered);
     free(t->server_opts);
     free(t->stmts);
     free(t->meta);
@@ -769,6 +814,13 @@ const pp_query_state *pp_target_query(const pp_target *t, size_t i)
 const char *pp_target_label(const pp_target *t)
 {
     return t->db_label;
+}
+
+const char *const *pp_target_discovered(const pp_target *t, size_t *n, uint64_t *seq)
+{
+    *n = t->ndiscovered;
+    *seq = t->discovery_seq;
+    return (const char *const *)t->discovered;
 }
 
 bool pp_target_leader(const pp_target *t)

@@ -97,6 +97,11 @@ const char *pp_target_label(const pp_target *t);
  * per server does; see the registry). A target that stops leading drops
  * their series; one that starts runs them at once. */
 bool pp_target_leader(const pp_target *t);
+
+/* The databases the target found on its server at its last discovery
+ * (leaders with auto-discovery only), borrowed until its next cycle; seq
+ * changes whenever the list does. */
+const char *const *pp_target_discovered(const pp_target *t, size_t *n, uint64_t *seq);
 void pp_target_set_leader(pp_target *t, bool leader);
 double pp_target_last_cycle_duration(const pp_target *t);
 bool pp_target_last_cycle_error(const pp_target *t);

@@ -9,6 +9,9 @@ tables of every database, told apart by datname; pg_up and the other
 per-target series carry server and datname; the page is valid exposition.
 A reload that drops the database whose connection runs the server-wide
 queries hands them to another one: they stay on the page, once.
+--auto-discover-databases with --exclude-databases collects every other
+database of the listed server but the excluded one, picks up a database
+created meanwhile and drops one that is dropped.
 """
 
 import os
@@ -118,6 +121,43 @@ class DatabasesTest(unittest.TestCase):
         self.assertEqual(page.problems, [])
         self.assertEqual({t for t in self.tables_of(page) if t[0] == a},
                          {(a, db, f"t_{db}") for db in rest})
+        pulse.stop_checked()
+
+
+    def test_auto_discovery(self):
+        fast = os.path.join(self.dir, "fast.yaml")
+        with open(fast, "w") as f:
+            f.write("""queries:
+  - name: tables
+    namespace: itest_tables
+    interval: 1s
+    sql: SELECT current_database() AS datname, count(*) AS n FROM pg_stat_user_tables
+    columns:
+      datname: label
+      n: {role: gauge, help: "tables of the connected database"}
+""")
+        pulse = Pgpulse([f"--catalog={fast}", "--auto-discover-databases",
+                         "--exclude-databases=app3, template0"],
+                        env={"DATA_SOURCE_NAME": self.pg.uri(dbname="postgres")})
+        self.addCleanup(pulse.destroy)
+
+        def dbs(page):
+            return {s.labels["datname"] for s in page.find("itest_tables_n")}
+        page = pulse.wait_for(lambda p: dbs(p) == {"postgres", "app1", "app2"} and p, 60,
+                              "every database but the excluded one")
+        self.assertEqual(page.problems, [])
+        self.assertEqual({s.labels["datname"] for s in page.find("pg_up")},
+                         {"postgres", "app1", "app2"})
+
+        self.pg.psql("CREATE DATABASE app9")
+        self.addCleanup(lambda: self.pg.psql("DROP DATABASE IF EXISTS app9 WITH (FORCE)"))
+        pulse.wait_for(lambda p: "app9" in dbs(p), 60, "the new database collected")
+        self.pg.psql("DROP DATABASE app9 WITH (FORCE)")
+        page = pulse.wait_for(lambda p: "app9" not in {s.labels["datname"]
+                                                       for s in p.find("pg_up")} and p, 60,
+                              "the dropped database gone from the page")
+        self.assertEqual(dbs(page), {"postgres", "app1", "app2"})
+        self.assertIn("databases discovered", pulse.stderr())
         pulse.stop_checked()
 
 
