@@ -15,6 +15,13 @@
 
 #define SAMPLES_DEFAULT_CAP 500000 /* when the caller gives none */
 
+/* Text and spans as they grow. */
+typedef struct pp_rendered {
+    pp_buf text;
+    pp_span *spans;
+    size_t nspans, capspans;
+} pp_rendered;
+
 struct pp_rows {
     const pp_catalog_query *q;
     pp_families *families;
@@ -243,27 +250,31 @@ int pp_rows_add(pp_rows *r, const PGresult *res, char *err, size_t errlen)
     return 0;
 }
 
-uint64_t pp_rows_finish(pp_rows *r, pp_rendered *out)
+uint64_t pp_rows_finish(pp_rows *r, pp_piece **out)
 {
-    pp_buf_reset(&out->text);
-    out->nspans = 0;
+    pp_rendered o = {PP_BUF_INIT, NULL, 0, 0};
     if (r->q->dynamic) {
-        /* hand the grown buffers over and keep out's old ones for next time */
-        pp_rendered tmp = *out;
-        *out = r->dyn;
-        r->dyn = tmp;
+        o = r->dyn; /* hand the grown buffers over */
+        memset(&r->dyn, 0, sizeof(r->dyn));
     } else {
+        size_t total = 0;
+        for (size_t j = 0; j < r->q->ncolumns; j++)
+            total += r->colbuf[j].len;
+        pp_buf_reserve(&o.text, total);
         for (size_t j = 0; j < r->q->ncolumns; j++) {
             const pp_catalog_column *cc = &r->q->columns[j];
             if (cc->role != PP_COL_GAUGE && cc->role != PP_COL_COUNTER)
                 continue;
             if (r->colbuf[j].len == 0)
                 continue;
-            size_t off = out->text.len;
-            pp_buf_append(&out->text, r->colbuf[j].data, r->colbuf[j].len);
-            add_span(out, (uint32_t)cc->family, off);
+            size_t off = o.text.len;
+            pp_buf_append(&o.text, r->colbuf[j].data, r->colbuf[j].len);
+            add_span(&o, (uint32_t)cc->family, off);
         }
     }
+    size_t len;
+    char *text = pp_buf_steal(&o.text, &len);
+    *out = pp_piece_new(text, len, o.spans, o.nspans);
     uint64_t dropped = r->dropped;
     r->q = NULL;
     return dropped;

@@ -22,20 +22,7 @@
 #include "buf.h"
 #include "catalog.h"
 #include "family.h"
-
-/* A run of samples of one family inside a text buffer. */
-typedef struct pp_span {
-    uint32_t family;
-    uint32_t len;
-    size_t off;
-} pp_span;
-
-/* Text and spans of one query run. */
-typedef struct pp_rendered {
-    pp_buf text;
-    pp_span *spans;
-    size_t nspans, capspans;
-} pp_rendered;
+#include "piece.h"
 
 typedef struct pp_rows pp_rows;
 
@@ -55,10 +42,10 @@ void pp_rows_begin(pp_rows *r, const pp_catalog_query *q, pp_families *families,
 int pp_rows_add(pp_rows *r, const PGresult *res, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
-/* Ends the run: out gets the text and spans (its old contents are
- * replaced; its storage is reused). Returns the samples dropped by the cap
- * or because their family could not be interned. */
-uint64_t pp_rows_finish(pp_rows *r, pp_rendered *out);
+/* Ends the run: *out is a new piece with its text and spans (one
+ * reference, the caller's). Returns the samples dropped by the cap or
+ * because their family could not be interned. */
+uint64_t pp_rows_finish(pp_rows *r, pp_piece **out);
 
 /* Bytes of heap the accumulator holds (its buffers keep their capacity
  * between runs). */

@@ -42,19 +42,6 @@ struct pp_snapshot {
     uint64_t last_build_ms; /* loop time the last build took, for spacing */
 };
 
-typedef struct gzip_work {
-    uv_work_t req;
-    pp_snapshot *s;
-    uint64_t started;
-    pp_page_target *states;
-    size_t nstates;
-    char *plain;
-    size_t plain_len;
-    char *gz;
-    size_t gz_len;
-    int rc;
-} gzip_work;
-
 static void free_states(pp_page_target *t, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -117,25 +104,83 @@ typedef struct slot {
     size_t len;
 } slot;
 
-void pp_snapshot_render(pp_buf *out, const pp_registry *reg, const pp_process_status *status)
+/* One page build: what the loop gathered (references to the pieces and
+ * the family headers, the self-metrics text) and what the assembly made.
+ * Assembly reads only this, so it runs on the thread pool. */
+typedef struct job {
+    uv_work_t req;
+    pp_snapshot *s; /* NULL for pp_snapshot_render */
+    uint64_t started;
+    pp_gen *gen;       /* a reference: the header strings are its family table's */
+    pp_piece **pieces; /* references, in registry and catalog order */
+    size_t npieces;
+    const char **headers; /* per family id */
+    size_t *header_lens;
+    size_t nfam;
+    char *tail; /* self-metrics, after every family */
+    size_t tail_len;
+    pp_page_target *states;
+    size_t nstates;
+    bool want_gzip;
+    /* results */
+    char *plain;
+    size_t plain_len;
+    char *gz;
+    size_t gz_len;
+    int rc;
+} job;
+
+static job *gather(const pp_registry *reg, const pp_process_status *status)
 {
-    size_t ntargets = pp_registry_count(reg);
-    const pp_gen *gen = pp_registry_gen(reg);
-    pp_families *families = gen != NULL ? gen->families : NULL;
-    size_t nfam = families != NULL ? pp_families_count(families) : 0;
+    job *j = pp_calloc(1, sizeof(*j));
+    size_t ntargets = pp_registry_count(reg), cap = 0;
+    for (size_t t = 0; t < ntargets; t++)
+        cap += pp_target_nqueries(pp_registry_at(reg, t));
+    j->pieces = pp_malloc((cap ? cap : 1) * sizeof(pp_piece *));
+    for (size_t t = 0; t < ntargets; t++) {
+        const pp_target *tg = pp_registry_at(reg, t);
+        for (size_t q = 0; q < pp_target_nqueries(tg); q++) {
+            const pp_query_state *qs = pp_target_query(tg, q);
+            if (qs->valid && qs->piece != NULL)
+                j->pieces[j->npieces++] = pp_piece_ref(qs->piece);
+        }
+    }
+    pp_gen *gen = pp_registry_gen(reg);
+    if (gen != NULL) {
+        j->gen = pp_gen_ref(gen);
+        j->nfam = pp_families_count(gen->families);
+        j->headers = pp_malloc((j->nfam ? j->nfam : 1) * sizeof(char *));
+        j->header_lens = pp_malloc((j->nfam ? j->nfam : 1) * sizeof(size_t));
+        for (size_t f = 0; f < j->nfam; f++) {
+            const pp_family *fam = pp_families_get(gen->families, (uint32_t)f);
+            j->headers[f] = fam->header;
+            j->header_lens[f] = fam->header_len;
+        }
+    }
+    pp_buf tail = PP_BUF_INIT;
+    pp_selfmetrics_render(&tail, reg, status, pp_clock_wall());
+    j->tail = pp_buf_steal(&tail, &j->tail_len);
+    j->states = capture_states(reg, &j->nstates);
+    return j;
+}
+
+/* The pieces' spans counting-sorted by family id (stable, so targets keep
+ * their order inside a family), each family's header once, then the
+ * self-metrics: one copy of the page's bytes, O(spans + families) besides.
+ * Touches nothing but the job. */
+static void assemble(job *j)
+{
+    size_t nfam = j->nfam;
     size_t *count = pp_calloc(nfam + 1, sizeof(size_t));
     size_t total = 0, bytes = 0;
-    for (size_t t = 0; t < ntargets; t++)
-        for (size_t q = 0; q < pp_target_nqueries(pp_registry_at(reg, t)); q++) {
-            const pp_query_state *s = pp_target_query(pp_registry_at(reg, t), q);
-            if (!s->valid)
-                continue;
-            for (size_t k = 0; k < s->out.nspans; k++)
-                count[s->out.spans[k].family]++;
-            total += s->out.nspans;
-            bytes += s->out.text.len;
-        }
-    /* prefix sums: start of each family's run of slots */
+    for (size_t i = 0; i < j->npieces; i++) {
+        const pp_piece *p = j->pieces[i];
+        for (size_t k = 0; k < p->nspans; k++)
+            if (p->spans[k].family < nfam)
+                count[p->spans[k].family]++;
+        total += p->nspans;
+        bytes += p->len;
+    }
     size_t acc = 0;
     for (size_t f = 0; f <= nfam; f++) {
         size_t c = count[f];
@@ -145,46 +190,75 @@ void pp_snapshot_render(pp_buf *out, const pp_registry *reg, const pp_process_st
     slot *slots = pp_malloc((total ? total : 1) * sizeof(slot));
     size_t *next = pp_malloc((nfam + 1) * sizeof(size_t));
     memcpy(next, count, (nfam + 1) * sizeof(size_t));
-    for (size_t t = 0; t < ntargets; t++)
-        for (size_t q = 0; q < pp_target_nqueries(pp_registry_at(reg, t)); q++) {
-            const pp_query_state *s = pp_target_query(pp_registry_at(reg, t), q);
-            if (!s->valid)
-                continue;
-            for (size_t k = 0; k < s->out.nspans; k++) {
-                const pp_span *sp = &s->out.spans[k];
-                slots[next[sp->family]++] = (slot){s->out.text.data + sp->off, sp->len};
-            }
+    for (size_t i = 0; i < j->npieces; i++) {
+        const pp_piece *p = j->pieces[i];
+        for (size_t k = 0; k < p->nspans; k++) {
+            const pp_span *sp = &p->spans[k];
+            if (sp->family < nfam) /* ids come from this generation's table */
+                slots[next[sp->family]++] = (slot){p->text + sp->off, sp->len};
         }
-    pp_buf_reserve(out, bytes + nfam * 64 + 4096);
+    }
+    pp_buf out = PP_BUF_INIT;
+    pp_buf_reserve(&out, bytes + nfam * 64 + j->tail_len + 64);
     for (size_t f = 0; f < nfam; f++) {
-        size_t from = count[f], to = count[f + 1]; /* count[nfam] == total */
+        size_t from = count[f], to = count[f + 1];
         if (from == to)
             continue;
-        const pp_family *fam = pp_families_get(families, (uint32_t)f);
-        pp_buf_append(out, fam->header, fam->header_len);
+        pp_buf_append(&out, j->headers[f], j->header_lens[f]);
         for (size_t k = from; k < to; k++)
-            pp_buf_append(out, slots[k].p, slots[k].len);
+            pp_buf_append(&out, slots[k].p, slots[k].len);
     }
+    pp_buf_append(&out, j->tail, j->tail_len);
     free(slots);
     free(next);
     free(count);
-    pp_selfmetrics_render(out, reg, status, pp_clock_wall());
+    j->plain = pp_buf_steal(&out, &j->plain_len);
+    j->rc = 0;
+    if (j->want_gzip)
+        j->rc = pp_snapshot_gzip(j->plain, j->plain_len, &j->gz, &j->gz_len);
 }
 
-static void publish(pp_snapshot *s, char *plain, size_t plain_len, char *gz, size_t gz_len,
-                    pp_page_target *states, size_t nstates, uint64_t started)
+/* Releases what the job holds (on the loop: refcounts); the results are
+ * freed unless they were handed over (set to NULL). */
+static void job_free(job *j)
+{
+    for (size_t i = 0; i < j->npieces; i++)
+        pp_piece_unref(j->pieces[i]);
+    free(j->pieces);
+    pp_gen_unref(j->gen);
+    free(j->headers);
+    free(j->header_lens);
+    free(j->tail);
+    free_states(j->states, j->nstates);
+    free(j->plain);
+    free(j->gz);
+    free(j);
+}
+
+void pp_snapshot_render(pp_buf *out, const pp_registry *reg, const pp_process_status *status)
+{
+    job *j = gather(reg, status);
+    assemble(j);
+    pp_buf_append(out, j->plain, j->plain_len);
+    job_free(j);
+}
+
+static void publish(pp_snapshot *s, job *j)
 {
     pp_page *page = h2o_mem_alloc_shared(NULL, sizeof(pp_page), dispose_page);
-    page->plain = plain;
-    page->plain_len = plain_len;
-    page->gz = gz;
-    page->gz_len = gz_len;
-    page->targets = states;
-    page->ntargets = nstates;
+    page->plain = j->plain;
+    page->plain_len = j->plain_len;
+    page->gz = j->gz;
+    page->gz_len = j->gz_len;
+    page->targets = j->states;
+    page->ntargets = j->nstates;
+    j->plain = j->gz = NULL;
+    j->states = NULL;
+    j->nstates = 0;
     if (s->current != NULL)
         h2o_mem_release_shared(s->current);
     s->current = page;
-    s->current_built_at = started;
+    s->current_built_at = j->started;
 }
 
 static void maybe_free(pp_snapshot *s)
@@ -195,29 +269,27 @@ static void maybe_free(pp_snapshot *s)
 
 static void schedule(pp_snapshot *s);
 
-static void on_gzip(uv_work_t *req)
+static void on_assemble(uv_work_t *req)
 {
-    gzip_work *w = (gzip_work *)req;
-    w->rc = pp_snapshot_gzip(w->plain, w->plain_len, &w->gz, &w->gz_len);
+    assemble((job *)req);
 }
 
-static void after_gzip(uv_work_t *req, int status)
+static void after_assemble(uv_work_t *req, int status)
 {
-    gzip_work *w = (gzip_work *)req;
-    pp_snapshot *s = w->s;
+    job *j = (job *)req;
+    pp_snapshot *s = j->s;
+    uint64_t started = j->started;
     s->building = false;
-    if (s->closing || status != 0 || w->rc != 0) {
+    if (s->closing || status != 0 || j->rc != 0) {
         if (!s->closing)
             pp_log_write(s->log, PP_LOG_ERROR, "cannot compress the page", NULL);
-        free(w->plain);
-        free(w->gz);
-        free_states(w->states, w->nstates);
-        free(w);
+        job_free(j);
         maybe_free(s);
         return;
     }
-    publish(s, w->plain, w->plain_len, w->gz, w->gz_len, w->states, w->nstates, w->started);
-    free(w);
+    publish(s, j);
+    job_free(j);
+    s->last_build_ms = (uv_hrtime() - started) / 1000000;
     s->last_build_end = uv_hrtime();
     if (s->dirty)
         schedule(s);
@@ -228,39 +300,32 @@ static void build(pp_snapshot *s)
     uint64_t start = uv_hrtime();
     s->dirty = false;
     s->urgent = false;
-    pp_buf b = PP_BUF_INIT;
-    pp_snapshot_render(&b, s->reg, s->status);
-    size_t len, nstates;
-    char *plain = pp_buf_steal(&b, &len);
-    pp_page_target *states = capture_states(s->reg, &nstates);
-    if (len < INLINE_GZIP) {
-        char *gz;
-        size_t gz_len;
-        if (pp_snapshot_gzip(plain, len, &gz, &gz_len) != 0) {
+    job *j = gather(s->reg, s->status);
+    j->s = s;
+    j->started = start;
+    j->want_gzip = true;
+    size_t estimate = j->tail_len;
+    for (size_t i = 0; i < j->npieces; i++)
+        estimate += j->pieces[i]->len;
+    if (estimate < INLINE_GZIP) {
+        /* small: on the loop, at once */
+        assemble(j);
+        if (j->rc != 0)
             pp_log_write(s->log, PP_LOG_ERROR, "cannot compress the page", NULL);
-            free(plain);
-            free_states(states, nstates);
-            return;
-        }
-        publish(s, plain, len, gz, gz_len, states, nstates, start);
-    } else {
-        gzip_work *w = pp_calloc(1, sizeof(*w));
-        w->s = s;
-        w->started = start;
-        w->states = states;
-        w->nstates = nstates;
-        w->plain = plain;
-        w->plain_len = len;
-        s->building = true;
-        if (uv_queue_work(s->loop, &w->req, on_gzip, after_gzip) != 0) {
-            s->building = false;
-            free(plain);
-            free_states(states, nstates);
-            free(w);
-        }
+        else
+            publish(s, j);
+        job_free(j);
+        s->last_build_ms = (uv_hrtime() - start) / 1000000;
+        s->last_build_end = uv_hrtime();
+        return;
     }
-    s->last_build_ms = (uv_hrtime() - start) / 1000000;
-    s->last_build_end = uv_hrtime();
+    /* big: the loop only gathered references; the copy and the gzip run
+     * on the thread pool */
+    s->building = true;
+    if (uv_queue_work(s->loop, &j->req, on_assemble, after_assemble) != 0) {
+        s->building = false;
+        job_free(j);
+    }
 }
 
 static void on_debounce(uv_timer_t *h)

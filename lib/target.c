@@ -130,8 +130,8 @@ static void end_batch(pp_target *t)
 static void invalidate(pp_query_state *s)
 {
     s->valid = false;
-    pp_buf_reset(&s->out.text);
-    s->out.nspans = 0;
+    pp_piece_unref(s->piece);
+    s->piece = NULL;
 }
 
 static double min_interval(const pp_target *t)
@@ -444,7 +444,10 @@ static void query_succeeded(pp_target *t, size_t qi)
 {
     pp_query_state *s = &t->q[qi];
     const pp_catalog_query *q = &t->cat->queries[qi];
-    uint64_t dropped = pp_rows_finish(t->rows, &s->out);
+    pp_piece *piece;
+    uint64_t dropped = pp_rows_finish(t->rows, &piece);
+    pp_piece_unref(s->piece);
+    s->piece = piece;
     s->valid = true;
     s->dropped += dropped;
     if (dropped > 0 && !s->capped) {
@@ -596,8 +599,7 @@ static void free_queries(pp_target *t)
     if (t->q == NULL)
         return;
     for (size_t i = 0; i < t->cat->nqueries; i++) {
-        pp_buf_deinit(&t->q[i].out.text);
-        free(t->q[i].out.spans);
+        pp_piece_unref(t->q[i].piece);
     }
     free(t->q);
     t->q = NULL;
@@ -630,20 +632,28 @@ static bool same_query(const pp_catalog_query *a, const pp_catalog_query *b)
     return true;
 }
 
-/* Moves what old query state s last produced into the new generation:
- * its spans' family ids are looked up again, by name, in the new table.
- * Returns false (and leaves s as it was) when a family cannot be. */
+/* What old query state s last produced, for the new generation: the same
+ * text with its spans' family ids looked up again, by name, in the new
+ * table (pieces are immutable: a new one). Returns false (and leaves s as
+ * it was) when a family cannot be. */
 static bool remap_families(pp_query_state *s, const pp_families *from, pp_families *to)
 {
-    uint32_t ids[s->out.nspans ? s->out.nspans : 1];
-    for (size_t k = 0; k < s->out.nspans; k++) {
-        const pp_family *f = pp_families_get(from, s->out.spans[k].family);
-        ids[k] = pp_families_intern(to, f->name, strlen(f->name), f->help, f->type);
-        if (ids[k] == PP_FAMILY_NONE)
+    const pp_piece *p = s->piece;
+    pp_span *spans = pp_malloc((p->nspans ? p->nspans : 1) * sizeof(pp_span));
+    for (size_t k = 0; k < p->nspans; k++) {
+        const pp_family *f = pp_families_get(from, p->spans[k].family);
+        spans[k] = p->spans[k];
+        spans[k].family = pp_families_intern(to, f->name, strlen(f->name), f->help, f->type);
+        if (spans[k].family == PP_FAMILY_NONE) {
+            free(spans);
             return false;
+        }
     }
-    for (size_t k = 0; k < s->out.nspans; k++)
-        s->out.spans[k].family = ids[k];
+    char *text = pp_malloc(p->len ? p->len : 1);
+    memcpy(text, p->text, p->len);
+    pp_piece *copy = pp_piece_new(text, p->len, spans, p->nspans);
+    pp_piece_unref(s->piece);
+    s->piece = copy;
     return true;
 }
 
@@ -681,8 +691,7 @@ static void use_gen(pp_target *t, pp_gen *gen)
     }
     if (oldq != NULL) {
         for (size_t j = 0; j < oldcat->nqueries; j++) {
-            pp_buf_deinit(&oldq[j].out.text);
-            free(oldq[j].out.spans);
+            pp_piece_unref(oldq[j].piece);
         }
         free(oldq);
     }
@@ -875,6 +884,6 @@ size_t pp_target_memory(const pp_target *t)
 {
     size_t n = sizeof(*t) + pp_rows_memory(t->rows) + t->result_peak;
     for (size_t i = 0; i < t->cat->nqueries; i++)
-        n += sizeof(pp_query_state) + t->q[i].out.text.cap + t->q[i].out.capspans * sizeof(pp_span);
+        n += sizeof(pp_query_state) + (t->q[i].piece ? pp_piece_memory(t->q[i].piece) : 0);
     return n;
 }

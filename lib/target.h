@@ -42,8 +42,8 @@ typedef enum pp_role {
 /* What one catalog query last produced on this target. Read-only outside
  * target.c. */
 typedef struct pp_query_state {
-    pp_rendered out;     /* rendered samples and their families */
-    bool valid;          /* its samples belong on the page */
+    pp_piece *piece;     /* the last good run's samples (a reference), NULL = none */
+    bool valid;          /* piece belongs on the page */
     bool capped;         /* the last run hit the series cap (logged once) */
     bool failing;        /* the last run failed (for one log line per change) */
     double next_due;     /* loop time in seconds */

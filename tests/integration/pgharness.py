@@ -650,6 +650,11 @@ class Pgpulse:
     def log_lines(self):
         return self.stderr().splitlines()
 
+    def wait_log(self, text, timeout=10):
+        """Waits until the log holds text (log lines are written by a thread
+        of their own, a moment after the change they report)."""
+        return wait_for(lambda: text in self.stderr(), timeout, what=f"{text!r} in the log")
+
     def running(self):
         return self.proc.poll() is None
 

@@ -157,7 +157,7 @@ class DatabasesTest(unittest.TestCase):
                                                        for s in p.find("pg_up")} and p, 60,
                               "the dropped database gone from the page")
         self.assertEqual(dbs(page), {"postgres", "app1", "app2"})
-        self.assertIn("databases discovered", pulse.stderr())
+        pulse.wait_log("databases discovered")
         pulse.stop_checked()
 
 

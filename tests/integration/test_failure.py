@@ -79,6 +79,9 @@ class FailureTest(unittest.TestCase):
         self.pg.start()
         logged = len(self.target_log_lines())
         self.pulse.wait_for(healthy, RECOVERY_BOUND, "pg_up 1 after the server came back")
+        wait_for(lambda: any('msg="connected"' in line
+                             for line in self.target_log_lines()[logged:]), 10,
+                 what="the reconnect logged")
         back = self.target_log_lines()[logged:]
         self.assertEqual(len([line for line in back if 'msg="connected"' in line]), 1, back)
         self.assertTrue(self.pulse.running())

@@ -159,7 +159,7 @@ class LifecycleTest(unittest.TestCase):
                        "the failed reload to show")
         wait_for(lambda: "zz-broken.yaml:6:5" in pulse.stderr(), 10,
                  what="the reload error with file:line:column")
-        self.assertIn("reload failed", pulse.stderr())
+        pulse.wait_log("reload failed")
         page = pulse.metrics()
         self.assertEqual(page.value("itest_extra_seven"), 7)
         self.assertEqual(page.value("itest_backend_pid"), pid)
@@ -225,7 +225,7 @@ class LifecycleTest(unittest.TestCase):
         pulse.proc.send_signal(signal.SIGHUP)
         page = pulse.wait_for(lambda p: len(p.find("pg_up")) == 1 and p.value("pg_up") == 1
                               and p, 30, "one target left")
-        self.assertIn("target removed", pulse.stderr())
+        pulse.wait_log("target removed")
 
         # a flags file with an unknown flag: refused with its line, nothing changes
         write(flags, f"--data-source.name={self.pg.uri()}\n--no-such-flag=1\n")
@@ -352,7 +352,7 @@ class LifecycleTest(unittest.TestCase):
         page = pulse.wait_for(lambda p: p.value("pgpulse_http_connections_rejected_total") >= 1
                               and p, 10, "the rejected connection counted")
         self.assertEqual(page.problems, [])
-        self.assertIn("too many HTTP connections", pulse.stderr())
+        pulse.wait_log("too many HTTP connections")
         pulse.stop_checked()
 
     def test_host_name_with_several_addresses(self):
@@ -438,6 +438,7 @@ class LifecycleTest(unittest.TestCase):
         self.assertLess(page.value("pgpulse_target_memory_bytes"), 2 << 20)
         if "ASAN_OPTIONS" not in os.environ:  # ASan's shadow memory and quarantine
             self.assertLess(page.value("process_resident_memory_bytes"), 64 << 20)
+        pulse.wait_log("series cap")
         capped = [line for line in pulse.log_lines() if "series cap" in line]
         self.assertEqual(len(capped), 1, capped)
         self.assertIn("max_series=1000", capped[0])

@@ -53,18 +53,18 @@ static PGresult *result(ExecStatusType st, int ncols, const char *const *names, 
 static const char *const names[] = {"db", "a", "b"};
 static const char *const cells[] = {"x", "1", "10", "y", "2", NULL, "z", "3", "30"};
 
-static char *text_of(const pp_rendered *o)
+static char *text_of(const pp_piece *o)
 {
-    char *s = malloc(o->text.len + 1);
-    memcpy(s, o->text.data ? o->text.data : "", o->text.len);
-    s[o->text.len] = '\0';
+    char *s = malloc(o->len + 1);
+    memcpy(s, o->text ? o->text : "", o->len);
+    s[o->len] = '\0';
     return s;
 }
 
 static void test_whole_and_row_by_row_agree(pp_catalog *cat, pp_families *fam)
 {
     pp_rows *r = pp_rows_new();
-    pp_rendered whole = {0}, streamed = {0};
+    pp_piece *whole = NULL, *streamed = NULL;
     char err[128];
 
     pp_rows_begin(r, &cat->queries[0], fam, "server=\"h:1\"", 0);
@@ -84,7 +84,7 @@ static void test_whole_and_row_by_row_agree(pp_catalog *cat, pp_families *fam)
     PQclear(res);
     CHECK(pp_rows_finish(r, &streamed) == 0);
 
-    char *a = text_of(&whole), *b = text_of(&streamed);
+    char *a = text_of(whole), *b = text_of(streamed);
     CHECK_STR(a, "pg_t_a{server=\"h:1\",db=\"x\"} 1\n"
                  "pg_t_a{server=\"h:1\",db=\"y\"} 2\n"
                  "pg_t_a{server=\"h:1\",db=\"z\"} 3\n"
@@ -92,23 +92,21 @@ static void test_whole_and_row_by_row_agree(pp_catalog *cat, pp_families *fam)
                  "pg_t_b{server=\"h:1\",db=\"z\"} 30\n");
     CHECK_STR(b, a);
     /* one span per metric column, each naming its family */
-    CHECK(whole.nspans == 2 && streamed.nspans == 2);
-    CHECK(whole.spans[0].family == cat->queries[0].columns[1].family);
-    CHECK(whole.spans[1].family == cat->queries[0].columns[2].family);
-    CHECK(whole.spans[1].off == whole.spans[0].len);
+    CHECK(whole->nspans == 2 && streamed->nspans == 2);
+    CHECK(whole->spans[0].family == cat->queries[0].columns[1].family);
+    CHECK(whole->spans[1].family == cat->queries[0].columns[2].family);
+    CHECK(whole->spans[1].off == whole->spans[0].len);
     free(a);
     free(b);
-    free(whole.spans);
-    free(streamed.spans);
-    pp_buf_deinit(&whole.text);
-    pp_buf_deinit(&streamed.text);
+    pp_piece_unref(whole);
+    pp_piece_unref(streamed);
     pp_rows_free(r);
 }
 
 static void test_cap_applies_while_reading(pp_catalog *cat, pp_families *fam)
 {
     pp_rows *r = pp_rows_new();
-    pp_rendered out = {0};
+    pp_piece *out = NULL;
     char err[128];
     pp_rows_begin(r, &cat->queries[0], fam, "", 3);
     for (int i = 0; i < 1000; i++) {
@@ -119,20 +117,19 @@ static void test_cap_applies_while_reading(pp_catalog *cat, pp_families *fam)
     size_t held = pp_rows_memory(r);
     CHECK(held < 16384); /* three samples' worth, not a thousand */
     CHECK(pp_rows_finish(r, &out) == 1997);
-    char *s = text_of(&out);
+    char *s = text_of(out);
     /* the cap counts samples in the order rows arrive: a and b of the
      * first row, a of the second */
     CHECK_STR(s, "pg_t_a{db=\"x\"} 1\npg_t_a{db=\"x\"} 1\npg_t_b{db=\"x\"} 10\n");
     free(s);
-    free(out.spans);
-    pp_buf_deinit(&out.text);
+    pp_piece_unref(out);
     pp_rows_free(r);
 }
 
 static void test_missing_column_and_dynamic(pp_catalog *cat, pp_families *fam)
 {
     pp_rows *r = pp_rows_new();
-    pp_rendered out = {0};
+    pp_piece *out = NULL;
     char err[128] = "";
     pp_rows_begin(r, &cat->queries[0], fam, "", 0);
     static const char *const two[] = {"db", "a"};
@@ -148,12 +145,11 @@ static void test_missing_column_and_dynamic(pp_catalog *cat, pp_families *fam)
     CHECK(pp_rows_add(r, res, err, sizeof(err)) == 0);
     PQclear(res);
     CHECK(pp_rows_finish(r, &out) == 0);
-    char *s = text_of(&out);
+    char *s = text_of(out);
     CHECK_STR(s, "pg_settings_max_connections 100\npg_settings_work_mem 4096\n");
-    CHECK(out.nspans == 2 && out.spans[0].family != out.spans[1].family);
+    CHECK(out->nspans == 2 && out->spans[0].family != out->spans[1].family);
     free(s);
-    free(out.spans);
-    pp_buf_deinit(&out.text);
+    pp_piece_unref(out);
     pp_rows_free(r);
 }
 
