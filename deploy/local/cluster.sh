@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The seed's PostgreSQL HA cluster on this machine, without containers: a
-# primary streaming to two hot standbys, one pgpulse per node and Prometheus
-# scraping them with deploy/prometheus/alerts.yml loaded.
+# primary streaming to two hot standbys, one pgpulse per node, Prometheus
+# scraping them with deploy/prometheus/alerts.yml loaded, and HAProxy with
+# deploy/haproxy/haproxy.cfg: a write port to the primary, a read port
+# over the standbys.
 #
 #   deploy/local/cluster.sh [up]             install, build, start (default)
-#   deploy/local/cluster.sh status           roles, replication, exporters, Prometheus
+#   deploy/local/cluster.sh status           roles, replication, exporters, Prometheus, HAProxy
 #   deploy/local/cluster.sh failover [NODE]  stop the primary, promote NODE (default:
 #                                            the first standby), repoint the other standby
 #   deploy/local/cluster.sh rejoin [--rewind] [NODE]
@@ -17,7 +19,7 @@
 # postgres-replica-1 is the primary. Environment (defaults in brackets):
 #   PRIMARY_PORT [5432]  REPLICA1_PORT [5433]  REPLICA2_PORT [5434]
 #   PULSE_PRIMARY_PORT [9187]  PULSE_REPLICA1_PORT [9188]  PULSE_REPLICA2_PORT [9189]
-#   PROMETHEUS_PORT [9090]
+#   PROMETHEUS_PORT [9090]  HAPROXY_WRITE_PORT [6432]  HAPROXY_READ_PORT [6433]
 #   PULSE_DB_PASSWORD [securepwd123, the seed's demo password: set your own]
 #   CLUSTER_DIR [${XDG_STATE_HOME:-$HOME/.local/state}/pgpulse-cluster]
 #   PGPULSE_BIN [build with CMake into build/ and use build/pgpulse]
@@ -36,7 +38,7 @@ die() {
 say() { echo "$prog: $*"; }
 
 usage() {
-    sed -n '2,25s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+    sed -n '2,27s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
 CLUSTER_DIR=${CLUSTER_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/pgpulse-cluster}
@@ -53,8 +55,12 @@ PULSE_PRIMARY_PORT=${PULSE_PRIMARY_PORT:-9187}
 PULSE_REPLICA1_PORT=${PULSE_REPLICA1_PORT:-9188}
 PULSE_REPLICA2_PORT=${PULSE_REPLICA2_PORT:-9189}
 PROMETHEUS_PORT=${PROMETHEUS_PORT:-9090}
+HAPROXY_WRITE_PORT=${HAPROXY_WRITE_PORT:-6432}
+HAPROXY_READ_PORT=${HAPROXY_READ_PORT:-6433}
 PULSE_DB_PASSWORD=${PULSE_DB_PASSWORD:-securepwd123}
 PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
+# Debian puts haproxy in /usr/sbin, which a user's PATH may lack.
+HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
 DB_USER=testadmin
 DB_NAME=testdb
 
@@ -247,6 +253,55 @@ prometheus_start() {
         http_ok "http://127.0.0.1:$PROMETHEUS_PORT/-/ready"
 }
 
+# deploy/haproxy/haproxy.cfg with this machine's addresses and ports, checked
+# with haproxy -c before it is used.
+haproxy_config() {
+    local dir=$CLUSTER_DIR/haproxy n exporter cfg out
+    mkdir -p "$dir"
+    cfg=$dir/haproxy.cfg
+    local subst=(-e "s/^\( *bind\) :6432\$/\1 127.0.0.1:$HAPROXY_WRITE_PORT/"
+        -e "s/^\( *bind\) :6433\$/\1 127.0.0.1:$HAPROXY_READ_PORT/"
+        -e '/^resolvers docker$/,/^$/d' -e 's/ resolvers docker//')
+    for n in "${NODES[@]}"; do
+        exporter=postgres-exporter-${n#postgres-}
+        subst+=(-e "s/ $exporter:9187 / 127.0.0.1:$(pulse_port "$n") /"
+            -e "s/ $n:5432 / 127.0.0.1:$(pg_port "$n") /")
+    done
+    sed "${subst[@]}" "$root/deploy/haproxy/haproxy.cfg" >"$cfg"
+    # Every address must be one of ours: no container name, no Docker DNS.
+    if awk '($1 == "server" && $3 !~ /^127\.0\.0\.1:/) || ($1 == "bind" && $2 !~ /^127\.0\.0\.1:/) ||
+            $1 == "resolvers" || $1 == "nameserver" { bad = 1 } END { exit !bad }' "$cfg"; then
+        die "deploy/haproxy/haproxy.cfg has addresses this script does not know"
+    fi
+    out=$("$HAPROXY" -c -q -f "$cfg" 2>&1) || die "haproxy -c rejects $cfg: $out"
+}
+
+haproxy_start() {
+    local cfg=$CLUSTER_DIR/haproxy/haproxy.cfg v
+    proc_alive haproxy "$cfg" && return 0
+    for v in HAPROXY_WRITE_PORT HAPROXY_READ_PORT; do
+        ! port_taken "${!v}" || die "port ${!v} ($v) is taken; choose another one with $v=<port>"
+    done
+    haproxy_config
+    setsid nohup "$HAPROXY" -db -f "$cfg" >>"$CLUSTER_DIR/log/haproxy.log" 2>&1 </dev/null &
+    echo $! >"$(pidfile haproxy)"
+    for v in HAPROXY_WRITE_PORT HAPROXY_READ_PORT; do
+        wait_until 30 "HAProxy on ${!v} (log: $CLUSTER_DIR/log/haproxy.log)" port_taken "${!v}"
+    done
+}
+
+# The node a new session through port lands on, or nothing.
+lands_on() {
+    local p n
+    p=$(PGPASSWORD=$PULSE_DB_PASSWORD PGCONNECT_TIMEOUT=3 psql -X -q -A -t -h 127.0.0.1 \
+        -p "$1" -U "$DB_USER" -d "$DB_NAME" -c "SELECT inet_server_port()" 2>/dev/null) || return 1
+    for n in "${NODES[@]}"; do
+        [[ $(pg_port "$n") != "$p" ]] || echo "$n"
+    done
+}
+
+write_port_reaches() { [[ $(lands_on "$HAPROXY_WRITE_PORT") == "$1" ]]; }
+
 # -- up ----------------------------------------------------------------------
 
 port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -254,7 +309,8 @@ port_taken() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 check_ports() {
     local v seen=" "
     for v in PRIMARY_PORT REPLICA1_PORT REPLICA2_PORT PULSE_PRIMARY_PORT \
-        PULSE_REPLICA1_PORT PULSE_REPLICA2_PORT PROMETHEUS_PORT; do
+        PULSE_REPLICA1_PORT PULSE_REPLICA2_PORT PROMETHEUS_PORT HAPROXY_WRITE_PORT \
+        HAPROXY_READ_PORT; do
         local p=${!v}
         if ! [[ $p =~ ^[0-9]+$ ]] || ((p < 1 || p > 65535)); then
             die "$v=$p is not a port number"
@@ -284,7 +340,8 @@ write_env() {
         echo "# written by deploy/local/cluster.sh up: the ports of this cluster"
         local v
         for v in PRIMARY_PORT REPLICA1_PORT REPLICA2_PORT PULSE_PRIMARY_PORT \
-            PULSE_REPLICA1_PORT PULSE_REPLICA2_PORT PROMETHEUS_PORT PGROOT PG_BINDIR; do
+            PULSE_REPLICA1_PORT PULSE_REPLICA2_PORT PROMETHEUS_PORT HAPROXY_WRITE_PORT \
+            HAPROXY_READ_PORT PGROOT PG_BINDIR; do
             printf '%s=%q\n' "$v" "${!v}"
         done
     } >"$envfile"
@@ -373,6 +430,8 @@ PostgreSQL HA cluster (database $DB_NAME, user $DB_USER):
   postgres-replica-1   127.0.0.1:$REPLICA1_PORT    pgpulse http://127.0.0.1:$PULSE_REPLICA1_PORT/metrics
   postgres-replica-2   127.0.0.1:$REPLICA2_PORT    pgpulse http://127.0.0.1:$PULSE_REPLICA2_PORT/metrics
   Prometheus           http://127.0.0.1:$PROMETHEUS_PORT  (targets: http://127.0.0.1:$PROMETHEUS_PORT/targets, alerts: /alerts)
+  HAProxy writes       127.0.0.1:$HAPROXY_WRITE_PORT    (whichever node is the primary)
+  HAProxy reads        127.0.0.1:$HAPROXY_READ_PORT    (round robin over the standbys; the primary if none is up)
   primary now: ${primary:-none}
   state, logs: $CLUSTER_DIR
 
@@ -381,6 +440,10 @@ Check replication as the seed does:
     "SELECT client_addr, usename, application_name, state, sync_state, write_lag, replay_lag FROM pg_stat_replication;"
   PGPASSWORD=$pwshow psql -h 127.0.0.1 -p $REPLICA1_PORT -U $DB_USER -d $DB_NAME -c "SELECT pg_is_in_recovery(), pg_last_wal_receive_lsn();"
   PGPASSWORD=$pwshow psql -h 127.0.0.1 -p $REPLICA2_PORT -U $DB_USER -d $DB_NAME -c "SELECT pg_is_in_recovery(), pg_last_wal_receive_lsn();"
+
+Through HAProxy (the node that answers is named by its port):
+  PGPASSWORD=$pwshow psql -h 127.0.0.1 -p $HAPROXY_WRITE_PORT -U $DB_USER -d $DB_NAME -c "SELECT inet_server_port(), pg_is_in_recovery();"
+  PGPASSWORD=$pwshow psql -h 127.0.0.1 -p $HAPROXY_READ_PORT -U $DB_USER -d $DB_NAME -c "SELECT inet_server_port(), pg_is_in_recovery();"
 
 Next: $0 status | failover | rejoin | down [--wipe]
 EOF
@@ -392,7 +455,8 @@ all_running() {
         is_running "$n" || return 1
         proc_alive "pgpulse-$n" "127.0.0.1:$(pulse_port "$n")" || return 1
     done
-    proc_alive prometheus "127.0.0.1:$PROMETHEUS_PORT"
+    proc_alive prometheus "127.0.0.1:$PROMETHEUS_PORT" || return 1
+    proc_alive haproxy "$CLUSTER_DIR/haproxy/haproxy.cfg"
 }
 
 cmd_up() {
@@ -445,6 +509,10 @@ cmd_up() {
         pulse_start "$n"
     done
     prometheus_start
+    haproxy_start
+    # HAProxy counts a node as up until its first check, within a second.
+    wait_until 60 "HAProxy's write port $HAPROXY_WRITE_PORT to reach $primary" \
+        write_port_reaches "$primary"
     print_summary
 }
 
@@ -501,6 +569,18 @@ cmd_status() {
         printf '%-28s %s\n' prometheus "not answering on $PROMETHEUS_PORT (log: $CLUSTER_DIR/log/prometheus.log)"
         bad=1
     fi
+    if proc_alive haproxy "$CLUSTER_DIR/haproxy/haproxy.cfg"; then
+        local w r
+        w=$(lands_on "$HAPROXY_WRITE_PORT") || true
+        r=$(lands_on "$HAPROXY_READ_PORT") || true
+        [[ -n $w && $w == $(current_primary) ]] || bad=1
+        [[ -n $r ]] || bad=1
+        printf '%-28s %s\n' "haproxy writes" "127.0.0.1:$HAPROXY_WRITE_PORT  -> ${w:-no server (no node passes GET /primary yet)}"
+        printf '%-28s %s\n' "haproxy reads" "127.0.0.1:$HAPROXY_READ_PORT  -> ${r:-no server} (this session; round robin)"
+    else
+        printf '%-28s %s\n' haproxy "not running (log: $CLUSTER_DIR/log/haproxy.log)"
+        bad=1
+    fi
     return $bad
 }
 
@@ -529,6 +609,7 @@ cmd_failover() {
     [[ $(role_of "$target") == standby ]] || die "$target is not a standby"
     say "promoting $target: SELECT pg_promote()"
     [[ $(sql "$target" "SELECT pg_promote(true, 60)") == t ]] || die "pg_promote() on $target failed"
+    local promoted=$SECONDS
     wait_until 60 "$target to leave recovery" is_primary "$target"
     # It streams from nobody now; slots for the standbys that will follow it.
     sql "$target" "ALTER SYSTEM RESET primary_conninfo" >/dev/null
@@ -558,6 +639,12 @@ cmd_failover() {
             sleep 0.2
         done
     done
+    if proc_alive haproxy "$CLUSTER_DIR/haproxy/haproxy.cfg"; then
+        # pgpulse reads the role once per collection cycle (15 s), then one check.
+        wait_until 60 "HAProxy's write port $HAPROXY_WRITE_PORT to reach $target" \
+            write_port_reaches "$target"
+        say "HAProxy's write port $HAPROXY_WRITE_PORT reaches $target ($((SECONDS - promoted)) s after the promotion)"
+    fi
     say "$target is the primary; ${old:-the old primary} is stopped (bring it back with: $0 rejoin)"
 }
 
@@ -625,6 +712,7 @@ cmd_down() {
         say "no cluster in $CLUSTER_DIR"
         return 0
     fi
+    proc_stop haproxy "$CLUSTER_DIR/haproxy/haproxy.cfg"
     proc_stop prometheus "127.0.0.1:$PROMETHEUS_PORT"
     local n
     for n in "${NODES[@]}"; do

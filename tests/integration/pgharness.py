@@ -5,7 +5,9 @@ dir, on a loopback port the kernel picked, as the unprivileged `postgres`
 user when the tests run as root (initdb refuses root). Pgpulse runs the
 binary named by $PGPULSE_BIN on a free loopback port and talks HTTP to it.
 Prometheus runs Debian's prometheus with a given config and answers PromQL
-through its HTTP API. parse_exposition() reads the Prometheus text format
+through its HTTP API. Haproxy runs Debian's haproxy with a given config;
+haproxy_local_config() turns the shipped deploy/haproxy/haproxy.cfg into
+one for servers on this machine. parse_exposition() reads the Prometheus text format
 so tests can assert on families, types, labels and values.
 
 Everything started here is stopped and removed by its owner's cleanup, and
@@ -33,6 +35,7 @@ import urllib.parse
 PG_BINDIR = os.environ.get("PG_BINDIR", "/usr/lib/postgresql/15/bin")
 PSQL = os.environ.get("PGPULSE_TEST_PSQL", "/usr/bin/psql")
 PROMETHEUS = os.environ.get("PGPULSE_TEST_PROMETHEUS", "/usr/bin/prometheus")
+HAPROXY = os.environ.get("PGPULSE_TEST_HAPROXY") or shutil.which("haproxy") or "/usr/sbin/haproxy"
 SOURCE_DIR = os.environ.get(
     "PGPULSE_SOURCE_DIR",
     os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
@@ -753,6 +756,86 @@ class Prometheus:
     def firing(self):
         """The firing alerts: a list of their label dicts."""
         return [a["labels"] for a in self.api("alerts")["alerts"] if a["state"] == "firing"]
+
+    def log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def destroy(self):
+        if self in _live:
+            _live.remove(self)
+        try:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+        finally:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+
+def haproxy_local_config(nodes, write_port, read_port, inter=None, template=None):
+    """deploy/haproxy/haproxy.cfg for servers on 127.0.0.1: nodes maps each
+    node name of the compose file (postgres-primary, postgres-replica-1,
+    postgres-replica-2) to (PostgreSQL port, pgpulse port). The same
+    substitutions as deploy/local/cluster.sh makes; inter (e.g. "200ms")
+    replaces the check interval. Raises if a compose name is left."""
+    if template is None:
+        with open(os.path.join(SOURCE_DIR, "deploy", "haproxy", "haproxy.cfg")) as f:
+            template = f.read()
+    text = template
+    for node, (pg_port, pulse_port) in nodes.items():
+        exporter = "postgres-exporter-" + node[len("postgres-"):]
+        text = text.replace(f" {exporter}:9187", f" 127.0.0.1:{pulse_port}")
+        text = text.replace(f" {node}:5432", f" 127.0.0.1:{pg_port}")
+    text = text.replace("bind :6432\n", f"bind 127.0.0.1:{write_port}\n")
+    text = text.replace("bind :6433\n", f"bind 127.0.0.1:{read_port}\n")
+    # Docker's DNS has no place here: every address is an IP.
+    text = re.sub(r"(?ms)^resolvers docker\n.*?\n\n", "", text)
+    text = text.replace(" resolvers docker", "")
+    if inter is not None:
+        text, n = re.subn(r"(?m)^(\s*default-server .*)\binter \S+", rf"\1inter {inter}", text)
+        assert n == 1, "no default-server line with inter in haproxy.cfg"
+    left = [line for line in text.splitlines()
+            if re.match(r"\s*(server\s+\S+|bind)\s+(?!127\.0\.0\.1:)", line)
+            or re.match(r"\s*(nameserver|resolvers)\b", line)]
+    assert not left, f"haproxy.cfg has addresses the local config does not know: {left}"
+    return text
+
+
+class Haproxy:
+    """Debian's haproxy in the foreground with the given config text, in its
+    own temp dir. The constructor returns once every port in wait_ports
+    accepts connections; haproxy's log (stdout/stderr) is in self.log()."""
+
+    def __init__(self, config, wait_ports=(), timeout=30):
+        self.tmpdir = tempfile.mkdtemp(prefix="pgpulse-haproxy-")
+        _live.append(self)
+        self.config_path = os.path.join(self.tmpdir, "haproxy.cfg")
+        with open(self.config_path, "w") as f:
+            f.write(config)
+        self.log_path = os.path.join(self.tmpdir, "haproxy.log")
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen([HAPROXY, "-db", "-f", self.config_path],
+                                         stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                         cwd=self.tmpdir, preexec_fn=_die_with_parent)
+
+        def listening():
+            if self.proc.poll() is not None:
+                raise _Exited()
+            for port in wait_ports:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        try:
+            wait_for(listening, timeout, what=f"haproxy to listen on {list(wait_ports)}")
+        except _Exited:
+            raise RuntimeError(f"haproxy exited with {self.proc.returncode}:\n"
+                               f"{self.log()}") from None
+
+    def __repr__(self):
+        return f"Haproxy(pid={self.proc.pid}, dir={self.tmpdir})"
 
     def log(self):
         with open(self.log_path, errors="replace") as f:

@@ -3,12 +3,15 @@ file, the shell scripts, and deploy/local/cluster.sh run end to end.
 
 Covers: promtool accepts prometheus.yml and its rules and
 alerts_test.yml passes; docker-compose (without an engine) accepts the
-compose file; every script parses and passes shellcheck; cluster.sh refuses
-a taken port naming its variable, brings up the seed's cluster on free
-ports (both standbys streaming, three pgpulses, Prometheus with every
-target up), reports it with `status`, fails over, rejoins the old primary
-both by a fresh clone and by pg_rewind, and leaves nothing behind after
-`down --wipe`.
+compose file, which runs HAProxy with haproxy/haproxy.cfg; `haproxy -c`
+accepts that config as shipped (container names need not resolve) and as
+rewritten for this machine; every script parses and passes shellcheck;
+cluster.sh refuses a taken port naming its variable, brings up the seed's
+cluster on free ports (both standbys streaming, three pgpulses, Prometheus
+with every target up, HAProxy's write port on the primary and read port on
+the standbys), reports it with `status`, fails over (the write port
+follows), rejoins the old primary both by a fresh clone and by pg_rewind,
+and leaves nothing behind after `down --wipe`.
 """
 
 import os
@@ -19,7 +22,7 @@ import tempfile
 import unittest
 import urllib.request
 
-from pgharness import SOURCE_DIR, free_port, wait_for
+from pgharness import HAPROXY, SOURCE_DIR, free_port, haproxy_local_config, wait_for
 
 DEPLOY = os.path.join(SOURCE_DIR, "deploy")
 CLUSTER = os.path.join(DEPLOY, "local", "cluster.sh")
@@ -53,6 +56,30 @@ class DeployFilesTest(unittest.TestCase):
         self.ok(run(["docker-compose", "-f", os.path.join(DEPLOY, "docker-compose.yml"),
                      "config", "-q"]))
 
+    @unittest.skipUnless(shutil.which("docker-compose"), "docker-compose not installed")
+    def test_compose_runs_haproxy(self):
+        p = run(["docker-compose", "-f", os.path.join(DEPLOY, "docker-compose.yml"), "config"])
+        self.ok(p)
+        self.assertIn("haproxy/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg", p.stdout)
+        for port in ("6432", "6433"):
+            self.assertRegex(p.stdout, rf"published: \"?{port}\"?")
+
+    def test_haproxy_config(self):
+        # As shipped: container names that do not resolve here only disable
+        # their servers (init-addr none), so the check passes without DNS.
+        shipped = os.path.join(DEPLOY, "haproxy", "haproxy.cfg")
+        self.ok(run([HAPROXY, "-c", "-f", shipped]))
+        # As cluster.sh and test_haproxy rewrite it: no name left to resolve.
+        nodes = {n: (free_port(), free_port()) for n in
+                 ("postgres-primary", "postgres-replica-1", "postgres-replica-2")}
+        with tempfile.TemporaryDirectory() as d:
+            local = os.path.join(d, "haproxy.cfg")
+            with open(local, "w") as f:
+                f.write(haproxy_local_config(nodes, free_port(), free_port(), inter="200ms"))
+            p = run([HAPROXY, "-c", "-f", local])
+            self.ok(p)
+            self.assertNotIn("WARNING", p.stdout + p.stderr)
+
     def test_scripts_parse(self):
         for script in SCRIPTS:
             self.ok(run(["bash", "-n", script]))
@@ -77,7 +104,8 @@ class ClusterScriptTest(unittest.TestCase):
         self.addCleanup(shutil.rmtree, self.dir, True)
         ports = {}
         for var in ("PRIMARY_PORT", "REPLICA1_PORT", "REPLICA2_PORT", "PULSE_PRIMARY_PORT",
-                    "PULSE_REPLICA1_PORT", "PULSE_REPLICA2_PORT", "PROMETHEUS_PORT"):
+                    "PULSE_REPLICA1_PORT", "PULSE_REPLICA2_PORT", "PROMETHEUS_PORT",
+                    "HAPROXY_WRITE_PORT", "HAPROXY_READ_PORT"):
             port = free_port()
             while port in ports.values():
                 port = free_port()
@@ -90,8 +118,8 @@ class ClusterScriptTest(unittest.TestCase):
         self.env["PGPULSE_BIN"] = os.environ["PGPULSE_BIN"]
         self.env["PULSE_DB_PASSWORD"] = "test-'pw\\x"  # quoting must survive
 
-    def cluster(self, *args, ok=True):
-        p = run([CLUSTER, *args], env=self.env)
+    def cluster(self, *args, ok=True, env=None):
+        p = run([CLUSTER, *args], env=dict(self.env, **(env or {})))
         if ok:
             self.assertEqual(p.returncode, 0, f"cluster.sh {' '.join(args)}:\n{p.stdout}{p.stderr}")
         return p
@@ -104,15 +132,15 @@ class ClusterScriptTest(unittest.TestCase):
         return p.stdout.strip()
 
     def test_taken_port_is_named(self):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            s.listen()
-            self.env["REPLICA2_PORT"] = str(s.getsockname()[1])
-            p = self.cluster("up", ok=False)
-        self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
-        self.assertIn("REPLICA2_PORT", p.stderr)
-        # refused before anything was built, started or created
-        self.assertFalse(os.path.exists(self.env["CLUSTER_DIR"]))
+        for var in ("REPLICA2_PORT", "HAPROXY_WRITE_PORT"):
+            with self.subTest(var=var), socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                s.listen()
+                p = self.cluster("up", ok=False, env={var: str(s.getsockname()[1])})
+                self.assertEqual(p.returncode, 1, p.stdout + p.stderr)
+                self.assertIn(f"({var}) is taken", p.stderr)
+                # refused before anything was built, started or created
+                self.assertFalse(os.path.exists(self.env["CLUSTER_DIR"]))
 
     def test_up_status_failover_rejoin_down(self):
         self.addCleanup(lambda: run([CLUSTER, "down", "--wipe"], env=self.env))
@@ -129,6 +157,16 @@ class ClusterScriptTest(unittest.TestCase):
                                              " messages"), "t|1000")
         self.assertIn("already running", self.cluster("up").stdout)
 
+        # HAProxy: writes on the primary, reads spread over the standbys
+        write, read = self.ports["HAPROXY_WRITE_PORT"], self.ports["HAPROXY_READ_PORT"]
+        self.assertIn(f"-p {write} ", p.stdout)
+        self.assertEqual(self.psql(write, "SELECT inet_server_port(), pg_is_in_recovery()"),
+                         f"{primary}|f")
+        self.psql(write, "INSERT INTO nodes (hostname) VALUES ('through haproxy')")
+        wait_for(lambda: {self.psql(read, "SELECT inet_server_port(), pg_is_in_recovery()")
+                          for _ in range(4)}
+                 == {f"{r1}|t", f"{r2}|t"}, 30, what="reads spread over both standbys")
+
         # status is 0 once every pgpulse is connected and every target scraped
         wait_for(lambda: self.cluster("status", ok=False).returncode == 0 and
                  "targets up: 4 of 4" in self.cluster("status").stdout,
@@ -136,11 +174,15 @@ class ClusterScriptTest(unittest.TestCase):
         status = self.cluster("status").stdout
         self.assertRegex(status, r"postgres-primary\s+\d+\s+primary")
         self.assertRegex(status, r"postgres-replica-1\s+\d+\s+standby\s+streaming")
+        self.assertRegex(status, rf"haproxy writes\s+127.0.0.1:{write}\s+-> postgres-primary\n")
         for port in ("PULSE_PRIMARY_PORT", "PULSE_REPLICA1_PORT", "PULSE_REPLICA2_PORT"):
             self.assertTrue(http_ok(f"http://127.0.0.1:{self.ports[port]}/metrics"))
 
-        # failover: replica-1 becomes the primary and replica-2 follows it
-        self.cluster("failover")
+        # failover: replica-1 becomes the primary and replica-2 follows it,
+        # and so does HAProxy's write port before failover returns
+        p = self.cluster("failover")
+        self.assertIn(f"write port {write} reaches postgres-replica-1", p.stdout)
+        self.assertEqual(self.psql(write, "SELECT inet_server_port()"), str(r1))
         self.assertEqual(self.psql(r1, "SELECT pg_is_in_recovery()"), "f")
         self.assertEqual(self.psql(r1, "SELECT application_name FROM pg_stat_replication"
                                        " WHERE state = 'streaming'"), "postgres-replica-2")
