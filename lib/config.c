@@ -69,6 +69,10 @@ static const flag flags[] = {
     {"collection.max-connecting", K_COUNT, F(max_connecting), 0, NULL, "16", 0,
      "Most connection attempts (lookup, TCP, TLS and authentication) in flight at once; "
      "others wait their turn, so a start or an outage never storms the servers (0: no bound)."},
+    {"collection.role-interval", K_WAIT, F(role_interval), 0, NULL, "5s", 0,
+     "Check each server's role (primary or standby) and reachability at least this often, "
+     "between query runs too, so /primary, /replica and pg_up follow a failover quickly "
+     "(0: only with the queries)."},
     {"auto-discover-databases", K_BOOL, F(auto_discover), 0, "PG_EXPORTER_AUTO_DISCOVER_DATABASES",
      "false", 0, "Also collect every other database of each listed server (found on every cycle)."},
     {"exclude-databases", K_TEXT, F(exclude_databases), 0, "PG_EXPORTER_EXCLUDE_DATABASES", NULL, 0,

@@ -238,6 +238,7 @@ static int load(exporter *e, const pp_config *cfg, loaded *out, char *err, size_
         .max_series = (size_t)cfg->max_series,
         .max_connecting = (size_t)cfg->max_connecting,
         .auto_discover = cfg->auto_discover,
+        .role_interval = cfg->role_interval,
     };
     split_names(cfg->include_databases, &topt.include, &topt.ninclude);
     split_names(cfg->exclude_databases, &topt.exclude, &topt.nexclude);

@@ -269,6 +269,11 @@ static int by_timeout(const void *a, const void *b, void *arg)
 static void schedule_next(pp_target *t)
 {
     double next = pp_schedule_earliest(&t->q[0].next_due, t->cat->nqueries, sizeof(pp_query_state));
+    /* the role probe runs on its own between query runs: a promotion or a
+     * demotion shows within role_interval, whatever the query intervals */
+    double every = t->opt->role_interval;
+    if (every > 0 && t->cycle_start + every < next)
+        next = t->cycle_start + every;
     start_timer(t, next - loop_now(t), on_cycle_timer);
 }
 

@@ -219,7 +219,7 @@ pulse_start() {
     local pw=${PULSE_DB_PASSWORD//\\/\\\\}
     pw=${pw//\'/\\\'}
     DATA_SOURCE_NAME="host=127.0.0.1 port=$(pg_port "$node") user=$DB_USER password='$pw' dbname=$DB_NAME sslmode=disable" \
-        setsid nohup "$PGPULSE" --web.listen-address="127.0.0.1:$port" \
+        setsid nohup "$PGPULSE" --web.listen-address="127.0.0.1:$port" --collection.role-interval=1s \
         >>"$CLUSTER_DIR/log/pgpulse-$node.log" 2>&1 </dev/null &
     echo $! >"$(pidfile "pgpulse-$node")"
     wait_until 30 "pgpulse for $node on $port (log: $CLUSTER_DIR/log/pgpulse-$node.log)" \

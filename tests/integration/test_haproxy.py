@@ -117,7 +117,8 @@ class HaproxyTest(unittest.TestCase):
         self.node_of_port = {srv.port: node for node, srv in self.servers.items()}
         self.pulses = {}
         for node, srv in self.servers.items():
-            pulse = Pgpulse(env={"DATA_SOURCE_NAME": srv.uri(user=srv.user,
+            pulse = Pgpulse(["--collection.role-interval=1s"],
+                            env={"DATA_SOURCE_NAME": srv.uri(user=srv.user,
                                                              password=srv.password)})
             self.addCleanup(pulse.destroy)
             self.pulses[node] = pulse
