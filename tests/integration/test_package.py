@@ -8,10 +8,12 @@ project's version, computed library dependencies and its conffile;
 `dpkg -i` installs the binary, the catalog, the unit (enabled, though no
 systemd runs), /etc/default/pgpulse (0640), the man page and the copyright
 file, and creates the pgpulse user; the installed binary, run as that user
-with the installed catalog, reaches a real server through its Unix socket
-(pg_up 1); the man page shows every flag of --help; a reinstall keeps an
-edited /etc/default/pgpulse; `dpkg -r` keeps only the conffile and
-`dpkg --purge` leaves no file, unit link or systemd state behind.
+with a flags file in /etc/pgpulse naming the installed catalog, reaches a
+real server through its Unix socket (pg_up 1) and on SIGHUP switches to
+the database the edited flags file names; the man page shows every flag
+of --help; a reinstall keeps an edited /etc/default/pgpulse; `dpkg -r`
+keeps only the conffile and `dpkg --purge` leaves no file, unit link or
+systemd state behind.
 
 The package is installed into the real root, not with `dpkg --root`: the
 maintainer scripts (adduser, deb-systemd-helper) are part of what is
@@ -22,17 +24,19 @@ pgpulse user again if it created it.
 """
 
 import glob
+import grp
 import os
 import pwd
 import re
 import shutil
+import signal
 import stat
 import subprocess
 import tempfile
 import time
 import unittest
 
-from pgharness import SOURCE_DIR, PgServer, Pgpulse
+from pgharness import SOURCE_DIR, PgServer, Pgpulse, wait_for
 
 UNIT = os.path.join(SOURCE_DIR, "deploy", "systemd", "pgpulse.service")
 DEFAULTS = os.path.join(SOURCE_DIR, "deploy", "systemd", "pgpulse.default")
@@ -217,25 +221,50 @@ class PackageTest(unittest.TestCase):
         self.assertEqual((p.returncode, p.stdout + p.stderr), (0, ""))
 
     def test_4_runs_installed(self):
+        # As the README says: the data source in a flags file in
+        # /etc/pgpulse, 0640 root:pgpulse, that pgpulse (as the pgpulse
+        # user) reads at start and again on SIGHUP, what the unit's
+        # ExecReload sends.
         pg = PgServer()
         self.addCleanup(pg.destroy)
         pg.psql("CREATE ROLE pgpulse LOGIN IN ROLE pg_monitor")
         # The socket lives in the server's temp dir: let the pgpulse user in.
         os.chmod(pg.tmpdir, 0o755)
-        dsn = f"host={pg.tmpdir} port={pg.port} user=pgpulse dbname=postgres"
-        pulse = Pgpulse(["--catalog=/usr/share/pgpulse/queries"], env={"DATA_SOURCE_NAME": dsn},
-                        binary="/usr/bin/pgpulse", user="pgpulse")
+        flags = "/etc/pgpulse/flags"
+        self.addCleanup(os.remove, flags)  # before the purge, or the dir stays
+
+        def write_flags(dbname):
+            with open(flags + ".new", "w") as f:
+                f.write(f"--data-source.name=host={pg.tmpdir} port={pg.port} user=pgpulse"
+                        f" dbname={dbname}\n--catalog=/usr/share/pgpulse/queries\n")
+            os.chown(flags + ".new", 0, grp.getgrnam("pgpulse").gr_gid)
+            os.chmod(flags + ".new", 0o640)
+            os.rename(flags + ".new", flags)
+
+        def connected_to():
+            return pg.psql("SELECT datname, client_addr IS NULL FROM pg_stat_activity"
+                           " WHERE usename = 'pgpulse'")
+
+        write_flags("postgres")
+        pulse = Pgpulse(["--config.flags-file=" + flags], binary="/usr/bin/pgpulse",
+                        user="pgpulse")
         self.addCleanup(pulse.destroy)
-        page = pulse.wait_for(lambda p: p.find("pg_up") and p.value("pg_up") == 1
-                              and p.find("pg_stat_database_numbackends", datname="postgres")
-                              and p, 20, "pg_up 1 and the installed catalog's series")
-        self.assertEqual(page.value("pgpulse_config_last_reload_successful"), 1)
+        pulse.wait_for(lambda p: p.find("pg_up") and p.value("pg_up") == 1
+                       and p.find("pg_stat_database_numbackends", datname="postgres"),
+                       20, "pg_up 1 and the installed catalog's series")
         with open(f"/proc/{pulse.proc.pid}/status") as f:
             uid = re.search(r"^Uid:\s+(\d+)", f.read(), re.M).group(1)
         self.assertEqual(int(uid), pwd.getpwnam("pgpulse").pw_uid)
-        rows = pg.psql("SELECT usename, client_addr IS NULL FROM pg_stat_activity"
-                       " WHERE usename = 'pgpulse'")
-        self.assertIn(["pgpulse", "t"], rows, "not connected through the Unix socket")
+        # client_addr is NULL: through the Unix socket
+        self.assertEqual(connected_to(), [["postgres", "t"]])
+
+        write_flags("template1")
+        pulse.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: connected_to() == [["template1", "t"]], 20,
+                 what="the reloaded data source to replace the old one")
+        page = pulse.wait_for(lambda p: p.find("pg_up") and p.value("pg_up") == 1 and p,
+                              20, "pg_up 1 after the reload")
+        self.assertEqual(page.value("pgpulse_config_last_reload_successful"), 1)
         self.assertEqual(pulse.stop(), 0, pulse.stderr())
 
     def test_5_man_page(self):
