@@ -573,9 +573,10 @@ class Pgpulse:
     DATA_SOURCE_* and PG_EXPORTER_* variable was removed. stderr goes to a
     file (self.stderr_path). With wait=True the constructor returns once the
     HTTP listener answers; if the process exits first, it raises with the
-    process's stderr."""
+    process's stderr. binary runs another pgpulse than $PGPULSE_BIN (an
+    installed one); user runs it as that user (when we are root)."""
 
-    def __init__(self, args=(), env=None, wait=True, listen=True):
+    def __init__(self, args=(), env=None, wait=True, listen=True, binary=None, user=None):
         self.tmpdir = tempfile.mkdtemp(prefix="pgpulse-run-")
         _live.append(self)
         self.port = free_port()
@@ -584,15 +585,22 @@ class Pgpulse:
         full_env = {k: v for k, v in os.environ.items()
                     if not k.startswith(("DATA_SOURCE_", "PG_EXPORTER_"))}
         full_env.update(env or {})
-        argv = [_pgpulse_bin()]
+        argv = [binary or _pgpulse_bin()]
         if listen:
             argv.append(f"--web.listen-address=127.0.0.1:{self.port}")
         argv += list(args)
         self.argv = argv
         self.started_at = time.time()
+        if user is not None:
+            pw = pwd.getpwnam(user)
+            os.chown(self.tmpdir, pw.pw_uid, pw.pw_gid)
         with open(self.stderr_path, "wb") as err, open(self.stdout_path, "wb") as out:
+            # With user, the parent-death signal is set after the switch
+            # (a change of uid would clear it).
             self.proc = subprocess.Popen(argv, env=full_env, stdin=subprocess.DEVNULL,
                                          stdout=out, stderr=err, cwd=self.tmpdir,
+                                         user=user, group=user and pw.pw_gid,
+                                         extra_groups=[] if user else None,
                                          preexec_fn=_die_with_parent)
         if wait:
             self.wait_ready()
