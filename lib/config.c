@@ -475,7 +475,9 @@ void pp_config_usage(FILE *out)
         char left[64];
         snprintf(left, sizeof(left), "--%s%s%s", f->kind == K_BOOL ? "[no-]" : "", f->name,
                  f->kind == K_BOOL || f->kind == K_ACTION ? "" : "=VALUE");
-        fprintf(out, "  %-30s %s", left, f->help);
+        /* two spaces at least between a flag and its help: man pages are
+         * made from this (help2man) */
+        fprintf(out, "  %-36s  %s", left, f->help);
         if (f->def != NULL)
             fprintf(out, " (default: %s)", f->def);
         if (f->env != NULL)

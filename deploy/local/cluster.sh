@@ -388,13 +388,7 @@ CREATE ROLE $DB_USER LOGIN SUPERUSER PASSWORD '$pw';
 CREATE DATABASE $DB_NAME OWNER $DB_USER;
 \\c $DB_NAME
 SET ROLE $DB_USER;
-CREATE TABLE users (id serial PRIMARY KEY, name text NOT NULL);
-CREATE TABLE nodes (id serial PRIMARY KEY, hostname text NOT NULL);
-CREATE TABLE messages (id serial PRIMARY KEY, user_id int REFERENCES users, body text);
-INSERT INTO users (name) SELECT 'user ' || i FROM generate_series(1, 100) i;
-INSERT INTO nodes (hostname) VALUES ('postgres-primary'), ('postgres-replica-1'), ('postgres-replica-2');
-INSERT INTO messages (user_id, body) SELECT 1 + i % 100, 'hello ' || i FROM generate_series(1, 1000) i;
-ANALYZE;
+$(cat "$root/deploy/seed.sql")
 EOF
 }
 

@@ -700,38 +700,76 @@ class Pgpulse:
             shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
-class Prometheus:
+class _Daemon:
+    """A peer program run in the foreground in a temp dir of its own, its
+    stdout and stderr in self.log(); destroyed with the harness's other
+    resources."""
+
+    name = "daemon"
+
+    def _spawn(self, prefix, files, argv):
+        """Writes files (name -> text) into a new temp dir, then starts argv
+        with {dir} in its arguments replaced by that dir."""
+        self.tmpdir = tempfile.mkdtemp(prefix=prefix)
+        _live.append(self)
+        for name, text in files.items():
+            with open(os.path.join(self.tmpdir, name), "w") as f:
+                f.write(text)
+        self.log_path = os.path.join(self.tmpdir, self.name + ".log")
+        argv = [a.replace("{dir}", self.tmpdir) for a in argv]
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=log, cwd=self.tmpdir,
+                                         preexec_fn=_die_with_parent)
+
+    def _wait(self, check, timeout, what):
+        """Waits until check() is true; raises with the log if the program exits."""
+        def ready():
+            if self.proc.poll() is not None:
+                raise _Exited()
+            return check()
+        try:
+            wait_for(ready, timeout, what=what)
+        except _Exited:
+            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n"
+                               f"{self.log()}") from None
+
+    def log(self):
+        with open(self.log_path, errors="replace") as f:
+            return f.read()
+
+    def destroy(self):
+        if self in _live:
+            _live.remove(self)
+        try:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+        finally:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+
+
+class Prometheus(_Daemon):
     """Debian's prometheus on a free loopback port, in its own temp dir.
 
     config is the text of prometheus.yml; files maps more file names (rule
     files the config names, relative to it) to their text. query() and
     api() speak the HTTP API and return its "data"."""
 
-    def __init__(self, config, files=None, timeout=60):
-        self.tmpdir = tempfile.mkdtemp(prefix="pgpulse-prom-")
-        _live.append(self)
-        self.port = free_port()
-        for name, text in dict(files or {}, **{"prometheus.yml": config}).items():
-            with open(os.path.join(self.tmpdir, name), "w") as f:
-                f.write(text)
-        self.log_path = os.path.join(self.tmpdir, "prometheus.log")
-        argv = [PROMETHEUS, "--config.file=" + os.path.join(self.tmpdir, "prometheus.yml"),
-                "--storage.tsdb.path=" + os.path.join(self.tmpdir, "data"),
-                f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"]
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=log, cwd=self.tmpdir,
-                                         preexec_fn=_die_with_parent)
+    name = "prometheus"
 
-        def ready():
-            if self.proc.poll() is not None:
-                raise _Exited()
-            return self._get("/-/ready")[0] == 200
-        try:
-            wait_for(ready, timeout, what=f"prometheus to be ready on {self.port}")
-        except _Exited:
-            raise RuntimeError(f"prometheus exited with {self.proc.returncode}:\n"
-                               f"{self.log()}") from None
+    def __init__(self, config, files=None, timeout=60):
+        self.port = free_port()
+        self._spawn("pgpulse-prom-", dict(files or {}, **{"prometheus.yml": config}),
+                    [PROMETHEUS, "--config.file={dir}/prometheus.yml",
+                     "--storage.tsdb.path={dir}/data",
+                     f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"])
+        self._wait(lambda: self._get("/-/ready")[0] == 200, timeout,
+                   f"prometheus to be ready on {self.port}")
 
     def __repr__(self):
         return f"Prometheus(pid={self.proc.pid}, port={self.port})"
@@ -765,24 +803,6 @@ class Prometheus:
         """The firing alerts: a list of their label dicts."""
         return [a["labels"] for a in self.api("alerts")["alerts"] if a["state"] == "firing"]
 
-    def log(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
-    def destroy(self):
-        if self in _live:
-            _live.remove(self)
-        try:
-            if self.proc.poll() is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
-        finally:
-            shutil.rmtree(self.tmpdir, ignore_errors=True)
-
 
 def haproxy_local_config(nodes, write_port, read_port, inter=None, template=None):
     """deploy/haproxy/haproxy.cfg for servers on 127.0.0.1: nodes maps each
@@ -813,55 +833,26 @@ def haproxy_local_config(nodes, write_port, read_port, inter=None, template=None
     return text
 
 
-class Haproxy:
+class Haproxy(_Daemon):
     """Debian's haproxy in the foreground with the given config text, in its
     own temp dir. The constructor returns once every port in wait_ports
     accepts connections; haproxy's log (stdout/stderr) is in self.log()."""
 
+    name = "haproxy"
+
     def __init__(self, config, wait_ports=(), timeout=30):
-        self.tmpdir = tempfile.mkdtemp(prefix="pgpulse-haproxy-")
-        _live.append(self)
+        self._spawn("pgpulse-haproxy-", {"haproxy.cfg": config},
+                    [HAPROXY, "-db", "-f", "{dir}/haproxy.cfg"])
         self.config_path = os.path.join(self.tmpdir, "haproxy.cfg")
-        with open(self.config_path, "w") as f:
-            f.write(config)
-        self.log_path = os.path.join(self.tmpdir, "haproxy.log")
-        with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen([HAPROXY, "-db", "-f", self.config_path],
-                                         stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                         cwd=self.tmpdir, preexec_fn=_die_with_parent)
 
         def listening():
-            if self.proc.poll() is not None:
-                raise _Exited()
             for port in wait_ports:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
             return True
-        try:
-            wait_for(listening, timeout, what=f"haproxy to listen on {list(wait_ports)}")
-        except _Exited:
-            raise RuntimeError(f"haproxy exited with {self.proc.returncode}:\n"
-                               f"{self.log()}") from None
+        self._wait(listening, timeout, f"haproxy to listen on {list(wait_ports)}")
 
     def __repr__(self):
         return f"Haproxy(pid={self.proc.pid}, dir={self.tmpdir})"
-
-    def log(self):
-        with open(self.log_path, errors="replace") as f:
-            return f.read()
-
-    def destroy(self):
-        if self in _live:
-            _live.remove(self)
-        try:
-            if self.proc.poll() is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
-        finally:
-            shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
 def fast_catalog(dirpath, interval="1s", timeout="2s"):

@@ -27,7 +27,7 @@ from pgharness import HAPROXY, SOURCE_DIR, free_port, haproxy_local_config, wait
 DEPLOY = os.path.join(SOURCE_DIR, "deploy")
 CLUSTER = os.path.join(DEPLOY, "local", "cluster.sh")
 SCRIPTS = [os.path.join(DEPLOY, p) for p in (
-    "deps.sh", "local/cluster.sh", "local/demo.sh",
+    "deps.sh", "local/cluster.sh",
     "compose/primary-init.sh", "compose/replica-entrypoint.sh")]
 
 

@@ -274,7 +274,7 @@ class PackageTest(unittest.TestCase):
         flags = help_flags("/usr/bin/pgpulse")
         self.assertGreater(len(flags), 10, flags)
         for flag in flags:
-            self.assertIn("--" + flag, p.stdout)
+            self.assertTrue("--" + flag in p.stdout or "--[no-]" + flag in p.stdout, flag)
         for text in ("/etc/default/pgpulse", "SIGHUP", "DATA_SOURCE_NAME"):
             self.assertIn(text, p.stdout)
 
