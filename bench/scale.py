@@ -125,6 +125,29 @@ def start_server(max_targets):
     return pg
 
 
+def server_cpu_seconds(pg):
+    """User + system CPU time of the postmaster and its living children."""
+    root, total = pg.postmaster_pid(), 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        if int(entry) == root or int(fields[1]) == root:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds():
+    """CPU seconds all cores spent on anything but idle and iowait."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def role_backends(pg):
     return int(pg.scalar(f"SELECT count(*) FROM pg_stat_activity WHERE usename = '{ROLE}'"))
 
@@ -224,27 +247,63 @@ class Pgpulse:
 
 # -- reading pages ---------------------------------------------------------------
 
-# Only the few families the script needs, by regular expression: a page of
-# 1,000 targets is tens of megabytes, too big for pgharness's parser.
-PG_UP = re.compile(rb"^pg_up(?:\{[^\n]*\})? (\S+)$", re.M)
-DATA_AGE = re.compile(rb"^pgpulse_target_data_age_seconds(?:\{[^\n]*\})? (\S+)$", re.M)
-LOOP_LAG = re.compile(rb"^([a-zA-Z_:][a-zA-Z0-9_:]*loop_lag[a-zA-Z0-9_:]*)(\{[^\n]*\})? (\S+)$",
-                      re.M)
+# Only the few families the script needs, found with substring searches: a
+# page of 1,000 targets is over 50 MB, too big for pgharness's parser or for
+# a regular expression over the whole page while pgpulse is being measured.
+SAMPLE = re.compile(rb"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^\n]*\})? (\S+)$", re.M)
 
 
 def plain(body, encoding):
     return gzip_mod.decompress(body) if encoding == "gzip" else body
 
 
+def family_values(text, name):
+    """Values of the samples named name (no suffix) on a plain page.
+
+    Only the stretch from the first to the last line of the family is
+    searched; samples of one family are contiguous on a valid page, and
+    the stretch holds every one of them even if they are not."""
+    first, last = None, None
+    for pre in (b"\n" + name + b"{", b"\n" + name + b" "):
+        i = text.find(pre)
+        if text.startswith(pre[1:]):
+            i = -1
+        elif i < 0:
+            continue
+        j = text.rfind(pre)
+        j = j if j >= 0 else i
+        first = i if first is None else min(first, i)
+        last = j if last is None else max(last, j)
+    if first is None:
+        return []
+    end = text.find(b"\n", last + 1)
+    block = text[first + 1:end if end >= 0 else len(text)]
+    return [float(v) for n, _, v in SAMPLE.findall(block) if n == name]
+
+
 def up_count(text):
-    return sum(1 for v in PG_UP.findall(text) if float(v) == 1)
+    return sum(1 for v in family_values(text, b"pg_up") if v == 1)
+
+
+def loop_lag_samples(text):
+    """{sample name and labels: value} of every family named *loop_lag*."""
+    out = {}
+    i = text.find(b"loop_lag")
+    while i >= 0:
+        start = text.rfind(b"\n", 0, i) + 1
+        end = text.find(b"\n", i)
+        end = end if end >= 0 else len(text)
+        m = SAMPLE.fullmatch(text[start:end])
+        if m and b"loop_lag" in m.group(1):
+            out[(m.group(1) + (m.group(2) or b"")).decode()] = float(m.group(3))
+        i = text.find(b"loop_lag", end)
+    return out
 
 
 def page_facts(text):
     """(largest data age, {loop-lag sample: value}) of one plain page."""
-    ages = [float(v) for v in DATA_AGE.findall(text)]
-    lag = {(name + labels).decode(): float(v) for name, labels, v in LOOP_LAG.findall(text)}
-    return (max(ages) if ages else None), lag
+    ages = family_values(text, b"pgpulse_target_data_age_seconds")
+    return (max(ages) if ages else None), loop_lag_samples(text)
 
 
 def loop_lag_summary(pages_lag):
@@ -319,8 +378,9 @@ def run_one(args, binary, pg, n, tmpdir):
             note(f"{n} targets: all pg_up 1 after {r['up_s']:.1f} s")
 
         # 2. the window: a gzip scrape every --scrape-every seconds
-        note(f"{n} targets: {args.window} s window, a gzip scrape every {args.scrape_every} s")
+        note(f"{n} targets: {args.window:g} s window, a gzip scrape every {args.scrape_every} s")
         times, bodies, errors = [], [], []
+        server0, busy0 = server_cpu_seconds(pg), machine_busy_seconds()
         cpu0, t0 = p.cpu_seconds(), time.monotonic()
         tick = 0
         while True:
@@ -344,6 +404,8 @@ def run_one(args, binary, pg, n, tmpdir):
         time.sleep(max(0.0, t0 + args.window - time.monotonic()))
         wall = time.monotonic() - t0
         r["cpu"] = (p.cpu_seconds() - cpu0) / wall
+        r["machine_cpu"] = (machine_busy_seconds() - busy0) / wall
+        r["server_cpu"] = (server_cpu_seconds(pg) - server0) / wall
         r["rss"] = p.proc_status("VmRSS") * 1024
         r["hwm"] = p.proc_status("VmHWM") * 1024
         r["load"] = os.getloadavg()[0]
@@ -472,6 +534,10 @@ def report(results, facts, args, started):
         check=lambda r: r["age"] is not None and r["age"] < GOAL_AGE_S)
     row("loop lag (self-metric)", "loop_lag")
     row("server backends of pgpulse's role at the end", "backends", lambda v: f"{v:,}")
+    row("PostgreSQL server CPU (all its processes), fraction of one core", "server_cpu",
+        lambda v: f"{v:.3f}")
+    row(f"whole machine CPU busy, cores of {os.cpu_count()}", "machine_cpu",
+        lambda v: f"{v:.2f}")
     row("load average (1 min) at the end", "load", lambda v: f"{v:.2f}")
 
     notes = []
@@ -489,8 +555,16 @@ def report(results, facts, args, started):
         if r["encoding_plain"]:
             notes.append(f"- {n}: compressed ({r['encoding_plain']}) without being asked")
         if r["log_problems"]:
-            notes.append(f"- {n}: pgpulse logged {len(r['log_problems'])} warnings or errors,"
-                         f" first: `{r['log_problems'][0]}`")
+            kinds = {}
+            for line in r["log_problems"]:
+                m = re.search(r'msg="([^"]*)"', line)
+                e = re.search(r'err="([^"]*)"', line)
+                k = (m.group(1) if m else line[:80]) + (f" ({e.group(1)})" if e else "")
+                kinds[k] = kinds.get(k, 0) + 1
+            notes.append(f"- {n}: pgpulse logged {len(r['log_problems'])} warnings or errors: "
+                         + "; ".join(f"{c}× {k}" for k, c in
+                                     sorted(kinds.items(), key=lambda kv: -kv[1])[:5])
+                         + f"; first: `{r['log_problems'][0]}`")
         if not r["clean_exit"]:
             notes.append(f"- {n}: pgpulse did not exit within 10 s of SIGTERM and was killed")
         if r["dsn_via"] != "DATA_SOURCE_NAME":
@@ -511,7 +585,7 @@ def report(results, facts, args, started):
         f"- PostgreSQL {facts['postgres']}: one server listening on `*`, each target a"
         f" distinct 127.x.y.z address from 127.0.1.1 on, {TABLES} tables of {ROWS:,} rows;"
         " everything on loopback",
-        f"- per N: a fresh pgpulse; once every target shows pg_up 1, a {args.window} s window"
+        f"- per N: a fresh pgpulse; once every target shows pg_up 1, a {args.window:g} s window"
         f" with a gzip scrape every {per} on a fresh connection (Python http.client, timed"
         " around connect, request and the whole body; nearest-rank percentiles)",
         "",
