@@ -350,7 +350,8 @@ def run_one(args, binary, pg, n, tmpdir):
     r = {"n": n}
     dsns = [f"postgresql://{ROLE}@{a}:{pg.port}/{DBNAME}?sslmode=disable"
             for a in loopback_addresses(n)]
-    note(f"{n} targets: starting pgpulse")
+    who = f"{n:,} target{'' if n == 1 else 's'}"
+    note(f"{who}: starting pgpulse")
     p = Pgpulse(binary, dsns, tmpdir)
     r["dsn_via"] = p.dsn_via
     try:
@@ -372,13 +373,13 @@ def run_one(args, binary, pg, n, tmpdir):
             time.sleep(0.5)
         r["up_best"] = best
         if r["up_s"] is None:
-            note(f"{n} targets: only {best} showed pg_up 1 within {args.up_timeout} s;"
+            note(f"{who}: only {best} showed pg_up 1 within {args.up_timeout} s;"
                  " measuring anyway")
         else:
-            note(f"{n} targets: all pg_up 1 after {r['up_s']:.1f} s")
+            note(f"{who}: all pg_up 1 after {r['up_s']:.1f} s")
 
         # 2. the window: a gzip scrape every --scrape-every seconds
-        note(f"{n} targets: {args.window:g} s window, a gzip scrape every {args.scrape_every} s")
+        note(f"{who}: {args.window:g} s window, a gzip scrape every {args.scrape_every} s")
         times, bodies, errors = [], [], []
         server0, busy0 = server_cpu_seconds(pg), machine_busy_seconds()
         cpu0, t0 = p.cpu_seconds(), time.monotonic()
@@ -442,7 +443,7 @@ def run_one(args, binary, pg, n, tmpdir):
         r["log_problems"] = p.log_problems()
         return r
     except BaseException:
-        print(f"--- last lines of pgpulse's log ({n} targets):\n{p.log_tail()}",
+        print(f"--- last lines of pgpulse's log ({who}):\n{p.log_tail()}",
               file=sys.stderr)
         raise
     finally:
@@ -644,6 +645,9 @@ def main():
     # pgpulse and pgharness's atexit hook removes the server.
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, lambda signum, _: sys.exit(128 + signum))
+    # Ctrl-C too, even when started in the background by a shell that
+    # ignores SIGINT for its background jobs.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     started = datetime.datetime.now(datetime.timezone.utc)
     t0 = time.monotonic()
