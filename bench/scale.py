@@ -1,0 +1,681 @@
+#!/usr/bin/env python3
+"""pgpulse at 1, 100, 500 and 1,000 targets: the scale curve, in one run.
+
+One throwaway PostgreSQL 15 server listening on every address ('*') stands
+in for many: each 127.x.y.z loopback address reaches it, so N DSNs
+postgresql://bench_pgpulse@127.0.<a>.<b>:PORT/postgres are N distinct
+host:port targets to pgpulse. For each N a fresh pgpulse (Release build,
+built-in catalog, whose default intervals are 15 s) watches N of them, and
+the script measures:
+
+1. Start-up: seconds from starting pgpulse until one /metrics page (gzip)
+   shows pg_up 1 for all N targets, polled every 0.5 s.
+2. Scrapes: over a window (60 s) right after that, a gzip scrape every
+   second (several Prometheus replicas' worth), each on a fresh connection,
+   timed with time.perf_counter around connect, request and reading the
+   whole body: p50, p90, p99 and max (nearest rank), and how many took over
+   100 ms. One plain and one gzip response are fetched after the window for
+   their sizes.
+3. pgpulse's CPU over the window as a fraction of one core (utime + stime
+   from /proc/PID/stat, divided by the wall time), VmRSS at the end of the
+   window and VmHWM (the peak since start).
+4. Freshness: the largest pgpulse_target_data_age_seconds on any page of
+   the window, and the loop-lag self-metric (any family whose name holds
+   loop_lag) if the page has one.
+
+It prints a Markdown report (machine facts, one table with a column per N,
+the goals and whether they hold at 1,000 targets) and writes it to
+bench/results/scale-<date>.md. Everything it starts is stopped on exit,
+failure, Ctrl-C or SIGTERM.
+
+    python3 bench/scale.py                 # 1,100,500,1000 targets, ~10 min
+    python3 bench/scale.py --quick         # 1,100 targets, 20 s window
+    python3 bench/scale.py --pgpulse /path/to/pgpulse --targets 1,50
+
+Needs postgresql-15 and the build dependencies of pgpulse (unless
+--pgpulse). Run as root (the server then runs as `postgres`) or as a user
+that can run initdb.
+"""
+
+import argparse
+import datetime
+import gzip as gzip_mod
+import http.client
+import math
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(BENCH_DIR)
+sys.path.insert(0, BENCH_DIR)
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+import pgharness  # noqa: E402  (PgServer, free_port)
+import compare  # noqa: E402  (build_pgpulse, build_type, first_line, num)
+
+ROLE = "bench_pgpulse"
+DBNAME = "postgres"
+TABLES, ROWS = 4, 10000
+INTERVAL = 15          # the built-in catalog's default collection interval, s
+
+# The goals, for 1,000 targets on a 15 s interval (see bench/README.md).
+GOAL_N = 1000
+GOAL_UP_S = 30
+GOAL_P99_MS = 10
+GOAL_MAX_MS = 100
+GOAL_RSS_BYTES = 100e6
+GOAL_CPU = 0.25
+GOAL_AGE_S = 2 * INTERVAL
+
+# Requests from this script must not wait forever on a stuck exporter.
+HTTP_TIMEOUT = 30
+
+# Linux caps one environment string at 32 pages (MAX_ARG_STRLEN); longer DSN
+# lists go into a flags file instead.
+ENV_STRING_MAX = 32 * 4096 - 64
+
+
+def note(msg):
+    print(f"scale: {msg}", file=sys.stderr, flush=True)
+
+
+# -- addresses -------------------------------------------------------------------
+
+def loopback_addresses(n):
+    """n distinct loopback addresses from 127.0.1.1 on, no .0 or .255 octet."""
+    out = []
+    for a in range(0, 255):
+        for b in range(1, 255):
+            for c in range(1, 255):
+                if len(out) == n:
+                    return out
+                out.append(f"127.{a}.{b}.{c}")
+    raise ValueError(f"cannot make {n} loopback addresses")
+
+
+# -- the server ------------------------------------------------------------------
+
+def start_server(max_targets):
+    """One PostgreSQL 15 server on '*' that every 127.x.y.z reaches."""
+    pg = pgharness.PgServer(start=False, settings={
+        # Every 127.x.y.z must reach it: '127.0.0.1' binds that address only.
+        "listen_addresses": "'*'",
+        # One backend per target, plus psql and the reserved slots.
+        "max_connections": str(max_targets + 50),
+        "shared_buffers": "'128MB'",
+        "log_min_messages": "warning",
+    })
+    pg._append_as_postgres(os.path.join(pg.datadir, "pg_hba.conf"),
+                           "# scale.py: every loopback address is a target\n"
+                           "host all all 127.0.0.0/8 trust\n")
+    pg.start()
+    pg.psql(f"CREATE ROLE {ROLE} LOGIN IN ROLE pg_monitor")
+    for i in range(1, TABLES + 1):
+        pg.psql(f"CREATE TABLE bench_t{i} (id int PRIMARY KEY, n int, note text);"
+                f"INSERT INTO bench_t{i} SELECT g, g % 100, md5(g::text)"
+                f"  FROM generate_series(1, {ROWS}) g;"
+                f"UPDATE bench_t{i} SET n = n + 1 WHERE id <= {ROWS // 10};"
+                f"ANALYZE bench_t{i}", dbname=DBNAME)
+    return pg
+
+
+def server_cpu_seconds(pg):
+    """User + system CPU time of the postmaster and its living children."""
+    root, total = pg.postmaster_pid(), 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        if int(entry) == root or int(fields[1]) == root:
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds():
+    """CPU seconds all cores spent on anything but idle and iowait."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def role_backends(pg):
+    return int(pg.scalar(f"SELECT count(*) FROM pg_stat_activity WHERE usename = '{ROLE}'"))
+
+
+# -- pgpulse ---------------------------------------------------------------------
+
+class Pgpulse:
+    """pgpulse watching N targets, on a free loopback port."""
+
+    def __init__(self, binary, dsns, tmpdir):
+        self.port = pgharness.free_port()
+        self.log_path = os.path.join(tmpdir, f"pgpulse-{len(dsns)}.log")
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("DATA_SOURCE_", "PG_EXPORTER_", "PGPULSE_"))}
+        argv = [binary, f"--web.listen-address=127.0.0.1:{self.port}"]
+        joined = ",".join(dsns)
+        if len(joined) < ENV_STRING_MAX:
+            env["DATA_SOURCE_NAME"] = joined
+            self.dsn_via = "DATA_SOURCE_NAME"
+        else:
+            flags = os.path.join(tmpdir, f"flags-{len(dsns)}")
+            with open(flags, "w") as f:
+                f.writelines(f"--data-source.name={d}\n" for d in dsns)
+            argv.append(f"--config.flags-file={flags}")
+            self.dsn_via = "a flags file"
+        nofile = len(dsns) * 2 + 1024
+
+        def preexec():
+            # Die with this script, and have a descriptor per connection.
+            pgharness._die_with_parent()
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            want = nofile if hard == resource.RLIM_INFINITY else min(hard, nofile)
+            if soft != resource.RLIM_INFINITY and soft < want:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+
+        with open(self.log_path, "wb") as log:
+            self.started = time.monotonic()
+            self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT, cwd=tmpdir,
+                                         preexec_fn=preexec)
+
+    def alive(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"pgpulse exited with {self.proc.returncode}:\n{self.log_tail()}")
+
+    def get(self, gzip=True, timeout=HTTP_TIMEOUT):
+        """(status, Content-Encoding, body as sent, seconds) of one GET /metrics
+        on a fresh connection; the time covers connect, request and the
+        whole body."""
+        self.alive()
+        t0 = time.perf_counter()
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            conn.request("GET", "/metrics", headers={"Accept-Encoding": "gzip"} if gzip else {})
+            resp = conn.getresponse()
+            body = resp.read()
+            took = time.perf_counter() - t0
+            return resp.status, resp.getheader("Content-Encoding", ""), body, took
+        finally:
+            conn.close()
+
+    def proc_status(self, field):
+        """A field of /proc/PID/status in KiB (VmRSS, VmHWM)."""
+        self.alive()
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+        raise RuntimeError(f"no {field} in /proc/{self.proc.pid}/status")
+
+    def cpu_seconds(self):
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def log_tail(self, lines=20):
+        with open(self.log_path, errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+
+    def log_problems(self):
+        with open(self.log_path, errors="replace") as f:
+            return [line.rstrip() for line in f if re.search(r"level=(?:warn|error)", line)]
+
+    def stop(self):
+        """SIGTERM; SIGKILL after 10 s. False if it had to be killed."""
+        if self.proc.poll() is not None:
+            return True
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+            return True
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return False
+
+
+# -- reading pages ---------------------------------------------------------------
+
+# Only the few families the script needs, found with substring searches: a
+# page of 1,000 targets is over 50 MB, too big for pgharness's parser or for
+# a regular expression over the whole page while pgpulse is being measured.
+SAMPLE = re.compile(rb"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^\n]*\})? (\S+)$", re.M)
+
+
+def plain(body, encoding):
+    return gzip_mod.decompress(body) if encoding == "gzip" else body
+
+
+def family_values(text, name):
+    """Values of the samples named name (no suffix) on a plain page.
+
+    Only the stretch from the first to the last line of the family is
+    searched; samples of one family are contiguous on a valid page, and
+    the stretch holds every one of them even if they are not."""
+    first, last = None, None
+    for pre in (b"\n" + name + b"{", b"\n" + name + b" "):
+        i = text.find(pre)
+        if text.startswith(pre[1:]):
+            i = -1
+        elif i < 0:
+            continue
+        j = text.rfind(pre)
+        j = j if j >= 0 else i
+        first = i if first is None else min(first, i)
+        last = j if last is None else max(last, j)
+    if first is None:
+        return []
+    end = text.find(b"\n", last + 1)
+    block = text[first + 1:end if end >= 0 else len(text)]
+    return [float(v) for n, _, v in SAMPLE.findall(block) if n == name]
+
+
+def up_count(text):
+    return sum(1 for v in family_values(text, b"pg_up") if v == 1)
+
+
+def loop_lag_samples(text):
+    """{sample name and labels: value} of every family named *loop_lag*."""
+    out = {}
+    i = text.find(b"loop_lag")
+    while i >= 0:
+        start = text.rfind(b"\n", 0, i) + 1
+        end = text.find(b"\n", i)
+        end = end if end >= 0 else len(text)
+        m = SAMPLE.fullmatch(text[start:end])
+        if m and b"loop_lag" in m.group(1):
+            out[(m.group(1) + (m.group(2) or b"")).decode()] = float(m.group(3))
+        i = text.find(b"loop_lag", end)
+    return out
+
+
+def page_facts(text):
+    """(largest data age, {loop-lag sample: value}) of one plain page."""
+    ages = family_values(text, b"pgpulse_target_data_age_seconds")
+    return (max(ages) if ages else None), loop_lag_samples(text)
+
+
+def loop_lag_summary(pages_lag):
+    """One cell for the loop-lag self-metric over the window's pages, or None.
+
+    A gauge: the largest value seen. A histogram or summary: the mean over
+    the window from _sum and _count, and the largest quantile seen."""
+    if not any(pages_lag):
+        return None
+    first, last = pages_lag[0], pages_lag[-1]
+    names = sorted({k.split("{")[0] for p in pages_lag for k in p})
+    parts = []
+
+    def fmt(name, v):
+        return f"{v * 1000:.3g} ms" if "seconds" in name else f"{v:.3g}"
+    sums = [k for k in last if k.split("{")[0].endswith("_sum")]
+    for s in sums:
+        c = s.replace("_sum", "_count", 1)
+        if c in last:
+            dn = last[c] - first.get(c, 0)
+            ds = last[s] - first.get(s, 0)
+            if dn > 0:
+                parts.append(f"mean {fmt(s, ds / dn)}")
+    plain_names = [n for n in names if not n.endswith(("_sum", "_count", "_bucket"))]
+    for n in plain_names:
+        vals = [v for p in pages_lag for k, v in p.items() if k.split("{")[0] == n]
+        if vals:
+            label = "max" if len(plain_names) == 1 else f"{n} max"
+            parts.append(f"{label} {fmt(n, max(vals))}")
+    return ", ".join(parts) or "present (" + ", ".join(names) + ")"
+
+
+def percentile(sorted_vals, p):
+    """Nearest-rank percentile."""
+    if not sorted_vals:
+        return None
+    k = max(1, math.ceil(p / 100 * len(sorted_vals)))
+    return sorted_vals[k - 1]
+
+
+# -- one N -----------------------------------------------------------------------
+
+def run_one(args, binary, pg, n, tmpdir):
+    r = {"n": n}
+    dsns = [f"postgresql://{ROLE}@{a}:{pg.port}/{DBNAME}?sslmode=disable"
+            for a in loopback_addresses(n)]
+    who = f"{n:,} target{'' if n == 1 else 's'}"
+    note(f"{who}: starting pgpulse")
+    p = Pgpulse(binary, dsns, tmpdir)
+    r["dsn_via"] = p.dsn_via
+    try:
+        # 1. until every target shows pg_up 1
+        deadline = p.started + args.up_timeout
+        best, r["up_s"] = 0, None
+        while True:
+            try:
+                status, enc, body, _ = p.get()
+                if status == 200:
+                    best = max(best, up_count(plain(body, enc)))
+                    if best >= n:
+                        r["up_s"] = time.monotonic() - p.started
+                        break
+            except (OSError, http.client.HTTPException):
+                pass  # not listening yet
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.5)
+        r["up_best"] = best
+        if r["up_s"] is None:
+            note(f"{who}: only {best} showed pg_up 1 within {args.up_timeout} s;"
+                 " measuring anyway")
+        else:
+            note(f"{who}: all pg_up 1 after {r['up_s']:.1f} s")
+
+        # 2. the window: a gzip scrape every --scrape-every seconds
+        note(f"{who}: {args.window:g} s window, a gzip scrape every {args.scrape_every} s")
+        times, bodies, errors = [], [], []
+        server0, busy0 = server_cpu_seconds(pg), machine_busy_seconds()
+        cpu0, t0 = p.cpu_seconds(), time.monotonic()
+        tick = 0
+        while True:
+            due = t0 + tick * args.scrape_every
+            if due >= t0 + args.window:
+                break
+            delay = due - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            tick += 1
+            try:
+                status, enc, body, took = p.get()
+            except (OSError, http.client.HTTPException) as e:
+                errors.append(f"{type(e).__name__}: {e}")
+                continue
+            if status != 200:
+                errors.append(f"status {status}")
+                continue
+            times.append(took * 1000)
+            bodies.append((body, enc))
+        time.sleep(max(0.0, t0 + args.window - time.monotonic()))
+        wall = time.monotonic() - t0
+        r["cpu"] = (p.cpu_seconds() - cpu0) / wall
+        r["machine_cpu"] = (machine_busy_seconds() - busy0) / wall
+        r["server_cpu"] = (server_cpu_seconds(pg) - server0) / wall
+        r["rss"] = p.proc_status("VmRSS") * 1024
+        r["hwm"] = p.proc_status("VmHWM") * 1024
+        r["load"] = os.getloadavg()[0]
+        r["backends"] = role_backends(pg)
+
+        # 3. sizes, after the window so they do not disturb it
+        status, enc, body_gz, _ = p.get(gzip=True)
+        r["size_gzip"], r["encoding_gzip"] = len(body_gz), enc
+        status, enc, body_plain, _ = p.get(gzip=False)
+        r["size_plain"], r["encoding_plain"] = len(body_plain), enc
+        r["samples"] = sum(1 for line in body_plain.split(b"\n")
+                           if line and not line.startswith(b"#"))
+        del body_gz, body_plain
+
+        # 4. the window's pages, read after it so reading them costs the
+        # window no CPU
+        ages, lags = [], []
+        for body, enc in bodies:
+            age, lag = page_facts(plain(body, enc))
+            if age is not None:
+                ages.append(age)
+            lags.append(lag)
+        del bodies
+        times.sort()
+        r.update({
+            "scrapes": len(times) + len(errors),
+            "errors": errors,
+            "p50": percentile(times, 50), "p90": percentile(times, 90),
+            "p99": percentile(times, 99), "max": times[-1] if times else None,
+            "slow": sum(1 for t in times if t > GOAL_MAX_MS),
+            "age": max(ages) if ages else None,
+            "loop_lag": loop_lag_summary(lags),
+        })
+        r["log_problems"] = p.log_problems()
+        return r
+    except BaseException:
+        print(f"--- last lines of pgpulse's log ({who}):\n{p.log_tail()}",
+              file=sys.stderr)
+        raise
+    finally:
+        r["clean_exit"] = p.stop()
+        # The next N starts from a server without this pgpulse's backends.
+        try:
+            pgharness.wait_for(lambda: role_backends(pg) == 0, 60,
+                               interval=0.5, what=f"{ROLE}'s backends to exit")
+        except Exception as e:  # noqa: BLE001  (reported by the next run, if it matters)
+            note(f"{e}")
+
+
+# -- the report ------------------------------------------------------------------
+
+def machine_facts(binary):
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with open("/proc/meminfo") as f:
+        mem_kib = int(f.readline().split()[1])
+    git = ["git", "-C", REPO]
+    rev = compare.first_line(git + ["rev-parse", "--short", "HEAD"])
+    dirty = subprocess.run(git + ["status", "--porcelain", "--", "CMakeLists.txt", "cmake",
+                                  "cmd", "lib", "queries"],
+                           capture_output=True, text=True).stdout.strip() != ""
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": cpu,
+        "memory": f"{mem_kib / 1048576:.1f} GiB",
+        "kernel": os.uname().release,
+        "pgpulse": f"{compare.first_line([binary, '--version'])}, git {rev}"
+                   f"{' + uncommitted changes to its sources' if dirty else ''},"
+                   f" {compare.build_type(binary)} build",
+    }
+
+
+def ms(x):
+    if x is None:
+        return "n/a"
+    return f"{x:.3g}" if x < 1000 else f"{x:,.0f}"
+
+
+def report(results, facts, args, started):
+    at = results[-1]
+    goal_n = at["n"]
+    yes = lambda ok: "✓" if ok else "✗"  # noqa: E731
+    mib = lambda b: f"{b / 1048576:.1f}"  # noqa: E731
+    rows = []
+
+    def row(label, key_or_fn, fmt=str, goal="", check=None):
+        fn = key_or_fn if callable(key_or_fn) else (lambda r: r.get(key_or_fn))
+        cells = []
+        for r in results:
+            v = fn(r)
+            cells.append("n/a" if v is None else fmt(v))
+        met = ""
+        if check is not None:
+            met = yes(check(at))
+        rows.append(f"| {label} | " + " | ".join(cells) + f" | {goal} | {met} |")
+
+    def up_cell(r):
+        if r["up_s"] is None:
+            return f"not all: {r['up_best']:,} of {r['n']:,} after {args.up_timeout} s"
+        return f"{r['up_s']:.1f}"
+    row("time until every target shows pg_up 1, s", up_cell, goal=f"≤ {GOAL_UP_S}",
+        check=lambda r: r["up_s"] is not None and r["up_s"] <= GOAL_UP_S)
+    row("gzip scrape: p50, ms", "p50", ms)
+    row("gzip scrape: p90, ms", "p90", ms)
+    row("gzip scrape: p99, ms", "p99", ms, goal=f"≤ {GOAL_P99_MS}",
+        check=lambda r: r["p99"] is not None and r["p99"] <= GOAL_P99_MS and not r["errors"])
+    row("gzip scrape: max, ms", "max", ms, goal=f"≤ {GOAL_MAX_MS}",
+        check=lambda r: r["max"] is not None and r["max"] <= GOAL_MAX_MS and not r["errors"])
+    row(f"gzip scrapes over {GOAL_MAX_MS} ms, failed / made",
+        lambda r: f"{r['slow']}, {len(r['errors'])} / {r['scrapes']}")
+    row("response body, gzip, bytes", "size_gzip", lambda v: f"{v:,}")
+    row("response body, plain, bytes", "size_plain", lambda v: f"{v:,}")
+    row("samples on the page", "samples", lambda v: f"{v:,}")
+    row("pgpulse CPU, fraction of one core", "cpu", lambda v: f"{v:.3f}",
+        goal=f"< {GOAL_CPU}", check=lambda r: r["cpu"] < GOAL_CPU)
+    row("RSS (VmRSS) at the end, MiB", "rss", mib, goal="≤ 100 MB (95.4 MiB)",
+        check=lambda r: r["rss"] <= GOAL_RSS_BYTES)
+    row("peak RSS (VmHWM), MiB", "hwm", mib, goal="≤ 100 MB (95.4 MiB)",
+        check=lambda r: r["hwm"] <= GOAL_RSS_BYTES)
+    row("largest pgpulse_target_data_age_seconds, s", "age", lambda v: f"{v:.1f}",
+        goal=f"< {GOAL_AGE_S} (two intervals)",
+        check=lambda r: r["age"] is not None and r["age"] < GOAL_AGE_S)
+    row("loop lag (self-metric)", "loop_lag")
+    row("server backends of pgpulse's role at the end", "backends", lambda v: f"{v:,}")
+    row("PostgreSQL server CPU (all its processes), fraction of one core", "server_cpu",
+        lambda v: f"{v:.3f}")
+    row(f"whole machine CPU busy, cores of {os.cpu_count()}", "machine_cpu",
+        lambda v: f"{v:.2f}")
+    row("load average (1 min) at the end", "load", lambda v: f"{v:.2f}")
+
+    notes = []
+    if goal_n != GOAL_N:
+        notes.append(f"- The goals are for {GOAL_N:,} targets; this run's largest N is "
+                     f"{goal_n:,}, so the ✓/✗ column is for {goal_n:,} and says nothing "
+                     f"about {GOAL_N:,}.")
+    for r in results:
+        n = f"{r['n']:,} target{'' if r['n'] == 1 else 's'}"
+        if r["errors"]:
+            notes.append(f"- {n}: {len(r['errors'])} scrapes failed, first: {r['errors'][0]}")
+        if r["encoding_gzip"] != "gzip":
+            notes.append(f"- {n}: no gzip when asked (Content-Encoding "
+                         f"{r['encoding_gzip']!r})")
+        if r["encoding_plain"]:
+            notes.append(f"- {n}: compressed ({r['encoding_plain']}) without being asked")
+        if r["log_problems"]:
+            kinds = {}
+            for line in r["log_problems"]:
+                m = re.search(r'msg="([^"]*)"', line)
+                e = re.search(r'err="([^"]*)"', line)
+                k = (m.group(1) if m else line[:80]) + (f" ({e.group(1)})" if e else "")
+                kinds[k] = kinds.get(k, 0) + 1
+            notes.append(f"- {n}: pgpulse logged {len(r['log_problems'])} warnings or errors: "
+                         + "; ".join(f"{c}× {k}" for k, c in
+                                     sorted(kinds.items(), key=lambda kv: -kv[1])[:5])
+                         + f"; first: `{r['log_problems'][0]}`")
+        if not r["clean_exit"]:
+            notes.append(f"- {n}: pgpulse did not exit within 10 s of SIGTERM and was killed")
+        if r["dsn_via"] != "DATA_SOURCE_NAME":
+            notes.append(f"- {n}: DSNs passed in {r['dsn_via']} (too long for one"
+                         " environment variable)")
+
+    m = facts["machine"]
+    cmd = "python3 bench/scale.py" + "".join(f" {x}" for x in sys.argv[1:])
+    per = "1 s" if args.scrape_every == 1 else f"{args.scrape_every:g} s"
+    lines = [
+        f"# pgpulse at {', '.join(format(r['n'], ',') for r in results)} targets,"
+        f" {started:%Y-%m-%d %H:%M} UTC",
+        "",
+        f"Command: `{cmd}` (took {facts['elapsed']:.0f} s)",
+        "",
+        f"- machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']}, Linux {m['kernel']}",
+        f"- pgpulse: {m['pgpulse']}, built-in catalog ({INTERVAL} s intervals)",
+        f"- PostgreSQL {facts['postgres']}: one server listening on `*`, each target a"
+        f" distinct 127.x.y.z address from 127.0.1.1 on, {TABLES} tables of {ROWS:,} rows;"
+        " everything on loopback",
+        f"- per N: a fresh pgpulse; once every target shows pg_up 1, a {args.window:g} s window"
+        f" with a gzip scrape every {per} on a fresh connection (Python http.client, timed"
+        " around connect, request and the whole body; nearest-rank percentiles)",
+        "",
+        "| measure | " + " | ".join(f"{r['n']:,} target{'' if r['n'] == 1 else 's'}"
+                                     for r in results)
+        + f" | goal at {GOAL_N:,} | holds at {goal_n:,} |",
+        "| --- | " + " | ".join("---:" for _ in results) + " | --- | :---: |",
+        *rows,
+    ]
+    if notes:
+        lines += ["", "Notes:", *notes]
+    return "\n".join(lines) + "\n"
+
+
+def results_path(started):
+    d = os.path.join(BENCH_DIR, "results")
+    os.makedirs(d, exist_ok=True)
+    base = os.path.join(d, f"scale-{started:%Y-%m-%d}")
+    path, i = base + ".md", 2
+    while os.path.exists(path):
+        path, i = f"{base}-{i}.md", i + 1
+    return path
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--pgpulse", default=os.environ.get("PGPULSE_BIN"),
+                    help="pgpulse binary (default: $PGPULSE_BIN, else build one)")
+    ap.add_argument("--build-dir", default=os.path.join(REPO, "build-bench"),
+                    help="where to build pgpulse when --pgpulse is not given")
+    ap.add_argument("--targets", default=None,
+                    help="comma-separated target counts (default 1,100,500,1000)")
+    ap.add_argument("--window", type=float, default=None,
+                    help="seconds of scraping per N once all are up (default 60)")
+    ap.add_argument("--scrape-every", type=float, default=1.0,
+                    help="seconds between gzip scrapes in the window (default 1)")
+    ap.add_argument("--up-timeout", type=float, default=120,
+                    help="give up waiting for all pg_up 1 after this long, and measure"
+                         " anyway (default 120)")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke test: 1,100 targets and a 20 s window unless given")
+    ap.add_argument("--no-save", action="store_true", help="print only, write no results file")
+    args = ap.parse_args()
+    if args.targets is None:
+        args.targets = "1,100" if args.quick else "1,100,500,1000"
+    if args.window is None:
+        args.window = 20 if args.quick else 60
+    try:
+        targets = [int(x) for x in args.targets.split(",")]
+        if not targets or min(targets) < 1:
+            raise ValueError
+    except ValueError:
+        ap.error(f"--targets wants positive integers separated by commas, not {args.targets!r}")
+
+    # SIGTERM and SIGHUP unwind like Ctrl-C, so the finally blocks stop
+    # pgpulse and pgharness's atexit hook removes the server.
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda signum, _: sys.exit(128 + signum))
+    # Ctrl-C too, even when started in the background by a shell that
+    # ignores SIGINT for its background jobs.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    started = datetime.datetime.now(datetime.timezone.utc)
+    t0 = time.monotonic()
+    binary = os.path.abspath(args.pgpulse) if args.pgpulse else compare.build_pgpulse(
+        args.build_dir)
+    tmpdir = tempfile.mkdtemp(prefix="pgpulse-scale-")
+    results = []
+    pg = None
+    try:
+        note(f"starting PostgreSQL 15 (max_connections {max(targets) + 50})")
+        pg = start_server(max(targets))
+        facts = {"postgres": pg.scalar("SHOW server_version")}
+        for n in targets:
+            results.append(run_one(args, binary, pg, n, tmpdir))
+    finally:
+        if pg is not None:
+            pg.destroy()
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    facts["machine"] = machine_facts(binary)
+    facts["elapsed"] = time.monotonic() - t0
+    text = report(results, facts, args, started)
+    print(text)
+    if not args.no_save:
+        path = results_path(started)
+        with open(path, "w") as f:
+            f.write(text)
+        note(f"wrote {os.path.relpath(path, REPO)}")
+
+
+if __name__ == "__main__":
+    main()
