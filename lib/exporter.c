@@ -12,6 +12,7 @@
 #include "exporter.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -389,10 +390,15 @@ int pp_exporter_run(int argc, char **argv, const pp_config *cfg, const pp_log *l
     (void)pp_log_start_writer(&e->log, LOG_QUEUE_BYTES);
     e->argc = argc;
     e->argv = argv;
-    /* host name lookups and large gzips share libuv's thread pool: a few
-     * hanging lookups must not starve the rest */
-    if (getenv("UV_THREADPOOL_SIZE") == NULL)
-        setenv("UV_THREADPOOL_SIZE", "16", 0);
+    /* host name lookups (at most --collection.max-connecting at once) and
+     * page assembly share libuv's thread pool: size it so that lookups
+     * that hang, all of them, still leave threads for the page */
+    if (getenv("UV_THREADPOOL_SIZE") == NULL) {
+        double want = cfg->max_connecting > 0 ? cfg->max_connecting + 8 : 128;
+        char n[16];
+        snprintf(n, sizeof(n), "%d", want > 1024 ? 1024 : (int)want);
+        setenv("UV_THREADPOOL_SIZE", n, 0);
+    }
     raise_fd_limit();
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&e->loop);
@@ -415,7 +421,6 @@ int pp_exporter_run(int argc, char **argv, const pp_config *cfg, const pp_log *l
         stop(e);
         goto out;
     }
-    (void)cfg;
     loaded l;
     e->reg = pp_registry_new(&e->loop, &e->log, on_registry_change, e);
     if (load(e, &e->cfg, &l, err, sizeof(err)) != 0) {
