@@ -11,6 +11,7 @@
  */
 #include "exporter.h"
 
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdbool.h>
@@ -400,6 +401,13 @@ int pp_exporter_run(int argc, char **argv, const pp_config *cfg, const pp_log *l
         setenv("UV_THREADPOOL_SIZE", n, 0);
     }
     raise_fd_limit();
+    /* Pages and pieces are allocated on the loop and in the pool's
+     * threads: glibc would give each thread an arena of its own and keep
+     * what they free (a 100-target page took 117 MiB of RSS where it needs
+     * 46). Two arenas, and big buffers (pages) always mapped and unmapped
+     * so their memory goes back to the system when a page is freed. */
+    mallopt(M_ARENA_MAX, 2);
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
     signal(SIGPIPE, SIG_IGN);
     uv_loop_init(&e->loop);
     uv_signal_init(&e->loop, &e->sigterm);

@@ -6,6 +6,7 @@
 #include "selfmetrics.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "procstat.h"
@@ -121,25 +122,64 @@ static double q_dropped(const pp_query_state *s)
     return (double)s->dropped;
 }
 
-static void per_query(pp_buf *b, const pp_registry *reg, const char *name, const char *help,
-                      pp_metric_type type, query_value fn)
+static const struct {
+    const char *name;
+    const char *help;
+    pp_metric_type type;
+    query_value fn;
+} query_families[PP_TARGET_SELF_FAMILIES] = {
+    {"pgpulse_query_duration_seconds", "Seconds the last run of the query took on the server.",
+     PP_METRIC_GAUGE, q_duration},
+    {"pgpulse_query_errors_total", "Runs of the query that failed or timed out.", PP_METRIC_COUNTER,
+     q_errors},
+    {"pgpulse_query_last_success_timestamp_seconds",
+     "Unix time of the query's last successful run.", PP_METRIC_GAUGE, q_success},
+    {"pgpulse_query_series_dropped_total",
+     "Samples dropped by the series cap or because their name was invalid.", PP_METRIC_COUNTER,
+     q_dropped},
+};
+
+/* The target's lines of every per-query family, re-rendered only when the
+ * target changed since. */
+static const pp_target_self *query_lines(pp_target *t)
 {
-    size_t mark = b->len;
-    bool any = false;
-    pp_render_header(b, name, help, type);
-    for (size_t i = 0; i < pp_registry_count(reg); i++) {
-        const pp_target *t = pp_registry_at(reg, i);
-        const pp_catalog *cat = pp_target_catalog(t);
+    pp_target_self *c = pp_target_self_cache(t);
+    if (c->valid && c->changes == pp_target_changes(t))
+        return c;
+    const pp_catalog *cat = pp_target_catalog(t);
+    for (size_t k = 0; k < PP_TARGET_SELF_FAMILIES; k++) {
+        pp_buf_reset(&c->text[k]);
         for (size_t q = 0; q < cat->nqueries; q++) {
-            double v = fn(pp_target_query(t, q));
-            if (!isnan(v)) {
-                line(b, name, pp_target_label(t), "query", cat->queries[q].name, v);
-                any = true;
-            }
+            double v = query_families[k].fn(pp_target_query(t, q));
+            if (!isnan(v))
+                line(&c->text[k], query_families[k].name, pp_target_label(t), "query",
+                     cat->queries[q].name, v);
         }
     }
-    if (!any)
-        truncate_to(b, mark);
+    c->changes = pp_target_changes(t);
+    c->valid = true;
+    return c;
+}
+
+static void per_query(pp_buf *b, const pp_registry *reg)
+{
+    size_t n = pp_registry_count(reg);
+    const pp_target_self **lines = pp_malloc((n ? n : 1) * sizeof(*lines));
+    for (size_t i = 0; i < n; i++)
+        lines[i] = query_lines(pp_registry_at(reg, i));
+    for (size_t k = 0; k < PP_TARGET_SELF_FAMILIES; k++) {
+        size_t mark = b->len;
+        bool any = false;
+        pp_render_header(b, query_families[k].name, query_families[k].help, query_families[k].type);
+        for (size_t i = 0; i < n; i++)
+            if (lines[i]->text[k].len > 0) {
+                pp_buf_append(b, lines[i]->text[k].data, lines[i]->text[k].len);
+                any = true;
+            }
+        if (!any)
+            truncate_to(b, mark);
+    }
+    free(lines);
 }
 
 static void process_metric(pp_buf *b, const char *name, const char *help, pp_metric_type type,
@@ -229,15 +269,7 @@ void pp_selfmetrics_render(pp_buf *out, const pp_registry *reg, const pp_process
     per_target(out, reg, "pgpulse_target_memory_bytes",
                "Heap bytes the target holds for its rendered series and scratch space.",
                PP_METRIC_GAUGE, v_memory, now);
-    per_query(out, reg, "pgpulse_query_duration_seconds",
-              "Seconds the last run of the query took on the server.", PP_METRIC_GAUGE, q_duration);
-    per_query(out, reg, "pgpulse_query_errors_total", "Runs of the query that failed or timed out.",
-              PP_METRIC_COUNTER, q_errors);
-    per_query(out, reg, "pgpulse_query_last_success_timestamp_seconds",
-              "Unix time of the query's last successful run.", PP_METRIC_GAUGE, q_success);
-    per_query(out, reg, "pgpulse_query_series_dropped_total",
-              "Samples dropped by the series cap or because their name was invalid.",
-              PP_METRIC_COUNTER, q_dropped);
+    per_query(out, reg);
 
     process_metric(out, "pgpulse_targets_connecting",
                    "Connection attempts in flight (at most --collection.max-connecting).",

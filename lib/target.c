@@ -98,6 +98,8 @@ struct pp_target {
     bool rows_begun;    /* rows holds a run of that statement */
     bool stmt_over;     /* that statement's outcome is known */
     size_t result_peak; /* largest result libpq held in the last cycle */
+    uint64_t changes;   /* every notify() */
+    pp_target_self self;
 };
 
 /* Monotonic seconds; finer than uv_now's milliseconds, for durations. */
@@ -116,6 +118,7 @@ static void start_timer(pp_target *t, double seconds, uv_timer_cb cb)
 
 static void notify(pp_target *t, bool state)
 {
+    t->changes++;
     if (t->on_change != NULL)
         t->on_change(t, t->data, state);
 }
@@ -675,6 +678,7 @@ static void use_gen(pp_target *t, pp_gen *gen)
     t->opt = &gen->topt;
     t->q = pp_calloc(t->cat->nqueries ? t->cat->nqueries : 1, sizeof(pp_query_state));
     make_label(t);
+    t->changes++; /* the labels or the queries may differ */
     double now = loop_now(t);
     for (size_t i = 0; i < t->cat->nqueries; i++) {
         t->q[i].next_due = now;
@@ -769,6 +773,8 @@ static void on_timer_closed(uv_handle_t *h)
     pp_gen_unref(t->gen);
     free(t->label);
     free(t->db_label);
+    for (size_t i = 0; i < PP_TARGET_SELF_FAMILIES; i++)
+        pp_buf_deinit(&t->self.text[i]);
     for (size_t i = 0; i < t->ndiscovered; i++)
         free(t->discovered[i]);
     free(t->discovered);
@@ -823,6 +829,16 @@ size_t pp_target_nqueries(const pp_target *t)
 const pp_query_state *pp_target_query(const pp_target *t, size_t i)
 {
     return &t->q[i];
+}
+
+pp_target_self *pp_target_self_cache(pp_target *t)
+{
+    return &t->self;
+}
+
+uint64_t pp_target_changes(const pp_target *t)
+{
+    return t->changes;
 }
 
 const char *pp_target_label(const pp_target *t)

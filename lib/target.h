@@ -108,6 +108,22 @@ bool pp_target_last_cycle_error(const pp_target *t);
 uint64_t pp_target_cycles(const pp_target *t);
 /* unix time the last cycle completed, 0 = never since the last connect */
 double pp_target_last_collect(const pp_target *t);
+/* Text the self-metrics renderer keeps per target (the lines of its
+ * per-query series, one buffer per family) and the change count they were
+ * rendered at: a target changes once per cycle, a page is built more
+ * often, and formatting 80,000 values per build is what kept the loop
+ * busy at 1,000 targets. Owned by the target, written by selfmetrics.c. */
+#define PP_TARGET_SELF_FAMILIES 4
+typedef struct pp_target_self {
+    pp_buf text[PP_TARGET_SELF_FAMILIES];
+    uint64_t changes;
+    bool valid;
+} pp_target_self;
+
+pp_target_self *pp_target_self_cache(pp_target *t);
+/* Counts every change of what the target shows (state, results, labels). */
+uint64_t pp_target_changes(const pp_target *t);
+
 /* Bytes of heap the target holds for its rendered results and scratch
  * space (what the per-query series caps bound), plus the largest result
  * libpq held for it in the last cycle. */
