@@ -28,6 +28,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <openssl/evp.h>
+
 #include "buf.h"
 #include "config.h"
 #include "render.h"
@@ -427,14 +429,15 @@ static char *sql_dup(const pp_yaml_node *n)
     return s;
 }
 
-static int get_sql(ctx *x, const pp_yaml_node *n, const char *where, char **out)
+/* key names the statement's key in messages: "sql", or a legacy "query". */
+static int get_sql(ctx *x, const pp_yaml_node *n, const char *key, const char *where, char **out)
 {
-    if (expect_text(x, n, "sql", where) < 0)
+    if (expect_text(x, n, key, where) < 0)
         return -1;
     char *s = sql_dup(n);
     if (s[strspn(s, " \t\r\n")] == '\0') {
         free(s);
-        return fail_at(x, n, "empty \"sql\" %s", where);
+        return fail_at(x, n, "empty \"%s\" %s", key, where);
     }
     *out = s;
     return 0;
@@ -491,7 +494,7 @@ static int parse_versions(ctx *x, const pp_yaml_node *seq, const char *qname, pp
             return fail_at(x, v, "max_version must be greater than min_version %s", where);
         if ((v = pp_yaml_get(m, "sql")) == NULL)
             return fail_at(x, m, "missing key \"sql\" %s", where);
-        if (get_sql(x, v, where, &var->sql) < 0)
+        if (get_sql(x, v, "sql", where, &var->sql) < 0)
             return -1;
         q->nvariants++;
         for (size_t j = 0; j < i; j++)
@@ -864,7 +867,7 @@ static int parse_query(ctx *x, const pp_yaml_node *m, size_t index, const defaul
     }
     if (sql != NULL) {
         q.variants = pp_calloc(1, sizeof *q.variants);
-        if (get_sql(x, sql, where, &q.variants[0].sql) < 0)
+        if (get_sql(x, sql, "sql", where, &q.variants[0].sql) < 0)
             goto cleanup;
         q.nvariants = 1;
     } else if (parse_versions(x, versions, q.name, &q) < 0) {
@@ -1115,4 +1118,323 @@ int pp_catalog_load_builtin(pp_catalog *c, char *err, size_t errlen)
     }
     stage_merge(c, &st);
     return 0;
+}
+
+/* ---- postgres_exporter's queries.yaml --------------------------------- */
+
+/*
+ * The legacy format (--extend.query-path): a mapping from namespace to
+ *   {query, metrics: [{<column>: {usage, description}}], master,
+ *    cache_seconds, runonserver}
+ * Each namespace becomes one static query named "legacy:<namespace>" (so
+ * that it never collides with a native query of the same name) whose
+ * columns go through check_columns like native ones: metric names,
+ * reserved names and family conflicts are refused the same way.
+ * postgres_exporter ignores unknown keys and reads an unknown usage as
+ * DISCARD; both are refused here, as a typo would otherwise drop a metric
+ * without a word.
+ */
+
+#define LEGACY_PREFIX "legacy:"
+
+static const char *const legacy_entry_keys[] = {"query",         "metrics",     "master",
+                                                "cache_seconds", "runonserver", NULL};
+/* metric_mapping and pg_version are parsed and ignored upstream for user
+ * queries, so they are accepted and ignored here too. */
+static const char *const legacy_column_keys[] = {"usage", "description", "metric_mapping",
+                                                 "pg_version", NULL};
+
+static const struct {
+    const char *name;
+    pp_column_role role;
+    const char *unsupported; /* why, when the usage cannot be translated */
+} legacy_usages[] = {
+    {"LABEL", PP_COL_LABEL, NULL},
+    {"COUNTER", PP_COL_COUNTER, NULL},
+    {"GAUGE", PP_COL_GAUGE, NULL},
+    {"DISCARD", PP_COL_DISCARD, NULL},
+    /* upstream ignores metric_mapping in user queries, so the column never
+     * yields a value: reading it as discard gives the same page */
+    {"MAPPEDMETRIC", PP_COL_DISCARD, NULL},
+    {"DURATION", PP_COL_DISCARD,
+     "it parses text such as \"1h2m3s\" into milliseconds; return a number and use GAUGE"},
+    {"HISTOGRAM", PP_COL_DISCARD,
+     "it reads arrays of bucket bounds and counts; return one row per bucket and use GAUGE"},
+};
+
+/* YAML 1.1 booleans, as yaml.v2 reads them into a bool. */
+static int get_legacy_bool(ctx *x, const pp_yaml_node *n, const char *key, const char *where,
+                           bool *out)
+{
+    static const char *const yes[] = {"true", "True", "TRUE", "yes", "Yes", "YES",
+                                      "on",   "On",   "ON",   "y",   "Y",   NULL};
+    static const char *const no[] = {"false", "False", "FALSE", "no", "No", "NO",
+                                     "off",   "Off",   "OFF",   "n",  "N",  NULL};
+    if (expect_kind(x, n, PP_YAML_SCALAR, key, where) < 0)
+        return -1;
+    for (size_t i = 0; n->style == PP_YAML_PLAIN && yes[i] != NULL; i++)
+        if (strcmp(n->str, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+    for (size_t i = 0; n->style == PP_YAML_PLAIN && no[i] != NULL; i++)
+        if (strcmp(n->str, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    return fail_at(x, n, "bad boolean \"%s\" for \"%s\" %s: expected true or false", n->str, key,
+                   where);
+}
+
+/* One "<column>: {usage, description}" pair of "metrics". */
+static int parse_legacy_column(ctx *x, const pp_yaml_node *key, const pp_yaml_node *val,
+                               const char *ns, pp_catalog_column *col, colsrc *src)
+{
+    char where[320];
+    const pp_yaml_node *usage, *desc;
+    snprintf(where, sizeof where, "in column \"%s\" of \"%s\"", key->str, ns);
+    if (key->len == 0)
+        return fail_at(x, key, "empty column name in \"%s\"", ns);
+    col->name = pp_strdup(key->str);
+    col->scale = 1;
+    col->family = (size_t)-1;
+    src->key = key;
+    if (expect_kind(x, val, PP_YAML_MAPPING, key->str, where) < 0)
+        return -1;
+    if (check_keys(x, val, legacy_column_keys, where) < 0)
+        return -1;
+    if ((usage = pp_yaml_get(val, "usage")) == NULL)
+        return fail_at(x, val, "missing key \"usage\" %s", where);
+    if (expect_kind(x, usage, PP_YAML_SCALAR, "usage", where) < 0)
+        return -1;
+    size_t u;
+    for (u = 0; u < sizeof legacy_usages / sizeof legacy_usages[0]; u++)
+        if (strcmp(usage->str, legacy_usages[u].name) == 0)
+            break;
+    if (u == sizeof legacy_usages / sizeof legacy_usages[0])
+        return fail_at(x, usage,
+                       "bad usage \"%s\" %s: expected LABEL, COUNTER, GAUGE, DISCARD or "
+                       "MAPPEDMETRIC (upper case)",
+                       usage->str, where);
+    if (legacy_usages[u].unsupported != NULL)
+        return fail_at(x, usage, "usage %s in \"%s\" is not supported yet (column \"%s\"): %s",
+                       usage->str, ns, key->str, legacy_usages[u].unsupported);
+    col->role = legacy_usages[u].role;
+    src->role = usage;
+    if ((desc = pp_yaml_get(val, "description")) != NULL &&
+        expect_kind(x, desc, PP_YAML_SCALAR, "description", where) < 0)
+        return -1;
+    if (is_value_role(col->role)) {
+        /* upstream's HELP is the description, empty when there is none */
+        src->help = desc;
+        col->help = pp_strdup(desc ? desc->str : "");
+    }
+    if (col->role == PP_COL_LABEL) {
+        if (!pp_render_valid_label_name(key->str))
+            return fail_at(x, key, "invalid label name \"%s\" %s", key->str, where);
+        col->label = pp_strdup(key->str);
+    }
+    return 0;
+}
+
+static int parse_legacy_metrics(ctx *x, const pp_yaml_node *seq, const pp_yaml_node *ns_key,
+                                pp_catalog_query *q)
+{
+    char where[320];
+    colsrc *src = NULL;
+    const char *ns = ns_key->str;
+    int rc = -1;
+    snprintf(where, sizeof where, "in \"%s\"", ns);
+    if (expect_kind(x, seq, PP_YAML_SEQUENCE, "metrics", where) < 0)
+        goto cleanup;
+    /* each entry is a mapping, usually of one column; several are read in
+     * document order */
+    size_t n = 0;
+    for (size_t i = 0; i < seq->n; i++) {
+        const pp_yaml_node *m = seq->items[i];
+        if (m->kind != PP_YAML_MAPPING) {
+            fail_at(x, m, "expected a mapping for entry %zu of \"metrics\" in \"%s\", found %s",
+                    i + 1, ns, pp_yaml_kind_name(m->kind));
+            goto cleanup;
+        }
+        n += m->n;
+    }
+    if (n == 0) {
+        fail_at(x, seq, "empty \"metrics\" in \"%s\"", ns);
+        goto cleanup;
+    }
+    q->columns = pp_calloc(n, sizeof *q->columns);
+    src = pp_calloc(n, sizeof *src);
+    for (size_t i = 0; i < seq->n; i++) {
+        const pp_yaml_node *m = seq->items[i];
+        for (size_t k = 0; k < m->n; k++) {
+            const pp_yaml_node *key = m->items[2 * k];
+            for (size_t j = 0; j < q->ncolumns; j++)
+                if (strcmp(q->columns[j].name, key->str) == 0) {
+                    fail_at(x, key, "column \"%s\" is listed twice in \"%s\" (first at line %u)",
+                            key->str, ns, src[j].key->line);
+                    goto cleanup;
+                }
+            size_t c = q->ncolumns++;
+            if (parse_legacy_column(x, key, m->items[2 * k + 1], ns, &q->columns[c], &src[c]) < 0)
+                goto cleanup;
+        }
+    }
+    rc = check_columns(x, seq, q, src, ns_key);
+cleanup:
+    free(src);
+    return rc;
+}
+
+static int parse_legacy_entry(ctx *x, const pp_yaml_node *key, const pp_yaml_node *m)
+{
+    pp_catalog_query q;
+    char where[320];
+    const pp_yaml_node *v;
+    pp_buf b = PP_BUF_INIT;
+    int rc = -1;
+
+    memset(&q, 0, sizeof q);
+    snprintf(where, sizeof where, "in \"%s\"", key->str);
+    if (key->len == 0) {
+        fail_at(x, key, "empty namespace at top level");
+        goto cleanup;
+    }
+    if (!pp_render_valid_metric_name(key->str)) {
+        fail_at(x, key, "invalid namespace \"%s\": expected a metric name prefix", key->str);
+        goto cleanup;
+    }
+    if (m->kind != PP_YAML_MAPPING) {
+        fail_at(x, m, "expected a mapping for \"%s\", found %s", key->str,
+                pp_yaml_kind_name(m->kind));
+        goto cleanup;
+    }
+    if (check_keys(x, m, legacy_entry_keys, where) < 0)
+        goto cleanup;
+    pp_buf_printf(&b, LEGACY_PREFIX "%s", key->str);
+    const pp_catalog_query *prev = find_query(x->base, b.data);
+    if (prev == NULL)
+        prev = find_query(&x->st->c, b.data);
+    if (prev != NULL) { /* only from a second load of the same file */
+        fail_at(x, key, "query \"%s\" is already defined at %s:%u:%u", b.data, prev->file,
+                prev->line, prev->column);
+        goto cleanup;
+    }
+    q.name = pp_buf_steal(&b, NULL);
+    q.namespace = pp_strdup(key->str);
+    q.file = pp_strdup(pp_yaml_name(x->doc));
+    q.line = key->line;
+    q.column = key->column;
+    q.scope = PP_SCOPE_DATABASE; /* upstream runs user queries on every DSN */
+
+    q.variants = pp_calloc(1, sizeof *q.variants);
+    q.nvariants = 1;
+    if ((v = pp_yaml_get(m, "query")) != NULL) {
+        if (get_sql(x, v, "query", where, &q.variants[0].sql) < 0)
+            goto cleanup;
+    } else {
+        /* upstream's fallback; the namespace is a metric name, so it cannot
+         * smuggle in more SQL */
+        pp_buf_printf(&b, "SELECT * FROM %s", key->str);
+        q.variants[0].sql = pp_buf_steal(&b, NULL);
+    }
+
+    q.interval = DEFAULT_INTERVAL;
+    if ((v = pp_yaml_get(m, "cache_seconds")) != NULL) {
+        unsigned long long secs;
+        if (expect_kind(x, v, PP_YAML_SCALAR, "cache_seconds", where) < 0)
+            goto cleanup;
+        if (parse_uint(v->str, (unsigned long long)PP_CONFIG_MAX_DURATION, &secs) < 0) {
+            fail_at(x, v,
+                    "bad cache_seconds \"%s\" %s: expected a whole number of seconds, at most "
+                    "a year",
+                    v->str, where);
+            goto cleanup;
+        }
+        if (secs > 0) /* 0 is upstream's "no cache": the default interval */
+            q.interval = (double)secs;
+    }
+    q.timeout = fmin(q.interval, DEFAULT_TIMEOUT_CAP);
+    bool master = false;
+    if ((v = pp_yaml_get(m, "master")) != NULL &&
+        get_legacy_bool(x, v, "master", where, &master) < 0)
+        goto cleanup;
+    q.runs_on = master ? PP_RUNS_ON_PRIMARY : PP_RUNS_ON_ANY;
+    /* runonserver is parsed and never used upstream */
+    if ((v = pp_yaml_get(m, "runonserver")) != NULL &&
+        expect_kind(x, v, PP_YAML_SCALAR, "runonserver", where) < 0)
+        goto cleanup;
+
+    if ((v = pp_yaml_get(m, "metrics")) == NULL) {
+        fail_at(x, key, "missing key \"metrics\" %s", where);
+        goto cleanup;
+    }
+    if (parse_legacy_metrics(x, v, key, &q) < 0)
+        goto cleanup;
+    stage_add_query(x->st, &q);
+    rc = 0;
+cleanup:
+    pp_buf_deinit(&b);
+    query_deinit(&q);
+    return rc;
+}
+
+static int load_legacy_into(const pp_catalog *base, stage *st, const char *name, const char *data,
+                            size_t len, char *err, size_t errlen)
+{
+    pp_yaml_doc *doc = NULL;
+    const pp_yaml_node *root;
+    int rc = -1;
+
+    if (pp_yaml_parse(name, data, len, &doc, err, errlen) < 0)
+        goto cleanup;
+    ctx x = {doc, err, errlen, base, st};
+    if ((root = pp_yaml_root(doc)) == NULL) { /* upstream's own file is only comments */
+        rc = 0;
+        goto cleanup;
+    }
+    if (root->kind != PP_YAML_MAPPING) {
+        fail_at(&x, root, "expected a mapping of namespaces at top level, found %s",
+                pp_yaml_kind_name(root->kind));
+        goto cleanup;
+    }
+    for (size_t i = 0; i < root->n; i++)
+        if (parse_legacy_entry(&x, root->items[2 * i], root->items[2 * i + 1]) < 0)
+            goto cleanup;
+    rc = 0;
+cleanup:
+    pp_yaml_free(doc);
+    return rc;
+}
+
+int pp_catalog_load_legacy_buffer(pp_catalog *c, const char *name, const char *data, size_t len,
+                                  char *err, size_t errlen)
+{
+    stage st;
+    memset(&st, 0, sizeof st);
+    if (load_legacy_into(c, &st, name, data, len, err, errlen) < 0) {
+        stage_discard(&st);
+        return -1;
+    }
+    stage_merge(c, &st);
+    return 0;
+}
+
+int pp_catalog_load_legacy_path(pp_catalog *c, const char *path,
+                                char hashsum[PP_CATALOG_HASHSUM_SIZE], char *err, size_t errlen)
+{
+    char *data = NULL;
+    size_t len = 0;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned mdlen = 0;
+
+    hashsum[0] = '\0';
+    if (read_file(path, &data, &len, err, errlen) < 0)
+        return -1;
+    if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) == 1 && mdlen == 32)
+        for (unsigned i = 0; i < mdlen; i++)
+            snprintf(hashsum + 2 * i, 3, "%02x", md[i]);
+    int rc = pp_catalog_load_legacy_buffer(c, path, data, len, err, errlen);
+    free(data);
+    return rc;
 }

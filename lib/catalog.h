@@ -131,6 +131,29 @@ int pp_catalog_load_path(pp_catalog *c, const char *path, char *err, size_t errl
 int pp_catalog_load_builtin(pp_catalog *c, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
+/* hex SHA-256 and its NUL */
+#define PP_CATALOG_HASHSUM_SIZE 65
+
+/*
+ * Translates postgres_exporter's user queries file (--extend.query-path,
+ * its "queries.yaml") and adds one query per namespace, named
+ * "legacy:<namespace>": columns LABEL, GAUGE, COUNTER and DISCARD as
+ * their native roles, MAPPEDMETRIC as discard (upstream never gives it a
+ * value), metric "<namespace>_<column>", HELP the description,
+ * cache_seconds as the interval (else 15s), master: true as runs_on
+ * primary, scope database. DURATION and HISTOGRAM, unknown keys and
+ * unknown usages are refused. Errors and atomicity as
+ * pp_catalog_load_buffer.
+ */
+int pp_catalog_load_legacy_buffer(pp_catalog *c, const char *name, const char *data, size_t len,
+                                  char *err, size_t errlen) __attribute__((warn_unused_result));
+/* The same for a file. hashsum gets the hex SHA-256 of the file's bytes,
+ * or "" when it cannot be read (postgres_exporter's
+ * pg_exporter_user_queries_load_error{hashsum}). */
+int pp_catalog_load_legacy_path(pp_catalog *c, const char *path,
+                                char hashsum[PP_CATALOG_HASHSUM_SIZE], char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
 /* The variant that applies to a server, or NULL when none does. */
 const pp_catalog_variant *pp_catalog_pick(const pp_catalog_query *q, int server_version_num);
 

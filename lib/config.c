@@ -81,6 +81,8 @@ static const flag flags[] = {
      "Databases auto-discovery is limited to (comma-separated; default: all)."},
     {"catalog", K_LIST, F(catalogs), F(ncatalogs), NULL, NULL, 0,
      "Query catalog file or directory (repeatable); default: the built-in catalog."},
+    {"extend.query-path", K_FILE, F(extend_query_path), 0, "PG_EXPORTER_EXTEND_QUERY_PATH", NULL, 0,
+     "postgres_exporter's user queries file (queries.yaml), loaded after the catalog."},
     {"log.level", K_LEVEL, F(log_level), 0, NULL, "info", 0,
      "Only log messages with the given severity or above: debug, info, warn, error."},
     {"log.format", K_FORMAT, F(log_format), 0, NULL, "logfmt", 0,
@@ -455,6 +457,7 @@ void pp_config_deinit(pp_config *c)
     free_list(c->data_sources, c->ndata_sources);
     free(c->telemetry_path);
     free(c->flags_file);
+    free(c->extend_query_path);
     free(c->exclude_databases);
     free(c->include_databases);
     memset(c, 0, sizeof(*c));

@@ -29,6 +29,7 @@ typedef struct pp_config {
     char **data_sources; /* owned; --data-source.name; none = the environment */
     size_t ndata_sources;
     char *flags_file;        /* owned; --config.flags-file, or NULL */
+    char *extend_query_path; /* owned; postgres_exporter's queries.yaml, or NULL */
     bool auto_discover;      /* --auto-discover-databases */
     char *exclude_databases; /* owned; comma-separated, or NULL */
     char *include_databases; /* owned; comma-separated, or NULL */

@@ -126,7 +126,10 @@ static void stop(exporter *e)
 
 /* ---- loading ------------------------------------------------------------ */
 
-static int load_catalog(const pp_config *cfg, pp_catalog **out, char *err, size_t errlen)
+/* The native catalog, then --extend.query-path translated into it. The
+ * legacy file's outcome goes to status (pg_exporter_user_queries_load_error). */
+static int load_catalog(const pp_config *cfg, pp_process_status *status, pp_catalog **out,
+                        char *err, size_t errlen)
 {
     pp_catalog *cat = pp_catalog_new();
     int rc = 0;
@@ -135,6 +138,16 @@ static int load_catalog(const pp_config *cfg, pp_catalog **out, char *err, size_
     } else {
         for (size_t i = 0; i < cfg->ncatalogs && rc == 0; i++)
             rc = pp_catalog_load_path(cat, cfg->catalogs[i], err, errlen);
+    }
+    if (rc == 0) {
+        free(status->user_queries_file);
+        status->user_queries_file = NULL;
+        if (cfg->extend_query_path != NULL) {
+            rc = pp_catalog_load_legacy_path(cat, cfg->extend_query_path, status->user_queries_hash,
+                                             err, errlen);
+            status->user_queries_file = pp_strdup(cfg->extend_query_path);
+            status->user_queries_error = rc != 0;
+        }
     }
     if (rc == 0 && cat->nqueries == 0) {
         snprintf(err, errlen, "the query catalog has no queries");
@@ -222,7 +235,7 @@ static int load(exporter *e, const pp_config *cfg, loaded *out, char *err, size_
 {
     memset(out, 0, sizeof(*out));
     pp_catalog *cat;
-    if (load_catalog(cfg, &cat, err, errlen) != 0)
+    if (load_catalog(cfg, &e->status, &cat, err, errlen) != 0)
         return -1;
     if (load_dsns(cfg, &out->dsns, &out->ndsns, err, errlen) != 0 ||
         distinct_targets(out->dsns, out->ndsns, err, errlen) != 0) {
@@ -470,6 +483,7 @@ out:
     if (status == 0)
         pp_log_write(&e->log, PP_LOG_INFO, "stopped", NULL);
     pp_log_stop_writer(&e->log);
+    free(e->status.user_queries_file);
     free(e);
     return status;
 }

@@ -191,6 +191,24 @@ static void process_metric(pp_buf *b, const char *name, const char *help, pp_met
     line(b, name, "", NULL, NULL, v);
 }
 
+/* postgres_exporter's name, HELP and labels */
+static void user_queries(pp_buf *b, const pp_process_status *status)
+{
+    const char *name = "pg_exporter_user_queries_load_error";
+    pp_render_header(b, name,
+                     "Whether the user queries file was loaded and parsed successfully "
+                     "(1 for error, 0 for success).",
+                     PP_METRIC_GAUGE);
+    pp_buf_puts(b, name);
+    pp_buf_puts(b, "{filename=\"");
+    pp_render_label_value(b, status->user_queries_file, strlen(status->user_queries_file));
+    pp_buf_puts(b, "\",hashsum=\"");
+    pp_render_label_value(b, status->user_queries_hash, strlen(status->user_queries_hash));
+    pp_buf_puts(b, "\"} ");
+    pp_render_double(b, status->user_queries_error ? 1 : 0);
+    pp_buf_putc(b, '\n');
+}
+
 const double pp_loop_lag_bounds[PP_LOOP_LAG_BUCKETS] = {0.001, 0.005, 0.01, 0.025,
                                                         0.05,  0.1,   0.5,  1};
 
@@ -304,6 +322,8 @@ void pp_selfmetrics_render(pp_buf *out, const pp_registry *reg, const pp_process
         process_metric(out, "pgpulse_config_last_reload_success_timestamp_seconds",
                        "Unix time of the last successful configuration load.", PP_METRIC_GAUGE,
                        status->reload_success_ts);
+        if (status->user_queries_file != NULL)
+            user_queries(out, status);
         process_metric(out, "pgpulse_http_connections", "HTTP client connections open now.",
                        PP_METRIC_GAUGE, (double)status->http.open);
         process_metric(out, "pgpulse_http_connections_rejected_total",

@@ -43,6 +43,13 @@ typedef struct pp_process_status {
     double reload_success_ts; /* unix time of the last successful load */
     pp_http_stats http;
     pp_loop_lag lag;
+    /* --extend.query-path, for pg_exporter_user_queries_load_error: the
+     * file as given (owned by whoever owns the status; NULL: the flag is
+     * not set and the metric is absent), the hex SHA-256 of its bytes (""
+     * when unreadable) and whether its last load failed */
+    char *user_queries_file;
+    char user_queries_hash[65];
+    bool user_queries_error;
 } pp_process_status;
 
 /* Appends every self-metric family for the registry's targets (borrowed).

@@ -1,0 +1,246 @@
+"""postgres_exporter's queries.yaml through --extend.query-path, against a real server.
+
+Covers: a file in upstream's format with LABEL, GAUGE, COUNTER, DISCARD and
+MAPPEDMETRIC columns gives upstream's metric names, types, HELP texts and
+values next to the built-in metrics; pg_exporter_user_queries_load_error is
+0 with the file's sha256; PG_EXPORTER_EXTEND_QUERY_PATH does the same as the
+flag; a broken file stops start-up with exit 1 and file:line:column, and so
+does a usage pgpulse refuses (HISTOGRAM); SIGHUP after editing the file
+picks up the change, and a broken edit keeps the running queries and sets
+the load-error metric to 1 with the new file's hash; master: true does not
+run on a standby.
+"""
+
+import hashlib
+import os
+import shutil
+import signal
+import tempfile
+import unittest
+
+from pgharness import PgServer, Pgpulse, assert_promtool_ok, wait_for
+
+STARTUP_BOUND = 15  # seconds a failing start-up may take to exit
+
+# Upstream's format, as in its exporter/tests/user_queries_ok.yaml.
+QUERIES = """\
+pg_itest_legacy:
+  query: "SELECT datname, 'exclusive' AS tag_lockmode, {answer} AS answer,
+          xact_commit + 1000000 AS commits, 'x' AS junk, 5 AS mapped
+          FROM pg_stat_database WHERE datname = current_database()"
+  cache_seconds: 1
+  runonserver: ">=9.6.0"
+  metrics:
+    - datname:
+        usage: "LABEL"
+        description: "Name of the database"
+    - tag_lockmode:
+        usage: "LABEL"
+        description: "Type of lock"
+    - answer:
+        usage: "GAUGE"
+        description: "The answer"
+    - commits:
+        usage: "COUNTER"
+        description: "Transactions committed, plus a million"
+    - junk:
+        usage: "DISCARD"
+        description: "Not exported"
+    - mapped:
+        usage: "MAPPEDMETRIC"
+        description: "Never has a value in postgres_exporter either"
+        metric_mapping:
+          a: 1
+"""
+
+PRIMARY_ONLY = """\
+pg_itest_master:
+  query: "SELECT 1 AS one"
+  master: true
+  cache_seconds: 1
+  metrics:
+    - one:
+        usage: "GAUGE"
+        description: "Only on a primary"
+pg_itest_any:
+  query: "SELECT 1 AS one"
+  cache_seconds: 1
+  metrics:
+    - one:
+        usage: "GAUGE"
+        description: "Anywhere"
+"""
+
+# line 6, column 16: an unknown usage
+BROKEN = """\
+pg_itest_broken:
+  query: "SELECT 1 AS n"
+  metrics:
+    - n:
+        description: "a typo in the usage"
+        usage: "GAGUE"
+"""
+
+# line 5, column 16: a usage pgpulse does not translate
+HISTOGRAM = """\
+pg_process_idle:
+  query: "SELECT 'x' AS application_name, ARRAY[1, 2] AS seconds"
+  metrics:
+    - seconds:
+        usage: "HISTOGRAM"
+        description: "Idle time of server processes"
+"""
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+class LegacyQueriesTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = PgServer()
+        cls.addClassCleanup(cls.pg.destroy)
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="pgpulse-legacy-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+        self.path = os.path.join(self.dir, "queries.yaml")
+
+    def start(self, args=(), env=None, wait=True, pg=None):
+        env = {"DATA_SOURCE_NAME": (pg or self.pg).uri(), **(env or {})}
+        pulse = Pgpulse(args, env=env, wait=wait)
+        self.addCleanup(pulse.destroy)
+        return pulse
+
+    def exits_with_1(self, pulse):
+        """Waits for a start-up failure; returns stderr."""
+        try:
+            pulse.proc.wait(STARTUP_BOUND)
+        except Exception:
+            self.fail(f"pgpulse {pulse.argv[1:]} kept running; stderr:\n{pulse.stderr()}")
+        self.assertEqual(pulse.proc.returncode, 1, pulse.stderr())
+        return pulse.stderr()
+
+    def load_error(self, page):
+        found = page.find("pg_exporter_user_queries_load_error")
+        self.assertEqual(len(found), 1, found)
+        return found[0]
+
+    def check_series(self, page, answer):
+        self.assertEqual(page.value("pg_itest_legacy_answer", datname="postgres",
+                                    tag_lockmode="exclusive"), answer)
+        commits = self.pg.scalar("SELECT xact_commit FROM pg_stat_database "
+                                 "WHERE datname = 'postgres'")
+        self.assertGreaterEqual(page.value("pg_itest_legacy_commits", datname="postgres",
+                                           tag_lockmode="exclusive"), 1000000)
+        self.assertLessEqual(page.value("pg_itest_legacy_commits"), 1000000 + int(commits))
+        fam = page.families["pg_itest_legacy_answer"]
+        self.assertEqual((fam.type, fam.help), ("gauge", "The answer"))
+        fam = page.families["pg_itest_legacy_commits"]
+        self.assertEqual((fam.type, fam.help),
+                         ("counter", "Transactions committed, plus a million"))
+        names = {s.name for s in page.samples}
+        self.assertFalse({"pg_itest_legacy_junk", "pg_itest_legacy_mapped",
+                          "pg_itest_legacy_datname"} & names)
+
+    def test_flag_series_and_load_metric(self):
+        digest = write(self.path, QUERIES.format(answer=42))
+        pulse = self.start(["--extend.query-path=" + self.path])
+        page = pulse.wait_for(lambda p: p.find("pg_itest_legacy_answer") and p, 30,
+                              "the legacy query's series")
+        self.check_series(page, 42)
+        err = self.load_error(page)
+        self.assertEqual(err.labels, {"filename": self.path, "hashsum": digest})
+        self.assertEqual(err.value, 0)
+        self.assertEqual(page.families["pg_exporter_user_queries_load_error"].type, "gauge")
+        # the built-in catalog still runs next to it
+        page = pulse.wait_for(lambda p: p.find("pg_locks_count") and p, 30, "built-in metrics")
+        self.assertEqual(page.problems, [])
+        _, _, body = pulse.get()
+        assert_promtool_ok(self, body)
+        pulse.stop_checked()
+
+    def test_no_flag_no_load_metric(self):
+        pulse = self.start()
+        page = pulse.wait_for(lambda p: p.find("pg_locks_count") and p, 30, "built-in metrics")
+        self.assertEqual(page.find("pg_exporter_user_queries_load_error"), [])
+
+    def test_environment_variable(self):
+        digest = write(self.path, QUERIES.format(answer=7))
+        pulse = self.start(env={"PG_EXPORTER_EXTEND_QUERY_PATH": self.path})
+        page = pulse.wait_for(lambda p: p.find("pg_itest_legacy_answer") and p, 30,
+                              "the legacy query's series")
+        self.check_series(page, 7)
+        self.assertEqual(self.load_error(page).labels["hashsum"], digest)
+
+    def test_broken_file_stops_startup(self):
+        write(self.path, BROKEN)
+        err = self.exits_with_1(self.start(["--extend.query-path=" + self.path], wait=False))
+        # logfmt escapes the message's quotes
+        self.assertIn(f'{self.path}:6:16: bad usage \\"GAGUE\\"', err)
+
+    def test_histogram_is_refused(self):
+        write(self.path, HISTOGRAM)
+        err = self.exits_with_1(self.start(["--extend.query-path=" + self.path], wait=False))
+        self.assertIn(f'{self.path}:5:16: usage HISTOGRAM in \\"pg_process_idle\\" is not '
+                      'supported yet', err)
+
+    def test_missing_file_stops_startup(self):
+        missing = os.path.join(self.dir, "nope.yaml")
+        err = self.exits_with_1(self.start(["--extend.query-path=" + missing], wait=False))
+        self.assertIn(f"{missing}: No such file or directory", err)
+
+    def test_sighup_rereads_the_file(self):
+        write(self.path, QUERIES.format(answer=1))
+        pulse = self.start(["--extend.query-path=" + self.path])
+        pulse.wait_for(lambda p: p.find("pg_itest_legacy_answer") and p, 30, "the first value")
+
+        digest = write(self.path, QUERIES.format(answer=2))
+        pulse.proc.send_signal(signal.SIGHUP)
+        page = pulse.wait_for(lambda p: p.find("pg_itest_legacy_answer", datname="postgres")
+                              and p.value("pg_itest_legacy_answer") == 2 and p, 30,
+                              "the edited query's value")
+        self.check_series(page, 2)
+        self.assertEqual(self.load_error(page).labels["hashsum"], digest)
+        self.assertEqual(self.load_error(page).value, 0)
+
+        # a broken edit: the running queries stay, the metric says 1 for it
+        digest = write(self.path, BROKEN)
+        pulse.proc.send_signal(signal.SIGHUP)
+        page = pulse.wait_for(lambda p: p.value("pgpulse_config_last_reload_successful") == 0
+                              and p, 30, "the failed reload")
+        wait_for(lambda: f"{self.path}:6:16" in pulse.stderr(), 10,
+                 what="the reload error with file:line:column")
+        err = self.load_error(page)
+        self.assertEqual((err.labels["hashsum"], err.value), (digest, 1))
+        self.assertEqual(page.value("pg_itest_legacy_answer"), 2)
+        self.assertTrue(pulse.running())
+        pulse.stop_checked()
+
+    def test_master_only_on_primary(self):
+        write(self.path, PRIMARY_ONLY)
+        standby = self.pg.add_standby()
+        self.addCleanup(standby.destroy)
+        on_standby = self.start(["--extend.query-path=" + self.path], pg=standby)
+        on_primary = self.start(["--extend.query-path=" + self.path])
+        page = on_primary.wait_for(lambda p: p.find("pg_itest_master_one")
+                                   and p.find("pg_itest_any_one") and p, 30,
+                                   "both queries on the primary")
+        self.assertEqual(page.value("pg_itest_master_one"), 1)
+        page = on_standby.wait_for(lambda p: p.find("pg_itest_any_one") and p, 30,
+                                   "the query without master on the standby")
+        # the 1s queries have run again since: still nothing from master: true
+        ts = "pgpulse_query_last_success_timestamp_seconds"
+        first = page.value(ts, query="legacy:pg_itest_any")
+        page = on_standby.wait_for(lambda p: p.value(ts, query="legacy:pg_itest_any") > first
+                                   and p, 30, "another run on the standby")
+        self.assertEqual(page.value("pg_replication_is_replica"), 1)
+        self.assertEqual(page.find("pg_itest_master_one"), [])
+        self.assertEqual(page.find(ts, query="legacy:pg_itest_master"), [])
+
+if __name__ == "__main__":
+    unittest.main()
