@@ -7,7 +7,8 @@ keeps the backend connection (same pid); a broken catalog on reload keeps
 the old one and says where the error is; POST /-/reload is refused unless
 --web.enable-lifecycle and reports errors; the flags file is read again on
 reload (targets added and removed); the first scrape right after start
-already shows a reachable server up; a server restarted after a long outage
+already shows a reachable server up, and scrapes held while a first
+attempt hangs survive their clients leaving and a SIGTERM; a server restarted after a long outage
 is up again within seconds; a client that stops reading is cut after
 --web.write-timeout without slowing anyone else, and does not hold up
 shutdown; connections over --web.max-connections are closed at once.
@@ -267,6 +268,50 @@ class LifecycleTest(unittest.TestCase):
         page = wait_for(first_page, 30, interval=0.005, what="the first answer")
         self.assertEqual(page.value("pg_up"), 0)
         pulse.stop_checked()
+
+    def test_held_scrapes_whose_clients_leave(self):
+        # a server that accepts and never answers: the first attempt hangs
+        # until --connect-timeout, so scrapes are held meanwhile; clients
+        # that leave while held, and a SIGTERM while others are held, must
+        # neither crash pgpulse nor leave anyone without an answer
+        ls = socket.socket()
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(16)
+        self.addCleanup(ls.close)
+        held = []
+        threading.Thread(target=lambda: [held.append(ls.accept()) for _ in range(4)],
+                         daemon=True).start()
+        self.addCleanup(lambda: [c.close() for c, _ in held])
+        dsn = f"postgresql://u@127.0.0.1:{ls.getsockname()[1]}/db?sslmode=disable"
+        pulse = Pgpulse(["--connect-timeout=3s"], env={"DATA_SOURCE_NAME": dsn})
+        self.addCleanup(pulse.destroy)
+
+        def scrape():
+            c = socket.create_connection(("127.0.0.1", pulse.port))
+            c.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            return c
+        for _ in range(5):
+            scrape().close()  # gone before the answer
+        waiting = scrape()
+        waiting.settimeout(20)
+        self.assertTrue(waiting.recv(64).startswith(b"HTTP/1.1 200 "))
+        waiting.close()
+        self.assertTrue(pulse.running())
+
+        # held again after a restart, then SIGTERM: every held scrape is
+        # answered and pgpulse exits 0
+        pulse.stop_checked()
+        pulse = Pgpulse(["--connect-timeout=8s"], env={"DATA_SOURCE_NAME": dsn})
+        self.addCleanup(pulse.destroy)
+        conns = [scrape() for _ in range(3)]
+        scrape().close()
+        time.sleep(0.3)
+        pulse.proc.send_signal(signal.SIGTERM)
+        for c in conns:
+            c.settimeout(10)
+            self.assertTrue(c.recv(64).startswith(b"HTTP/1.1 200 "))
+            c.close()
+        self.assertEqual(pulse.proc.wait(20), 0, pulse.stderr()[-2000:])
 
     def test_server_back_after_long_outage(self):
         fast_catalog(self.dir)
