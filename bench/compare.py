@@ -505,10 +505,11 @@ def report(r, facts, args, started):
     return "\n".join(lines) + "\n"
 
 
-def results_path(started):
+def results_path(started, prefix=""):
+    """bench/results/<prefix><date>.md, or -2, -3, ... when taken."""
     d = os.path.join(BENCH_DIR, "results")
     os.makedirs(d, exist_ok=True)
-    base = os.path.join(d, f"{started:%Y-%m-%d}")
+    base = os.path.join(d, f"{prefix}{started:%Y-%m-%d}")
     path, i = base + ".md", 2
     while os.path.exists(path):
         path, i = f"{base}-{i}.md", i + 1

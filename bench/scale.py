@@ -57,7 +57,7 @@ REPO = os.path.dirname(BENCH_DIR)
 sys.path.insert(0, BENCH_DIR)
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 import pgharness  # noqa: E402  (PgServer, free_port)
-import compare  # noqa: E402  (build_pgpulse, build_type, first_line, num)
+import compare  # noqa: E402  (build_pgpulse, build_type, first_line, num, results_path)
 
 ROLE = "bench_pgpulse"
 DBNAME = "postgres"
@@ -601,16 +601,6 @@ def report(results, facts, args, started):
     return "\n".join(lines) + "\n"
 
 
-def results_path(started):
-    d = os.path.join(BENCH_DIR, "results")
-    os.makedirs(d, exist_ok=True)
-    base = os.path.join(d, f"scale-{started:%Y-%m-%d}")
-    path, i = base + ".md", 2
-    while os.path.exists(path):
-        path, i = f"{base}-{i}.md", i + 1
-    return path
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--pgpulse", default=os.environ.get("PGPULSE_BIN"),
@@ -671,7 +661,7 @@ def main():
     text = report(results, facts, args, started)
     print(text)
     if not args.no_save:
-        path = results_path(started)
+        path = compare.results_path(started, "scale-")
         with open(path, "w") as f:
             f.write(text)
         note(f"wrote {os.path.relpath(path, REPO)}")

@@ -22,25 +22,12 @@
 
 static void check_error(const char *err)
 {
-    size_t pre = strlen(NAME ":");
-    FUZZ_CHECK(strncmp(err, NAME ":", pre) == 0);
-    const char *p = err + pre;
-    FUZZ_CHECK(*p >= '1' && *p <= '9');
-    while (*p >= '0' && *p <= '9')
-        p++;
-    FUZZ_CHECK(*p++ == ':');
-    FUZZ_CHECK(*p >= '1' && *p <= '9');
-    while (*p >= '0' && *p <= '9')
-        p++;
-    FUZZ_CHECK(p[0] == ':' && p[1] == ' ' && p[2] != '\0');
-    for (p = err; *p != '\0'; p++)
-        FUZZ_CHECK((unsigned char)*p >= 0x20 && *p != 0x7f);
+    fuzz_check_positioned(err, NAME);
 }
 
 static bool reserved(const char *name)
 {
-    return strcmp(name, "pg_up") == 0 || strncmp(name, "pg_exporter_", 12) == 0 ||
-           strncmp(name, "pgpulse_", 8) == 0 || strncmp(name, "process_", 8) == 0;
+    return fuzz_reserved_name(name);
 }
 
 static void check_query(const pp_catalog *c, size_t qi)

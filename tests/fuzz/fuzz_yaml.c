@@ -16,22 +16,9 @@
 
 #define NAME "fuzz.yaml"
 
-/* "fuzz.yaml:<line>:<column>: <message>", one line of printable bytes. */
 static void check_error(const char *err)
 {
-    size_t pre = strlen(NAME ":");
-    FUZZ_CHECK(strncmp(err, NAME ":", pre) == 0);
-    const char *p = err + pre;
-    FUZZ_CHECK(*p >= '1' && *p <= '9');
-    while (*p >= '0' && *p <= '9')
-        p++;
-    FUZZ_CHECK(*p++ == ':');
-    FUZZ_CHECK(*p >= '1' && *p <= '9');
-    while (*p >= '0' && *p <= '9')
-        p++;
-    FUZZ_CHECK(p[0] == ':' && p[1] == ' ' && p[2] != '\0');
-    for (p = err; *p != '\0'; p++)
-        FUZZ_CHECK((unsigned char)*p >= 0x20 && *p != 0x7f);
+    fuzz_check_positioned(err, NAME);
 }
 
 /* Walks the tree with an explicit stack (the depth is bounded, but the
