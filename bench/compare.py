@@ -71,7 +71,52 @@ def note(msg):
 
 # -- the exporters ---------------------------------------------------------------
 
-class Exporter:
+class Process:
+    """What the benchmarks read of a process they started (self.proc, with
+    its output in self.log_path; self.name says which in messages)."""
+
+    name = "process"
+    stop_wait = 5
+
+    def alive(self):
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n"
+                               f"{self.log_tail()}")
+
+    def proc_status(self, field):
+        """A field of /proc/PID/status in KiB (VmRSS, VmHWM)."""
+        self.alive()
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+        raise RuntimeError(f"no {field} in /proc/{self.proc.pid}/status")
+
+    def cpu_seconds(self):
+        """User + system CPU time the process has used so far."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def log_tail(self, lines=20):
+        with open(self.log_path, errors="replace") as f:
+            return "".join(f.readlines()[-lines:])
+
+    def stop(self):
+        """SIGTERM; SIGKILL after stop_wait seconds. False if it had to be killed."""
+        if self.proc.poll() is not None:
+            return True
+        self.proc.terminate()
+        try:
+            self.proc.wait(self.stop_wait)
+            return True
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            return False
+
+
+class Exporter(Process):
     """An exporter binary as a subprocess on a free loopback port."""
 
     def __init__(self, name, argv, dsn, tmpdir):
@@ -91,9 +136,7 @@ class Exporter:
 
     def get(self, path="/metrics", gzip=False, timeout=30):
         """(status, headers, body as sent) of one GET."""
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n"
-                               f"{self.log_tail()}")
+        self.alive()
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
         try:
             conn.request("GET", path, headers={"Accept-Encoding": "gzip"} if gzip else {})
@@ -101,40 +144,6 @@ class Exporter:
             return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
         finally:
             conn.close()
-
-    def proc_status(self, field):
-        """A field of /proc/PID/status in KiB (VmRSS, VmHWM)."""
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n"
-                               f"{self.log_tail()}")
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-        raise RuntimeError(f"no {field} in /proc/{self.proc.pid}/status")
-
-    def cpu_seconds(self):
-        """User + system CPU time the process has used so far."""
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def log_tail(self, lines=20):
-        with open(self.log_path, errors="replace") as f:
-            return "".join(f.readlines()[-lines:])
-
-    def stop(self):
-        """SIGTERM; SIGKILL after 5 s. False if it had to be killed."""
-        if self.proc.poll() is not None:
-            return True
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-            return True
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            return False
 
 
 def build_pgpulse(build_dir):

@@ -57,7 +57,7 @@ REPO = os.path.dirname(BENCH_DIR)
 sys.path.insert(0, BENCH_DIR)
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 import pgharness  # noqa: E402  (PgServer, free_port)
-import compare  # noqa: E402  (build_pgpulse, build_type, first_line, num, results_path)
+import compare  # noqa: E402  (Process, build_pgpulse, build_type, first_line, num, results_path)
 
 ROLE = "bench_pgpulse"
 DBNAME = "postgres"
@@ -154,8 +154,11 @@ def role_backends(pg):
 
 # -- pgpulse ---------------------------------------------------------------------
 
-class Pgpulse:
+class Pgpulse(compare.Process):
     """pgpulse watching N targets, on a free loopback port."""
+
+    name = "pgpulse"
+    stop_wait = 10
 
     def __init__(self, binary, dsns, tmpdir):
         self.port = pgharness.free_port()
@@ -189,10 +192,6 @@ class Pgpulse:
                                          stderr=subprocess.STDOUT, cwd=tmpdir,
                                          preexec_fn=preexec)
 
-    def alive(self):
-        if self.proc.poll() is not None:
-            raise RuntimeError(f"pgpulse exited with {self.proc.returncode}:\n{self.log_tail()}")
-
     def get(self, gzip=True, timeout=HTTP_TIMEOUT):
         """(status, Content-Encoding, body as sent, seconds) of one GET /metrics
         on a fresh connection; the time covers connect, request and the
@@ -209,40 +208,9 @@ class Pgpulse:
         finally:
             conn.close()
 
-    def proc_status(self, field):
-        """A field of /proc/PID/status in KiB (VmRSS, VmHWM)."""
-        self.alive()
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-        raise RuntimeError(f"no {field} in /proc/{self.proc.pid}/status")
-
-    def cpu_seconds(self):
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def log_tail(self, lines=20):
-        with open(self.log_path, errors="replace") as f:
-            return "".join(f.readlines()[-lines:])
-
     def log_problems(self):
         with open(self.log_path, errors="replace") as f:
             return [line.rstrip() for line in f if re.search(r"level=(?:warn|error)", line)]
-
-    def stop(self):
-        """SIGTERM; SIGKILL after 10 s. False if it had to be killed."""
-        if self.proc.poll() is not None:
-            return True
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-            return True
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            return False
 
 
 # -- reading pages ---------------------------------------------------------------
