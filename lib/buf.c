@@ -38,6 +38,11 @@ void *pp_realloc(void *p, size_t n)
     return q;
 }
 
+bool pp_str_eq(const char *a, const char *b)
+{
+    return (a == NULL || b == NULL) ? a == b : strcmp(a, b) == 0;
+}
+
 char *pp_strdup(const char *s)
 {
     if (s == NULL)

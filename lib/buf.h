@@ -12,6 +12,7 @@
 #define PGPULSE_BUF_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct pp_buf {
@@ -39,6 +40,10 @@ void pp_buf_printf(pp_buf *b, const char *fmt, ...) __attribute__((format(printf
 void pp_buf_vprintf(pp_buf *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /* Hands the storage to the caller (free() it); the buffer becomes empty. */
 char *pp_buf_steal(pp_buf *b, size_t *len);
+
+/* Whether two strings, either possibly NULL, are equal (NULL equals only
+ * NULL). */
+bool pp_str_eq(const char *a, const char *b);
 
 /* Duplicates a string or aborts; NULL gives NULL. */
 char *pp_strdup(const char *s);

@@ -94,17 +94,10 @@ static void elect_all(pp_registry *r)
     }
 }
 
-static bool same_str(const char *a, const char *b)
-{
-    if (a == NULL || b == NULL)
-        return a == b;
-    return strcmp(a, b) == 0;
-}
-
 bool pp_registry_same_identity(const pp_dsn *a, const pp_dsn *b)
 {
-    return same_str(a->host, b->host) && same_str(a->port, b->port) &&
-           same_str(a->dbname, b->dbname) && same_str(a->user, b->user);
+    return pp_str_eq(a->host, b->host) && pp_str_eq(a->port, b->port) &&
+           pp_str_eq(a->dbname, b->dbname) && pp_str_eq(a->user, b->user);
 }
 
 /* Whether every option is the same, in any order. */
@@ -113,9 +106,9 @@ static bool same_options(const pp_dsn *a, const pp_dsn *b)
     if (a->n != b->n)
         return false;
     for (size_t i = 0; i < a->n; i++)
-        if (!same_str(pp_dsn_get(b, a->keywords[i]), a->values[i]))
+        if (!pp_str_eq(pp_dsn_get(b, a->keywords[i]), a->values[i]))
             return false;
-    return same_str(a->label, b->label);
+    return pp_str_eq(a->label, b->label);
 }
 
 static void count_settled(pp_registry *r)

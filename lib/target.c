@@ -613,28 +613,23 @@ static void free_queries(pp_target *t)
     t->q = NULL;
 }
 
-static bool same_str(const char *a, const char *b)
-{
-    return (a == NULL || b == NULL) ? a == b : strcmp(a, b) == 0;
-}
-
 /* Whether two catalog queries would render the same text from the same
  * rows: then a reload can keep what the old one last produced. */
 static bool same_query(const pp_catalog_query *a, const pp_catalog_query *b)
 {
-    if (!same_str(a->name, b->name) || !same_str(a->namespace, b->namespace) ||
+    if (!pp_str_eq(a->name, b->name) || !pp_str_eq(a->namespace, b->namespace) ||
         a->nvariants != b->nvariants || a->ncolumns != b->ncolumns || a->dynamic != b->dynamic ||
         a->runs_on != b->runs_on)
         return false;
     for (size_t i = 0; i < a->nvariants; i++)
         if (a->variants[i].min_version != b->variants[i].min_version ||
             a->variants[i].max_version != b->variants[i].max_version ||
-            !same_str(a->variants[i].sql, b->variants[i].sql))
+            !pp_str_eq(a->variants[i].sql, b->variants[i].sql))
             return false;
     for (size_t i = 0; i < a->ncolumns; i++) {
         const pp_catalog_column *x = &a->columns[i], *y = &b->columns[i];
-        if (!same_str(x->name, y->name) || x->role != y->role || !same_str(x->label, y->label) ||
-            !same_str(x->metric, y->metric) || x->scale != y->scale)
+        if (!pp_str_eq(x->name, y->name) || x->role != y->role || !pp_str_eq(x->label, y->label) ||
+            !pp_str_eq(x->metric, y->metric) || x->scale != y->scale)
             return false;
     }
     return true;
