@@ -98,14 +98,12 @@ static const flag flags[] = {
 
 #define NFLAGS (sizeof(flags) / sizeof(flags[0]))
 
-/* Reads digits with an optional fraction ("1", "1.5", ".5"): no signs,
- * exponents, hex, "inf" or "nan", which strtod would accept. */
-static const char *number(const char *p, double *out)
+const char *pp_config_read_decimal(const char *p, const char *end, double *out)
 {
     const char *start = p;
     double v = 0, scale = 1;
     bool frac = false, any = false;
-    for (; (*p >= '0' && *p <= '9') || (*p == '.' && !frac); p++) {
+    for (; p < end && ((*p >= '0' && *p <= '9') || (*p == '.' && !frac)); p++) {
         if (*p == '.') {
             frac = true;
             continue;
@@ -127,14 +125,15 @@ int pp_config_parse_duration(const char *s, double *out)
     if (s == NULL || *s == '\0')
         return -1;
     double total = 0, v;
-    const char *p = number(s, &v);
+    const char *send = s + strlen(s);
+    const char *p = pp_config_read_decimal(s, send, &v);
     if (p == s)
         return -1;
     if (*p == '\0') {
         total = v; /* a plain number: seconds */
     } else {
         for (p = s; *p != '\0';) {
-            const char *end = number(p, &v);
+            const char *end = pp_config_read_decimal(p, send, &v);
             if (end == p)
                 return -1;
             p = end;

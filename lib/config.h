@@ -58,6 +58,13 @@ void pp_config_usage(FILE *out);
 
 #define PP_CONFIG_MAX_DURATION (365.0 * 24 * 3600)
 
+/* Reads a non-negative decimal from p, at most up to end: digits with an
+ * optional fraction ("1", "1.5", ".5"); no sign, exponent, hex, "inf" or
+ * "nan", which strtod would accept. Returns where the number ends and sets
+ * *out, or returns p (and leaves *out) when there is none. The durations
+ * here and HTTP header values (which are not NUL-terminated) use it. */
+const char *pp_config_read_decimal(const char *p, const char *end, double *out);
+
 /* Parses a Go-style duration ("500ms", "15s", "1m30s", "1.5s") or plain
  * seconds. Refuses signs, exponents, "inf", "nan" and anything over
  * PP_CONFIG_MAX_DURATION. */

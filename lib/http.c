@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 
 #include "buf.h"
+#include "config.h"
 
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define SWEEP_MS 1000
@@ -145,26 +146,13 @@ int pp_http_parse_address(const char *text, struct sockaddr_storage *out, char *
     return 0;
 }
 
-/* Parses a non-negative decimal number ("10", "9.5") from exactly n bytes;
- * returns -1 for anything else. Header values are not NUL-terminated. */
+/* A header value that is exactly a non-negative decimal ("10", "9.5"),
+ * or -1. Header values are not NUL-terminated. */
 static double parse_decimal(const char *p, size_t n)
 {
-    double v = 0, scale = 1;
-    bool frac = false, any = false;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] == '.' && !frac) {
-            frac = true;
-            continue;
-        }
-        if (p[i] < '0' || p[i] > '9')
-            return -1;
-        any = true;
-        if (frac)
-            v += (p[i] - '0') * (scale /= 10);
-        else if (v < 1e9)
-            v = v * 10 + (p[i] - '0');
-    }
-    return any ? v : -1;
+    double v;
+    const char *end = pp_config_read_decimal(p, p + n, &v);
+    return end == p + n && end != p ? v : -1;
 }
 
 static bool is_space(char c)
