@@ -507,14 +507,14 @@ static void shut(client *c, int how)
         shutdown(fd, how);
 }
 
-static void close_timer(pp_http *h, uv_timer_t *t);
+static void close_timer(uv_timer_t *t);
 
 static void maybe_finish(pp_http *h)
 {
     if (!h->stopping)
         return;
     if (h->clients == NULL)
-        close_timer(h, &h->drain); /* drained before the deadline */
+        close_timer(&h->drain); /* drained before the deadline */
     if (h->connections > 0 || h->open_listeners > 0 || h->timers > 0 || h->parked != NULL)
         return;
     if (h->ctx_ready) {
@@ -619,7 +619,7 @@ static void on_drain_deadline(uv_timer_t *t)
             c->cut = true;
             shut(c, SHUT_RDWR);
         }
-    close_timer(h, &h->drain);
+    close_timer(&h->drain);
 }
 
 static void on_listener_closed(uv_handle_t *handle)
@@ -638,12 +638,10 @@ static void on_timer_closed(uv_handle_t *handle)
     maybe_finish(h);
 }
 
-static void close_timer(pp_http *h, uv_timer_t *t)
+static void close_timer(uv_timer_t *t)
 {
-    if (uv_is_closing((uv_handle_t *)t))
-        return;
-    uv_close((uv_handle_t *)t, on_timer_closed);
-    (void)h;
+    if (!uv_is_closing((uv_handle_t *)t))
+        uv_close((uv_handle_t *)t, on_timer_closed);
 }
 
 static void build_landing(pp_http *h)
@@ -744,15 +742,15 @@ void pp_http_stop(pp_http *h, double drain, void (*on_closed)(void *data), void 
     /* answer held scrapes with the page as it is */
     while (h->parked != NULL)
         unpark(h, h->parked);
-    close_timer(h, &h->park);
-    close_timer(h, &h->sweep);
+    close_timer(&h->park);
+    close_timer(&h->sweep);
     /* idle connections read EOF now; busy ones after their response */
     for (client *c = h->clients; c != NULL; c = c->next)
         shut(c, SHUT_RD);
     if (h->clients != NULL) {
         uv_timer_start(&h->drain, on_drain_deadline, (uint64_t)(drain * 1000), 0);
     } else {
-        close_timer(h, &h->drain);
+        close_timer(&h->drain);
     }
     maybe_finish(h);
 }
