@@ -382,6 +382,7 @@ def first_line(argv):
 
 
 def machine_facts(pgpulse_bin):
+    """The machine and the pgpulse build a report is about (scale.py too)."""
     cpu = "unknown"
     with open("/proc/cpuinfo") as f:
         for line in f:
@@ -404,8 +405,6 @@ def machine_facts(pgpulse_bin):
         "pgpulse": f"{first_line([pgpulse_bin, '--version'])}, git {rev}"
                    f"{' + uncommitted changes to its sources' if dirty else ''},"
                    f" {build_type(pgpulse_bin)} build",
-        "postgres_exporter": first_line([PG_EXPORTER, "--version"]),
-        "wrk": first_line([WRK, "-v"]).split(" Copyright")[0],
     }
 
 
@@ -554,7 +553,9 @@ def main():
         r, facts = measure(args, pgpulse_bin, tmpdir)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
-    facts["machine"] = machine_facts(pgpulse_bin)
+    facts["machine"] = dict(machine_facts(pgpulse_bin),
+                            postgres_exporter=first_line([PG_EXPORTER, "--version"]),
+                            wrk=first_line([WRK, "-v"]).split(" Copyright")[0])
     facts["elapsed"] = time.monotonic() - t0
     text = report(r, facts, args, started)
     print(text)

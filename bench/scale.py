@@ -57,7 +57,7 @@ REPO = os.path.dirname(BENCH_DIR)
 sys.path.insert(0, BENCH_DIR)
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 import pgharness  # noqa: E402  (PgServer, free_port)
-import compare  # noqa: E402  (Process, build_pgpulse, build_type, first_line, num, results_path)
+import compare  # noqa: E402  (Process, build_pgpulse, machine_facts, num, results_path)
 
 ROLE = "bench_pgpulse"
 DBNAME = "postgres"
@@ -426,31 +426,6 @@ def run_one(args, binary, pg, n, tmpdir):
 
 # -- the report ------------------------------------------------------------------
 
-def machine_facts(binary):
-    cpu = "unknown"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as f:
-        mem_kib = int(f.readline().split()[1])
-    git = ["git", "-C", REPO]
-    rev = compare.first_line(git + ["rev-parse", "--short", "HEAD"])
-    dirty = subprocess.run(git + ["status", "--porcelain", "--", "CMakeLists.txt", "cmake",
-                                  "cmd", "lib", "queries"],
-                           capture_output=True, text=True).stdout.strip() != ""
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "memory": f"{mem_kib / 1048576:.1f} GiB",
-        "kernel": os.uname().release,
-        "pgpulse": f"{compare.first_line([binary, '--version'])}, git {rev}"
-                   f"{' + uncommitted changes to its sources' if dirty else ''},"
-                   f" {compare.build_type(binary)} build",
-    }
-
-
 def ms(x):
     if x is None:
         return "n/a"
@@ -624,7 +599,7 @@ def main():
         if pg is not None:
             pg.destroy()
         shutil.rmtree(tmpdir, ignore_errors=True)
-    facts["machine"] = machine_facts(binary)
+    facts["machine"] = compare.machine_facts(binary)
     facts["elapsed"] = time.monotonic() - t0
     text = report(results, facts, args, started)
     print(text)
