@@ -32,6 +32,7 @@ struct pp_rows {
     int *col; /* result column of each catalog column, -1 if absent */
     size_t col_cap;
     int namecol, helpcol;
+    size_t nvalues; /* gauge and counter columns: samples per row */
     pp_buf *colbuf; /* static: one buffer per catalog column */
     size_t ncolbuf;
     pp_rendered dyn; /* dynamic: the output as it grows */
@@ -124,7 +125,10 @@ static int map_columns(pp_rows *r, const PGresult *res, char *err, size_t errlen
 {
     const pp_catalog_query *q = r->q;
     r->namecol = r->helpcol = -1;
+    r->nvalues = 0;
     for (size_t j = 0; j < q->ncolumns; j++) {
+        if (q->columns[j].role == PP_COL_GAUGE || q->columns[j].role == PP_COL_COUNTER)
+            r->nvalues++;
         r->col[j] = find_column(res, q->columns[j].name);
         if (r->col[j] < 0 && q->columns[j].role != PP_COL_DISCARD) {
             snprintf(err, errlen, "column \"%s\" is missing from the result", q->columns[j].name);
@@ -241,6 +245,12 @@ int pp_rows_add(pp_rows *r, const PGresult *res, char *err, size_t errlen)
         return -1;
     int nrows = PQntuples(res);
     for (int row = 0; row < nrows; row++) {
+        if (r->count >= r->cap) {
+            /* nothing more is kept: count what is dropped, render nothing */
+            if (!r->q->dynamic || !PQgetisnull(res, row, r->namecol))
+                r->dropped += r->nvalues;
+            continue;
+        }
         row_labels(r, res, row);
         if (r->q->dynamic)
             dynamic_row(r, res, row);
