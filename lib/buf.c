@@ -4,6 +4,7 @@
  */
 #include "buf.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,4 +140,40 @@ char *pp_buf_steal(pp_buf *b, size_t *len)
         d = pp_strdup("");
     pp_buf_init(b);
     return d;
+}
+
+int pp_read_file(const char *path, size_t max, char **out, size_t *outlen, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    pp_buf b = PP_BUF_INIT;
+    char chunk[8192];
+    int rc = 0;
+    for (;;) {
+        size_t n = fread(chunk, 1, sizeof chunk, f);
+        pp_buf_append(&b, chunk, n);
+        if (b.len > max) {
+            snprintf(err, errlen, "%s: file too large (more than %zu bytes)", path, max);
+            rc = -1;
+            break;
+        }
+        if (n < sizeof chunk) {
+            if (ferror(f)) {
+                snprintf(err, errlen, "%s: %s", path, strerror(errno));
+                rc = -1;
+            }
+            break;
+        }
+    }
+    fclose(f);
+    if (rc != 0) {
+        pp_buf_deinit(&b);
+        return -1;
+    }
+    pp_buf_append(&b, "", 0); /* NUL-terminated even when empty */
+    *out = pp_buf_steal(&b, outlen);
+    return 0;
 }

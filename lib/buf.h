@@ -47,6 +47,12 @@ bool pp_str_eq(const char *a, const char *b);
 
 /* Duplicates a string or aborts; NULL gives NULL. */
 char *pp_strdup(const char *s);
+
+/* Reads the whole file at path into a malloc'd, NUL-terminated buffer
+ * (*outlen excludes the NUL). A file over max bytes, or one that cannot be
+ * read, is an error: returns -1 with "path: reason" in err. */
+int pp_read_file(const char *path, size_t max, char **out, size_t *outlen, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 /* malloc/calloc/realloc that abort on failure. */
 void *pp_malloc(size_t n);
 void *pp_calloc(size_t n, size_t size);

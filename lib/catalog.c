@@ -966,54 +966,11 @@ int pp_catalog_load_buffer(pp_catalog *c, const char *name, const char *data, si
 
 /* ---- files ------------------------------------------------------------ */
 
-static void path_error(char *err, size_t errlen, const char *path, const char *reason)
-{
-    if (err != NULL && errlen > 0)
-        snprintf(err, errlen, "%s: %s", path, reason);
-}
-
-static int read_file(const char *path, char **out, size_t *outlen, char *err, size_t errlen)
-{
-    FILE *f = NULL;
-    pp_buf b = PP_BUF_INIT;
-    char chunk[8192];
-    int rc = -1;
-
-    if ((f = fopen(path, "rb")) == NULL) {
-        path_error(err, errlen, path, strerror(errno));
-        goto cleanup;
-    }
-    for (;;) {
-        size_t n = fread(chunk, 1, sizeof chunk, f);
-        if (n > 0)
-            pp_buf_append(&b, chunk, n);
-        if (b.len > MAX_FILE_SIZE) {
-            path_error(err, errlen, path, "file too large");
-            goto cleanup;
-        }
-        if (n < sizeof chunk) {
-            if (ferror(f)) {
-                path_error(err, errlen, path, strerror(errno));
-                goto cleanup;
-            }
-            break;
-        }
-    }
-    pp_buf_append(&b, "", 0); /* data is NUL-terminated even when empty */
-    *out = pp_buf_steal(&b, outlen);
-    rc = 0;
-cleanup:
-    if (f != NULL)
-        fclose(f);
-    pp_buf_deinit(&b);
-    return rc;
-}
-
 static int load_file(const pp_catalog *base, stage *st, const char *path, char *err, size_t errlen)
 {
     char *data = NULL;
     size_t len = 0;
-    if (read_file(path, &data, &len, err, errlen) < 0)
+    if (pp_read_file(path, MAX_FILE_SIZE, &data, &len, err, errlen) < 0)
         return -1;
     int rc = load_into(base, st, path, data, len, err, errlen);
     free(data);
@@ -1041,7 +998,7 @@ static int load_dir(const pp_catalog *base, stage *st, const char *path, char *e
     int rc = -1;
 
     if ((dir = opendir(path)) == NULL) {
-        path_error(err, errlen, path, strerror(errno));
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
         goto cleanup;
     }
     for (;;) {
@@ -1049,7 +1006,7 @@ static int load_dir(const pp_catalog *base, stage *st, const char *path, char *e
         struct dirent *e = readdir(dir);
         if (e == NULL) {
             if (errno != 0) {
-                path_error(err, errlen, path, strerror(errno));
+                snprintf(err, errlen, "%s: %s", path, strerror(errno));
                 goto cleanup;
             }
             break;
@@ -1091,7 +1048,7 @@ int pp_catalog_load_path(pp_catalog *c, const char *path, char *err, size_t errl
 
     memset(&st, 0, sizeof st);
     if (stat(path, &sb) < 0) {
-        path_error(err, errlen, path, strerror(errno));
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
         return -1;
     }
     if (S_ISDIR(sb.st_mode))
@@ -1429,7 +1386,7 @@ int pp_catalog_load_legacy_path(pp_catalog *c, const char *path,
     unsigned mdlen = 0;
 
     hashsum[0] = '\0';
-    if (read_file(path, &data, &len, err, errlen) < 0)
+    if (pp_read_file(path, MAX_FILE_SIZE, &data, &len, err, errlen) < 0)
         return -1;
     if (EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL) == 1 && mdlen == 32)
         for (unsigned i = 0; i < mdlen; i++)

@@ -58,6 +58,17 @@ static const flag flags[] = {
      "Right after start or reload, a scrape waits up to this long (and never past the "
      "scrape's X-Prometheus-Scrape-Timeout-Seconds) for every target's first connection "
      "attempt (0: never wait)."},
+    {"web.probe-allowed-targets", K_TEXT, F(probe_allowed), 0, NULL, NULL, 0,
+     "Servers /probe may reach: comma-separated hosts, *.domains, addresses, networks "
+     "(10.0.0.0/8), socket directories, each with an optional :port; \"*\" or empty: any."},
+    {"web.probe-idle-timeout", K_DURATION, F(probe_idle), 0, NULL, "10m", 1,
+     "Drop a probed target, and close its connection, when it has not been probed for this "
+     "long."},
+    {"web.probe-max-targets", K_COUNT, F(probe_max), 0, NULL, "1000", 0,
+     "Most targets /probe collects at once; a probe of a new one beyond this gets 503."},
+    {"config.file", K_FILE, F(config_file), 0, NULL, PP_CONFIG_DEFAULT_CONFIG_FILE, 0,
+     "postgres_exporter's configuration file: the auth_modules /probe?auth_module= names. "
+     "A missing file of the default name is ignored."},
     {"config.flags-file", K_FILE, F(flags_file), 0, "PGPULSE_FLAGS_FILE", NULL, 0,
      "File of further flags, one per line, read again at every reload."},
     {"data-source.name", K_LIST, F(data_sources), F(ndata_sources), NULL, NULL, 0,
@@ -457,6 +468,8 @@ void pp_config_deinit(pp_config *c)
     free(c->telemetry_path);
     free(c->flags_file);
     free(c->extend_query_path);
+    free(c->config_file);
+    free(c->probe_allowed);
     free(c->exclude_databases);
     free(c->include_databases);
     memset(c, 0, sizeof(*c));

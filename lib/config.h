@@ -30,6 +30,10 @@ typedef struct pp_config {
     size_t ndata_sources;
     char *flags_file;        /* owned; --config.flags-file, or NULL */
     char *extend_query_path; /* owned; postgres_exporter's queries.yaml, or NULL */
+    char *config_file;       /* owned; --config.file (auth modules for /probe) */
+    char *probe_allowed;     /* owned; --web.probe-allowed-targets, or NULL: any */
+    double probe_idle;       /* seconds a probed target stays without a probe */
+    double probe_max;        /* most probed targets at once */
     bool auto_discover;      /* --auto-discover-databases */
     char *exclude_databases; /* owned; comma-separated, or NULL */
     char *include_databases; /* owned; comma-separated, or NULL */
@@ -55,6 +59,9 @@ int pp_config_parse(pp_config *c, int argc, char **argv, const char *(*getenv_fn
                     char *err, size_t errlen) __attribute__((warn_unused_result));
 void pp_config_deinit(pp_config *c);
 void pp_config_usage(FILE *out);
+
+/* --config.file's default: a missing file of that name is no error. */
+#define PP_CONFIG_DEFAULT_CONFIG_FILE "postgres_exporter.yml"
 
 #define PP_CONFIG_MAX_DURATION (365.0 * 24 * 3600)
 

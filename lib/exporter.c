@@ -26,6 +26,7 @@
 #include "dsn.h"
 #include "gen.h"
 #include "http.h"
+#include "probe.h"
 #include "registry.h"
 #include "snapshot.h"
 
@@ -44,6 +45,7 @@ typedef struct exporter {
     uint64_t gen_id;
     pp_registry *reg;
     pp_snapshot *snapshot;
+    pp_probes *probes;
     pp_http *http;
     pp_process_status status;
     uv_signal_t sigterm, sigint, sighup;
@@ -59,6 +61,9 @@ typedef struct loaded {
     pp_gen *gen;
     pp_dsn *dsns;
     size_t ndsns;
+    pp_gen *probe_gen; /* the same catalog, for one target without labels */
+    pp_auth_modules modules;
+    pp_hostmatch *allow;
 } loaded;
 
 static void on_registry_change(pp_registry *r, pp_target *t, bool state, void *data)
@@ -84,6 +89,8 @@ static void on_http_closed(void *data)
     e->reg = NULL;
     pp_snapshot_close(e->snapshot);
     e->snapshot = NULL;
+    pp_probes_close(e->probes);
+    e->probes = NULL;
     /* the signal handles stay open until now so a second SIGTERM (as
      * timeout(1) sends to the group) finds us still handling signals */
     uv_close((uv_handle_t *)&e->sigterm, on_handle_closed);
@@ -255,9 +262,38 @@ static int load(exporter *e, const pp_config *cfg, loaded *out, char *err, size_
         .auto_discover = cfg->auto_discover,
         .role_interval = cfg->role_interval,
     };
+    /* /probe: its own copy of the catalog (a generation owns one), one
+     * target per page, no discovery */
+    pp_catalog *probe_cat;
+    char why[900];
+    bool missing_ok = strcmp(cfg->config_file, PP_CONFIG_DEFAULT_CONFIG_FILE) == 0;
+    if (load_catalog(cfg, &e->status, &probe_cat, err, errlen) != 0) {
+        pp_dsn_list_free(out->dsns, out->ndsns);
+        pp_catalog_free(cat);
+        return -1;
+    }
+    int bad = 0;
+    if (pp_auth_modules_load(cfg->config_file, missing_ok, &out->modules, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "--config.file: %s", why);
+        bad = 1;
+    } else if ((out->allow = pp_hostmatch_parse(cfg->probe_allowed, why, sizeof(why))) == NULL) {
+        snprintf(err, errlen, "--web.probe-allowed-targets: %s", why);
+        bad = 1;
+    }
+    if (bad) {
+        pp_auth_modules_deinit(&out->modules);
+        pp_dsn_list_free(out->dsns, out->ndsns);
+        pp_catalog_free(cat);
+        pp_catalog_free(probe_cat);
+        return -1;
+    }
+    pp_target_options popt = topt;
+    popt.server_label = false;
+    popt.auto_discover = false;
     split_names(cfg->include_databases, &topt.include, &topt.ninclude);
     split_names(cfg->exclude_databases, &topt.exclude, &topt.nexclude);
     out->gen = pp_gen_new(cat, &topt, ++e->gen_id);
+    out->probe_gen = pp_gen_new(probe_cat, &popt, ++e->gen_id);
     return 0;
 }
 
@@ -270,6 +306,9 @@ static void switch_to(exporter *e, loaded *l, pp_registry_diff *diff)
     pp_registry_apply(e->reg, l->dsns, l->ndsns, l->gen, CONNECT_SPREAD, diff);
     pp_dsn_list_free(l->dsns, l->ndsns); /* the targets took the contents */
     pp_gen_unref(l->gen);
+    pp_probes_configure(e->probes, l->probe_gen, &l->modules, l->allow, e->cfg.probe_idle,
+                        (size_t)e->cfg.probe_max);
+    pp_gen_unref(l->probe_gen);
     e->status.reload_ok = true;
     e->status.reload_success_ts = pp_clock_wall();
 }
@@ -450,6 +489,7 @@ int pp_exporter_run(int argc, char **argv, const pp_config *cfg, const pp_log *l
         goto out;
     }
     e->snapshot = pp_snapshot_new(&e->loop, e->reg, &e->status, &e->log);
+    e->probes = pp_probes_new(&e->loop, &e->log);
     switch_to(e, &l, NULL);
     pp_http_options hopt = {
         .addresses = (const char *const *)e->cfg.listen,
@@ -461,8 +501,8 @@ int pp_exporter_run(int argc, char **argv, const pp_config *cfg, const pp_log *l
         .enable_lifecycle = e->cfg.enable_lifecycle,
     };
     pp_http_hooks hooks = {on_ready_hook, on_reload_hook, e};
-    if (pp_http_start(&e->http, &e->loop, &hopt, &hooks, e->snapshot, &e->status.http, &e->log, err,
-                      sizeof(err)) != 0) {
+    if (pp_http_start(&e->http, &e->loop, &hopt, &hooks, e->snapshot, e->probes, &e->status.http,
+                      &e->log, err, sizeof(err)) != 0) {
         pp_log_write(&e->log, PP_LOG_ERROR, "cannot start the web server", "err", err, NULL);
         stop(e);
         goto out;

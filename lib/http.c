@@ -29,6 +29,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "probe.h"
 
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define SWEEP_MS 1000
@@ -50,9 +51,11 @@ typedef struct client {
     bool cut;
 } client;
 
-/* A scrape held until the page shows every target's first attempt. */
+/* A scrape held until the page shows every target's first attempt (of
+ * the exporter's targets, or of one probed target). */
 typedef struct parked {
     h2o_req_t *req;
+    pp_probe *probe;   /* held; NULL for the telemetry path */
     uint64_t deadline; /* uv_now */
     struct parked *prev, *next;
 } parked;
@@ -78,6 +81,7 @@ struct pp_http {
     pp_http_hooks hooks;
     pp_http_stats *stats;
     pp_snapshot *snapshot;
+    pp_probes *probes;
     const pp_log *log;
     char *landing;
     size_t landing_len;
@@ -242,9 +246,8 @@ static void send_text(h2o_req_t *req, int status, const char *reason, const char
     send_body(req, "text/plain; charset=utf-8", copy, n);
 }
 
-static void serve_metrics(pp_http *h, h2o_req_t *req)
+static void serve_page(h2o_req_t *req, pp_page *page)
 {
-    pp_page *page = pp_snapshot_current(h->snapshot);
     /* the request holds the page until its pool is cleared, even if a new
      * page is published meanwhile or the client reads slowly */
     h2o_mem_link_shared(&req->pool, page);
@@ -259,6 +262,11 @@ static void serve_metrics(pp_http *h, h2o_req_t *req)
         return;
     }
     send_body(req, CONTENT_TYPE, page->plain, page->plain_len);
+}
+
+static void serve_metrics(pp_http *h, h2o_req_t *req)
+{
+    serve_page(req, pp_snapshot_current(h->snapshot));
 }
 
 /* ---- held scrapes ------------------------------------------------------- */
@@ -277,33 +285,44 @@ static void unpark(pp_http *h, parked *p)
     if (p->next != NULL)
         p->next->prev = p->prev;
     h2o_req_t *req = p->req;
+    pp_probe *probe = p->probe;
     free(p);
+    if (probe != NULL) {
+        serve_page(req, pp_probe_page(probe));
+        pp_probe_release(probe);
+        return;
+    }
     serve_metrics(h, req);
 }
 
 static void on_park_timer(uv_timer_t *t)
 {
     pp_http *h = t->data;
-    bool all = h->stopping || ready(h);
+    bool all = h->stopping;
+    bool main_ready = ready(h);
     uint64_t now = uv_now(h->loop);
     for (parked *p = h->parked, *next; p != NULL; p = next) {
         next = p->next;
-        if (all || now >= p->deadline)
+        bool done = p->probe != NULL ? pp_probe_ready(p->probe) : main_ready;
+        if (all || done || now >= p->deadline)
             unpark(h, p);
     }
     if (h->parked == NULL)
         uv_timer_stop(&h->park);
 }
 
-static bool park(pp_http *h, h2o_req_t *req)
+/* Holds req until its page is ready (probe: that probe's; NULL: the
+ * exporter's). Returns false when it is to be answered now. */
+static bool park(pp_http *h, h2o_req_t *req, pp_probe *probe)
 {
-    if (h->stopping || ready(h))
+    if (h->stopping || (probe != NULL ? pp_probe_ready(probe) : ready(h)))
         return false;
     double budget = wait_budget(h, req);
     if (budget <= 0)
         return false;
     parked *p = pp_calloc(1, sizeof(*p));
     p->req = req;
+    p->probe = probe;
     p->deadline = uv_now(h->loop) + (uint64_t)(budget * 1000);
     p->next = h->parked;
     if (h->parked != NULL)
@@ -406,6 +425,45 @@ static void serve_role(pp_http *h, h2o_req_t *req, pp_role want)
         send_text(req, 503, "Service Unavailable", state);
 }
 
+/* ---- /probe ------------------------------------------------------------ */
+
+#define MAX_PROBE_TARGET 4096
+
+/* /probe?target=…[&auth_module=…]: the probed target's own page, at once
+ * once it has one; the first probe waits for its first collection. */
+static void serve_probe(pp_http *h, h2o_req_t *req)
+{
+    char *target = h2o_mem_alloc_pool(&req->pool, MAX_PROBE_TARGET);
+    char module[256];
+    if (!query_param(req, "target", target, MAX_PROBE_TARGET) || target[0] == '\0') {
+        send_text(req, 400, "Bad Request", "target is required\n");
+        return;
+    }
+    if (!query_param(req, "auth_module", module, sizeof(module)))
+        module[0] = '\0';
+    int status = 500;
+    char msg[1024];
+    pp_probe *probe = pp_probes_get(h->probes, target, module, &status, msg, sizeof(msg));
+    memset(target, 0, MAX_PROBE_TARGET); /* it may hold a password */
+    if (probe == NULL) {
+        size_t n = strlen(msg);
+        if (n + 1 < sizeof(msg)) {
+            msg[n] = '\n';
+            msg[n + 1] = '\0';
+        }
+        send_text(req, status,
+                  status == 400   ? "Bad Request"
+                  : status == 403 ? "Forbidden"
+                                  : "Service Unavailable",
+                  msg);
+        return;
+    }
+    if (park(h, req, probe))
+        return; /* the parked request keeps the hold */
+    serve_page(req, pp_probe_page(probe));
+    pp_probe_release(probe);
+}
+
 /* ---- routing ------------------------------------------------------------ */
 
 static bool method_is(h2o_req_t *req, const char *m, size_t n)
@@ -461,7 +519,9 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     bool is_ready = h2o_memis(path.base, path.len, H2O_STRLIT("/-/ready"));
     bool is_primary = h2o_memis(path.base, path.len, H2O_STRLIT("/primary"));
     bool is_replica = h2o_memis(path.base, path.len, H2O_STRLIT("/replica"));
-    if (!is_metrics && !is_root && !is_healthy && !is_ready && !is_primary && !is_replica) {
+    bool is_probe = h2o_memis(path.base, path.len, H2O_STRLIT("/probe")) && h->probes != NULL;
+    if (!is_metrics && !is_root && !is_healthy && !is_ready && !is_primary && !is_replica &&
+        !is_probe) {
         h2o_send_error_404(req, "Not Found", "not found\n", 0);
         return 0;
     }
@@ -470,8 +530,12 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         return 0;
     }
     if (is_metrics) {
-        if (!park(h, req))
+        if (!park(h, req, NULL))
             serve_metrics(h, req);
+        return 0;
+    }
+    if (is_probe) {
+        serve_probe(h, req);
         return 0;
     }
     if (is_primary || is_replica) {
@@ -655,8 +719,8 @@ static void build_landing(pp_http *h)
 }
 
 int pp_http_start(pp_http **out, uv_loop_t *loop, const pp_http_options *opt,
-                  const pp_http_hooks *hooks, pp_snapshot *snapshot, pp_http_stats *stats,
-                  const pp_log *log, char *err, size_t errlen)
+                  const pp_http_hooks *hooks, pp_snapshot *snapshot, pp_probes *probes,
+                  pp_http_stats *stats, const pp_log *log, char *err, size_t errlen)
 {
     pp_http *h = pp_calloc(1, sizeof(*h));
     h->loop = loop;
@@ -664,6 +728,7 @@ int pp_http_start(pp_http **out, uv_loop_t *loop, const pp_http_options *opt,
     h->hooks = *hooks;
     h->stats = stats;
     h->snapshot = snapshot;
+    h->probes = probes;
     h->log = log;
     build_landing(h);
     uv_timer_init(loop, &h->sweep);

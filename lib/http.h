@@ -24,6 +24,7 @@
 #include <uv.h>
 
 #include "log.h"
+#include "probe.h"
 #include "selfmetrics.h"
 #include "snapshot.h"
 
@@ -55,11 +56,13 @@ int pp_http_parse_address(const char *text, struct sockaddr_storage *out, char *
     __attribute__((warn_unused_result));
 
 /* Creates the server and binds every address. opt is copied (its strings
- * are borrowed); hooks is copied; snapshot, stats and log are borrowed and
- * must outlive the server. stats is kept current. */
+ * are borrowed); hooks is copied; snapshot, probes (NULL: no /probe),
+ * stats and log are borrowed and must outlive the server. stats is kept
+ * current. */
 int pp_http_start(pp_http **out, uv_loop_t *loop, const pp_http_options *opt,
-                  const pp_http_hooks *hooks, pp_snapshot *snapshot, pp_http_stats *stats,
-                  const pp_log *log, char *err, size_t errlen) __attribute__((warn_unused_result));
+                  const pp_http_hooks *hooks, pp_snapshot *snapshot, pp_probes *probes,
+                  pp_http_stats *stats, const pp_log *log, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 /* Stops accepting and drains: responses in flight finish and their
  * connections close, idle connections close now, held scrapes are answered,

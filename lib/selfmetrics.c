@@ -289,6 +289,9 @@ void pp_selfmetrics_render(pp_buf *out, const pp_registry *reg, const pp_process
                PP_METRIC_GAUGE, v_memory, now);
     per_query(out, reg);
 
+    /* the exporter's own series; a probe's page (no status) has none */
+    if (status == NULL)
+        return;
     process_metric(out, "pgpulse_targets_connecting",
                    "Connection attempts in flight (at most --collection.max-connecting).",
                    PP_METRIC_GAUGE, (double)pp_registry_connecting(reg));
@@ -314,27 +317,25 @@ void pp_selfmetrics_render(pp_buf *out, const pp_registry *reg, const pp_process
     process_metric(out, "process_virtual_memory_bytes", "Virtual memory size in bytes.",
                    PP_METRIC_GAUGE, st.virtual_bytes);
 
-    if (status != NULL) {
-        process_metric(out, "pgpulse_config_last_reload_successful",
-                       "Whether the last configuration reload attempt was successful (1) or not "
-                       "(0).",
-                       PP_METRIC_GAUGE, status->reload_ok ? 1 : 0);
-        process_metric(out, "pgpulse_config_last_reload_success_timestamp_seconds",
-                       "Unix time of the last successful configuration load.", PP_METRIC_GAUGE,
-                       status->reload_success_ts);
-        if (status->user_queries_file != NULL)
-            user_queries(out, status);
-        process_metric(out, "pgpulse_http_connections", "HTTP client connections open now.",
-                       PP_METRIC_GAUGE, (double)status->http.open);
-        process_metric(out, "pgpulse_http_connections_rejected_total",
-                       "HTTP connections closed at once because --web.max-connections were open.",
-                       PP_METRIC_COUNTER, (double)status->http.rejected);
-        loop_lag(out, &status->lag);
-        process_metric(out, "pgpulse_http_write_timeouts_total",
-                       "HTTP connections cut because a response was not read within "
-                       "--web.write-timeout.",
-                       PP_METRIC_COUNTER, (double)status->http.write_timeouts);
-    }
+    process_metric(out, "pgpulse_config_last_reload_successful",
+                   "Whether the last configuration reload attempt was successful (1) or not "
+                   "(0).",
+                   PP_METRIC_GAUGE, status->reload_ok ? 1 : 0);
+    process_metric(out, "pgpulse_config_last_reload_success_timestamp_seconds",
+                   "Unix time of the last successful configuration load.", PP_METRIC_GAUGE,
+                   status->reload_success_ts);
+    if (status->user_queries_file != NULL)
+        user_queries(out, status);
+    process_metric(out, "pgpulse_http_connections", "HTTP client connections open now.",
+                   PP_METRIC_GAUGE, (double)status->http.open);
+    process_metric(out, "pgpulse_http_connections_rejected_total",
+                   "HTTP connections closed at once because --web.max-connections were open.",
+                   PP_METRIC_COUNTER, (double)status->http.rejected);
+    loop_lag(out, &status->lag);
+    process_metric(out, "pgpulse_http_write_timeouts_total",
+                   "HTTP connections cut because a response was not read within "
+                   "--web.write-timeout.",
+                   PP_METRIC_COUNTER, (double)status->http.write_timeouts);
     pp_render_header(out, "pgpulse_build_info",
                      "A metric with a constant '1' value labeled by the pgpulse version.",
                      PP_METRIC_GAUGE);
