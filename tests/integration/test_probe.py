@@ -22,7 +22,7 @@ import time
 import unittest
 import urllib.parse
 
-from pgharness import PgServer, Pgpulse, free_port, parse_exposition, wait_for
+from pgharness import PgServer, Pgpulse, Prometheus, free_port, parse_exposition, wait_for
 
 CATALOG = """queries:
   - name: probe_state
@@ -90,6 +90,36 @@ class ProbeTest(unittest.TestCase):
         return int(self.pg.scalar(
             "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pgpulse'"))
 
+    def test_prometheus_multi_target_job(self):
+        """The README's scrape job, verbatim but for addresses, in Debian's
+        Prometheus: two databases of the server probed through one pgpulse
+        with an auth module, each its own instance."""
+        self.pg.psql("DROP DATABASE IF EXISTS probe_b")
+        self.pg.psql("CREATE DATABASE probe_b")
+        pulse = self.start("--config.file=" + self.modules())
+        targets = [f"127.0.0.1:{self.pg.port}/postgres", f"127.0.0.1:{self.pg.port}/probe_b"]
+        prom = Prometheus(f"""global: {{scrape_interval: 1s, scrape_timeout: 1s}}
+scrape_configs:
+  - job_name: postgres
+    metrics_path: /probe
+    params: {{auth_module: [mon]}}
+    static_configs:
+      - targets: {targets!r}
+    relabel_configs:
+      - {{source_labels: [__address__], target_label: __param_target}}
+      - {{source_labels: [__param_target], target_label: instance}}
+      - {{target_label: __address__, replacement: "127.0.0.1:{pulse.port}"}}
+""")
+        self.addCleanup(prom.destroy)
+
+        def both_up():
+            rows = prom.query('pg_up{job="postgres"} == 1')
+            return sorted(r["metric"]["instance"] for r in rows) == sorted(targets)
+        wait_for(both_up, 30, what="both probed databases up in Prometheus")
+        self.assertEqual(
+            {t["health"] for t in prom.targets() if t["labels"]["job"] == "postgres"}, {"up"})
+        pulse.stop_checked()
+
     def test_missing_target_is_400(self):
         pulse = self.start()
         status, body = self.probe(pulse, "")
@@ -118,7 +148,9 @@ class ProbeTest(unittest.TestCase):
         # the same connection, and the hourly query did not run again
         self.assertEqual(again.value("itest_backend_pid"), pid)
         self.assertEqual(again.value("itest_collected_at"), taken)
-        self.assertEqual(self.backends(), 1)
+        # one backend (connections of earlier tests' pgpulses may take a
+        # moment to go)
+        wait_for(lambda: self.backends() == 1, 10, what="one pgpulse backend")
         # the exporter's own page has no target: probes are kept apart
         self.assertNotIn("itest_backend_pid", pulse.get()[2].decode())
         pulse.stop_checked()
