@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "render.h"
 
 typedef enum kind {
     K_PATH,     /* char *: an absolute URL path */
@@ -42,8 +43,8 @@ typedef struct flag {
 #define F(m) offsetof(pp_config, m)
 
 static const flag flags[] = {
-    {"web.listen-address", K_LIST, F(listen), F(nlisten), NULL, ":9187", 0,
-     "Address on which to expose metrics and web interface (repeatable)."},
+    {"web.listen-address", K_LIST, F(listen), F(nlisten), "PG_EXPORTER_WEB_LISTEN_ADDRESS", ":9187",
+     0, "Address on which to expose metrics and web interface (repeatable)."},
     {"web.telemetry-path", K_PATH, F(telemetry_path), 0, "PG_EXPORTER_WEB_TELEMETRY_PATH",
      "/metrics", 0, "Path under which to expose metrics."},
     {"web.enable-lifecycle", K_BOOL, F(enable_lifecycle), 0, NULL, "false", 0,
@@ -69,6 +70,10 @@ static const flag flags[] = {
     {"config.file", K_FILE, F(config_file), 0, NULL, PP_CONFIG_DEFAULT_CONFIG_FILE, 0,
      "postgres_exporter's configuration file: the auth_modules /probe?auth_module= names. "
      "A missing file of the default name is ignored."},
+    {"constantLabels", K_TEXT, F(constant_labels), 0, "PG_EXPORTER_CONSTANT_LABELS", NULL, 0,
+     "Labels added to every series of every target: \"name=value,name2=value2\"."},
+    {"collection-timeout", K_DURATION, F(collection_timeout), 0, "PG_EXPORTER_COLLECTION_TIMEOUT",
+     "1m", 0.001, "No query runs longer than this, whatever its catalog timeout says."},
     {"config.flags-file", K_FILE, F(flags_file), 0, "PGPULSE_FLAGS_FILE", NULL, 0,
      "File of further flags, one per line, read again at every reload."},
     {"data-source.name", K_LIST, F(data_sources), F(ndata_sources), NULL, NULL, 0,
@@ -469,6 +474,7 @@ void pp_config_deinit(pp_config *c)
     free(c->flags_file);
     free(c->extend_query_path);
     free(c->config_file);
+    free(c->constant_labels);
     free(c->probe_allowed);
     free(c->exclude_databases);
     free(c->include_databases);
@@ -499,4 +505,90 @@ void pp_config_usage(FILE *out)
             fprintf(out, " ($%s)", f->env);
         fputc('\n', out);
     }
+}
+
+static bool label_name_ok(const char *s, size_t n)
+{
+    if (n == 0 || (s[0] >= '0' && s[0] <= '9') || (n >= 2 && s[0] == '_' && s[1] == '_'))
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+            return false;
+    return true;
+}
+
+int pp_config_constant_labels(const char *text, char **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (text == NULL || *text == '\0')
+        return 0;
+    pp_buf b = PP_BUF_INIT;
+    for (const char *p = text; *p != '\0';) {
+        size_t len = strcspn(p, ",");
+        const char *eq = memchr(p, '=', len);
+        size_t nlen = eq != NULL ? (size_t)(eq - p) : len;
+        while (nlen > 0 && p[nlen - 1] == ' ')
+            nlen--;
+        const char *name = p;
+        while (nlen > 0 && *name == ' ') {
+            name++;
+            nlen--;
+        }
+        if (eq == NULL || !label_name_ok(name, nlen) ||
+            (nlen == 6 && memcmp(name, "server", 6) == 0) ||
+            (nlen == 7 && memcmp(name, "datname", 7) == 0)) {
+            snprintf(err, errlen,
+                     "--constantLabels: \"%.*s\" is not name=value with a label name of "
+                     "letters, digits and _ (not server or datname, which pgpulse sets)",
+                     (int)len, p);
+            pp_buf_deinit(&b);
+            return -1;
+        }
+        /* the same name twice would make every series invalid */
+        for (const char *q = text; q < p;) {
+            size_t qlen = strcspn(q, ",=");
+            while (*q == ' ') {
+                q++;
+                qlen--;
+            }
+            while (qlen > 0 && q[qlen - 1] == ' ')
+                qlen--;
+            if (qlen == nlen && memcmp(q, name, nlen) == 0) {
+                snprintf(err, errlen, "--constantLabels: label \"%.*s\" given twice", (int)nlen,
+                         name);
+                pp_buf_deinit(&b);
+                return -1;
+            }
+            q += strcspn(q, ",");
+            q += *q == ',';
+        }
+        if (b.len > 0)
+            pp_buf_putc(&b, ',');
+        pp_buf_append(&b, name, nlen);
+        pp_buf_puts(&b, "=\"");
+        pp_render_label_value(&b, eq + 1, (size_t)(p + len - eq - 1));
+        pp_buf_putc(&b, '"');
+        p += len + (p[len] == ',');
+    }
+    *out = pp_buf_steal(&b, NULL);
+    return 0;
+}
+
+size_t pp_config_unread_env(char *const *env, const char **out, size_t max)
+{
+    size_t n = 0;
+    for (; env != NULL && *env != NULL; env++) {
+        const char *e = *env;
+        if (strncmp(e, "PG_EXPORTER_", 12) != 0)
+            continue;
+        size_t len = strcspn(e, "=");
+        bool known = false;
+        for (size_t i = 0; i < NFLAGS && !known; i++)
+            known = flags[i].env != NULL && strlen(flags[i].env) == len &&
+                    strncmp(flags[i].env, e, len) == 0;
+        if (!known && n < max)
+            out[n++] = e;
+    }
+    return n;
 }

@@ -28,15 +28,17 @@ typedef struct pp_config {
     size_t ncatalogs;
     char **data_sources; /* owned; --data-source.name; none = the environment */
     size_t ndata_sources;
-    char *flags_file;        /* owned; --config.flags-file, or NULL */
-    char *extend_query_path; /* owned; postgres_exporter's queries.yaml, or NULL */
-    char *config_file;       /* owned; --config.file (auth modules for /probe) */
-    char *probe_allowed;     /* owned; --web.probe-allowed-targets, or NULL: any */
-    double probe_idle;       /* seconds a probed target stays without a probe */
-    double probe_max;        /* most probed targets at once */
-    bool auto_discover;      /* --auto-discover-databases */
-    char *exclude_databases; /* owned; comma-separated, or NULL */
-    char *include_databases; /* owned; comma-separated, or NULL */
+    char *flags_file;          /* owned; --config.flags-file, or NULL */
+    char *extend_query_path;   /* owned; postgres_exporter's queries.yaml, or NULL */
+    char *config_file;         /* owned; --config.file (auth modules for /probe) */
+    char *probe_allowed;       /* owned; --web.probe-allowed-targets, or NULL: any */
+    double probe_idle;         /* seconds a probed target stays without a probe */
+    double probe_max;          /* most probed targets at once */
+    char *constant_labels;     /* owned; --constantLabels "k=v,k2=v2", or NULL */
+    double collection_timeout; /* seconds: no query runs longer */
+    bool auto_discover;        /* --auto-discover-databases */
+    char *exclude_databases;   /* owned; comma-separated, or NULL */
+    char *include_databases;   /* owned; comma-separated, or NULL */
     pp_log_level log_level;
     pp_log_format log_format;
     double connect_timeout;  /* seconds */
@@ -62,6 +64,18 @@ void pp_config_usage(FILE *out);
 
 /* --config.file's default: a missing file of that name is no error. */
 #define PP_CONFIG_DEFAULT_CONFIG_FILE "postgres_exporter.yml"
+
+/* --constantLabels "k=v,k2=v2" as a label block 'k="v",k2="v2"' (malloc'd
+ * into *out; NULL for empty text). Names must be valid label names, not
+ * reserved ("__" prefix) and not server or datname, which pgpulse sets;
+ * values are escaped. Returns 0, or -1 with a message. */
+int pp_config_constant_labels(const char *text, char **out, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
+
+/* The entries of env ("NAME=value", NULL-terminated, as environ) that
+ * look like postgres_exporter's variables (PG_EXPORTER_*) but that no flag
+ * reads: up to max of them into out (borrowed from env). Returns how many. */
+size_t pp_config_unread_env(char *const *env, const char **out, size_t max);
 
 #define PP_CONFIG_MAX_DURATION (365.0 * 24 * 3600)
 

@@ -238,16 +238,57 @@ static void split_names(const char *text, char ***out, size_t *n)
     }
 }
 
+/* What the catalog's queries get from the command line: no query runs
+ * longer than --collection-timeout, and no label column may be named like
+ * a constant label (the series would have the label twice). */
+static int adjust_catalog(pp_catalog *cat, const pp_config *cfg, const char *constant, char *err,
+                          size_t errlen)
+{
+    for (size_t i = 0; i < cat->nqueries; i++) {
+        pp_catalog_query *q = &cat->queries[i];
+        if (q->timeout > cfg->collection_timeout)
+            q->timeout = cfg->collection_timeout;
+        for (size_t k = 0; constant != NULL && k < q->ncolumns; k++) {
+            const pp_catalog_column *c = &q->columns[k];
+            const char *name = c->label != NULL ? c->label : c->name;
+            /* a name starts the block or follows '",'; in a value, a
+             * quote is escaped, so '",name="' cannot come from one */
+            char want[300];
+            snprintf(want, sizeof(want), "\",%s=\"", name);
+            bool clash = strncmp(constant, want + 2, strlen(want + 2)) == 0 ||
+                         strstr(constant, want) != NULL;
+            if (c->role == PP_COL_LABEL && clash) {
+                snprintf(err, errlen,
+                         "--constantLabels: \"%s\" is also a label of query %s (%s:%u)", name,
+                         q->name, q->file, q->line);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
 static int load(exporter *e, const pp_config *cfg, loaded *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
     pp_catalog *cat;
-    if (load_catalog(cfg, &e->status, &cat, err, errlen) != 0)
+    char *constant = NULL;
+    if (pp_config_constant_labels(cfg->constant_labels, &constant, err, errlen) != 0)
         return -1;
+    if (load_catalog(cfg, &e->status, &cat, err, errlen) != 0) {
+        free(constant);
+        return -1;
+    }
+    if (adjust_catalog(cat, cfg, constant, err, errlen) != 0) {
+        free(constant);
+        pp_catalog_free(cat);
+        return -1;
+    }
     if (load_dsns(cfg, &out->dsns, &out->ndsns, err, errlen) != 0 ||
         distinct_targets(out->dsns, out->ndsns, err, errlen) != 0) {
         pp_dsn_list_free(out->dsns, out->ndsns);
         pp_catalog_free(cat);
+        free(constant);
         out->dsns = NULL;
         return -1;
     }
@@ -270,8 +311,10 @@ static int load(exporter *e, const pp_config *cfg, loaded *out, char *err, size_
     if (load_catalog(cfg, &e->status, &probe_cat, err, errlen) != 0) {
         pp_dsn_list_free(out->dsns, out->ndsns);
         pp_catalog_free(cat);
+        free(constant);
         return -1;
     }
+    (void)adjust_catalog(probe_cat, cfg, NULL, err, errlen); /* checked above */
     int bad = 0;
     if (pp_auth_modules_load(cfg->config_file, missing_ok, &out->modules, why, sizeof(why)) != 0) {
         snprintf(err, errlen, "--config.file: %s", why);
@@ -285,11 +328,14 @@ static int load(exporter *e, const pp_config *cfg, loaded *out, char *err, size_
         pp_dsn_list_free(out->dsns, out->ndsns);
         pp_catalog_free(cat);
         pp_catalog_free(probe_cat);
+        free(constant);
         return -1;
     }
     pp_target_options popt = topt;
     popt.server_label = false;
     popt.auto_discover = false;
+    popt.constant_labels = constant != NULL ? pp_strdup(constant) : NULL;
+    topt.constant_labels = constant;
     split_names(cfg->include_databases, &topt.include, &topt.ninclude);
     split_names(cfg->exclude_databases, &topt.exclude, &topt.nexclude);
     out->gen = pp_gen_new(cat, &topt, ++e->gen_id);
@@ -422,6 +468,23 @@ static void on_signal(uv_signal_t *h, int signum)
 
 /* ---- the process -------------------------------------------------------- */
 
+extern char **environ;
+
+/* A postgres_exporter variable pgpulse does not read is said, never
+ * silently ignored: the user expects it to do something. */
+static void warn_unread_env(exporter *e)
+{
+    const char *unread[16];
+    size_t n = pp_config_unread_env(environ, unread, 16);
+    for (size_t i = 0; i < n; i++) {
+        char name[128];
+        snprintf(name, sizeof(name), "%.*s", (int)strcspn(unread[i], "="), unread[i]);
+        pp_log_write(&e->log, PP_LOG_WARN,
+                     "environment variable not read by pgpulse: see the migration notes", "var",
+                     name, NULL);
+    }
+}
+
 /* One descriptor per target and per client: use what the hard limit
  * allows, as Go programs (postgres_exporter) do. */
 static void raise_fd_limit(void)
@@ -481,6 +544,7 @@ int pp_exporter_run(int argc, char **argv, const pp_config *cfg, const pp_log *l
         stop(e);
         goto out;
     }
+    warn_unread_env(e);
     loaded l;
     e->reg = pp_registry_new(&e->loop, &e->log, on_registry_change, e);
     if (load(e, &e->cfg, &l, err, sizeof(err)) != 0) {

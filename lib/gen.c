@@ -44,5 +44,6 @@ void pp_gen_unref(pp_gen *g)
         free(g->topt.exclude[i]);
     free(g->topt.include);
     free(g->topt.exclude);
+    free(g->topt.constant_labels);
     free(g);
 }

@@ -31,6 +31,8 @@ typedef struct pp_target_options {
     size_t ninclude;
     char **exclude; /* owned by the generation: databases discovery leaves out */
     size_t nexclude;
+    char *constant_labels; /* owned by the generation: 'k="v",...' on every series of a
+                              target (--constantLabels), or NULL */
 } pp_target_options;
 
 typedef struct pp_gen {
@@ -41,7 +43,8 @@ typedef struct pp_gen {
     unsigned refs;
 } pp_gen;
 
-/* Takes ownership of cat and of topt's include and exclude lists; builds
+/* Takes ownership of cat and of topt's include and exclude lists and
+ * constant labels; builds
  * the family table. The caller holds the one reference. */
 pp_gen *pp_gen_new(pp_catalog *cat, const pp_target_options *topt, uint64_t id);
 pp_gen *pp_gen_ref(pp_gen *g);

@@ -586,11 +586,17 @@ static void make_label(pp_target *t)
     pp_buf b = PP_BUF_INIT;
     free(t->label);
     free(t->db_label);
+    const char *constant = t->opt->constant_labels;
+    if (constant != NULL)
+        pp_buf_puts(&b, constant);
     if (!t->opt->server_label) {
-        t->label = pp_strdup("");
-        t->db_label = pp_strdup("");
+        t->label = pp_strdup(constant != NULL ? constant : "");
+        t->db_label = pp_strdup(t->label);
+        pp_buf_deinit(&b);
         return;
     }
+    if (b.len > 0)
+        pp_buf_putc(&b, ',');
     pp_buf_puts(&b, "server=\"");
     pp_render_label_value(&b, t->dsn.label, strlen(t->dsn.label));
     pp_buf_putc(&b, '"');

@@ -5,7 +5,12 @@ file:line:column; an unknown flag is named; a DSN that does not parse is
 named with its password masked; a wrong password against a real server keeps
 pgpulse running with pg_up 0 and the password nowhere in /metrics or the
 logs; SIGTERM exits 0; --log.format=json prints JSON lines;
---web.telemetry-path (and its environment variable) moves the page.
+--web.telemetry-path (and its environment variable) moves the page;
+--constantLabels reach every series of the target and none of the
+process's, and a clash with a catalog label stops start-up;
+--collection-timeout cuts a query whose own timeout is longer;
+PG_EXPORTER_WEB_LISTEN_ADDRESS is honoured and an unknown PG_EXPORTER_
+variable is named in a warning.
 """
 
 import json
@@ -171,6 +176,58 @@ class CliTest(unittest.TestCase):
                 status, _, _ = pulse.get("/metrics")
                 self.assertEqual(status, 404)
                 self.assertEqual(pulse.stop(), 0, pulse.stderr())
+
+    def test_constant_labels(self):
+        pulse = self.start(["--constantLabels=env=prod,team=db\"a"])
+        page = pulse.wait_for(lambda p: p.value("pg_up", env="prod") == 1 and p, 30,
+                              "pg_up 1 with the constant labels")
+        # every series of the target carries them; the process's own do not
+        for fam in ("pg_up", "pg_exporter_scrapes_total", "pg_stat_database_xact_commit",
+                    "pg_settings_max_connections", "pgpulse_query_duration_seconds"):
+            samples = page.find(fam)
+            self.assertTrue(samples, fam)
+            for smp in samples:
+                self.assertEqual((smp.labels.get("env"), smp.labels.get("team")),
+                                 ("prod", 'db"a'), f"{fam} {smp.labels}")
+        self.assertNotIn("env", page.find("process_start_time_seconds")[0].labels)
+        self.assertEqual(pulse.stop(), 0, pulse.stderr())
+
+    def test_constant_label_clashing_with_a_query_label(self):
+        pulse = self.start(["--constantLabels=mode=x"], wait=False)
+        err = self.exits_nonzero(pulse)
+        self.assertIn('mode\\" is also a label of query pg_locks (queries/locks.yaml:', err)
+
+    def test_collection_timeout_caps_every_query(self):
+        path = write(self.dir, "slow.yaml",
+                     "queries:\n"
+                     "  - name: slow\n"
+                     "    namespace: itest\n"
+                     "    interval: 5s\n"
+                     "    timeout: 30s\n"
+                     "    sql: SELECT 1 AS one FROM pg_sleep(3)\n"
+                     "    columns:\n"
+                     "      one: {role: gauge, help: x}\n")
+        pulse = self.start(["--catalog=" + path, "--collection-timeout=500ms"])
+        pulse.wait_for(lambda p: p.value("pgpulse_query_errors_total", query="slow") >= 1, 30,
+                       "the slow query to time out")
+        self.assertFalse(pulse.metrics().find("itest_one"))
+        self.assertEqual(pulse.stop(), 0, pulse.stderr())
+
+    def test_upstream_environment(self):
+        """postgres_exporter 0.11's listen variable works; a PG_EXPORTER_
+        variable pgpulse does not read is named in a warning, not ignored."""
+        from pgharness import free_port
+        port = free_port()
+        env = {"DATA_SOURCE_NAME": self.pg.uri(),
+               "PG_EXPORTER_WEB_LISTEN_ADDRESS": f"127.0.0.1:{port}",
+               "PG_EXPORTER_NOT_A_THING": "1"}
+        pulse = Pgpulse([], env=env, wait=False, listen=False)
+        self.addCleanup(pulse.destroy)
+        pulse.port = port
+        pulse.wait_ready()
+        pulse.wait_log("var=PG_EXPORTER_NOT_A_THING")
+        self.assertIn("environment variable not read by pgpulse", pulse.stderr())
+        self.assertEqual(pulse.stop(), 0, pulse.stderr())
 
 
 if __name__ == "__main__":

@@ -118,8 +118,49 @@ static void test_durations(void)
     }
 }
 
+static void test_constant_labels(void)
+{
+    char *out = NULL, err[256];
+    CHECK(pp_config_constant_labels(NULL, &out, err, sizeof(err)) == 0 && out == NULL);
+    CHECK(pp_config_constant_labels("", &out, err, sizeof(err)) == 0 && out == NULL);
+    CHECK(pp_config_constant_labels("env=prod, dc = eu-1 ,q=a\"b\\c", &out, err, sizeof(err)) == 0);
+    CHECK_STR(out, "env=\"prod\",dc=\" eu-1 \",q=\"a\\\"b\\\\c\"");
+    free(out);
+    CHECK(pp_config_constant_labels("empty=", &out, err, sizeof(err)) == 0);
+    CHECK_STR(out, "empty=\"\"");
+    free(out);
+    const char *bad[] = {"novalue", "=v",       "1x=v",      "__x=v",
+                         "a-b=v",   "server=x", "datname=x", "a=1,b=2,a=3"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        out = NULL;
+        err[0] = '\0';
+        CHECK(pp_config_constant_labels(bad[i], &out, err, sizeof(err)) != 0 && out == NULL);
+        CHECK_CONTAINS(err, "--constantLabels");
+    }
+}
+
+static void test_unread_env(void)
+{
+    char *env[] = {"PATH=/bin",
+                   "PG_EXPORTER_EXTEND_QUERY_PATH=/q.yaml",
+                   "PG_EXPORTER_WEB_LISTEN_ADDRESS=:1",
+                   "PG_EXPORTER_CONSTANT_LABELS=a=b",
+                   "PG_EXPORTER_NO_SUCH_THING=1",
+                   "PG_EXPORTER_EXTEND_QUERY_PATHS=x",
+                   NULL};
+    const char *out[4];
+    size_t n = pp_config_unread_env(env, out, 4);
+    CHECK(n == 2);
+    if (n == 2) {
+        CHECK_STR(out[0], "PG_EXPORTER_NO_SUCH_THING=1");
+        CHECK_STR(out[1], "PG_EXPORTER_EXTEND_QUERY_PATHS=x");
+    }
+}
+
 int main(void)
 {
+    test_constant_labels();
+    test_unread_env();
     test_defaults_and_forms();
     test_flag_beats_env();
     test_errors_name_the_flag();
