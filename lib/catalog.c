@@ -1278,7 +1278,19 @@ static int parse_legacy_entry(ctx *x, const pp_yaml_node *key, const pp_yaml_nod
         goto cleanup;
     }
     q.name = pp_buf_steal(&b, NULL);
-    q.namespace = pp_strdup(key->str);
+    const char *prefix = x->base->legacy_metric_prefix;
+    const char *pg = prefix != NULL ? strstr(key->str, "pg") : NULL;
+    if (pg != NULL) {
+        pp_buf_printf(&b, "%.*s%s%s", (int)(pg - key->str), key->str, prefix, pg + 2);
+        q.namespace = pp_buf_steal(&b, NULL);
+    } else {
+        q.namespace = pp_strdup(key->str);
+    }
+    if (!pp_render_valid_metric_name(q.namespace)) {
+        fail_at(x, key, "namespace \"%s\" with --metric-prefix is \"%s\", not a metric name",
+                key->str, q.namespace);
+        goto cleanup;
+    }
     q.file = pp_strdup(pp_yaml_name(x->doc));
     q.line = key->line;
     q.column = key->column;

@@ -103,6 +103,10 @@ typedef struct pp_catalog {
     size_t nqueries;
     pp_catalog_family *families; /* owned */
     size_t nfamilies;
+    /* --metric-prefix: replaces the first "pg" in the namespaces of the
+     * legacy queries loaded from now on, as postgres_exporter does;
+     * borrowed, only read while loading; NULL or "pg" = unchanged */
+    const char *legacy_metric_prefix;
 } pp_catalog;
 
 /* A file compiled into the binary (cmake/embed.cmake). */

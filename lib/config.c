@@ -72,6 +72,8 @@ static const flag flags[] = {
      "A missing file of the default name is ignored."},
     {"constantLabels", K_TEXT, F(constant_labels), 0, "PG_EXPORTER_CONSTANT_LABELS", NULL, 0,
      "Labels added to every series of every target: \"name=value,name2=value2\"."},
+    {"metric-prefix", K_TEXT, F(metric_prefix), 0, "PG_EXPORTER_METRIC_PREFIX", "pg", 0,
+     "Replaces the first \"pg\" in the namespaces of --extend.query-path's queries."},
     {"collection-timeout", K_DURATION, F(collection_timeout), 0, "PG_EXPORTER_COLLECTION_TIMEOUT",
      "1m", 0.001, "No query runs longer than this, whatever its catalog timeout says."},
     {"config.flags-file", K_FILE, F(flags_file), 0, "PGPULSE_FLAGS_FILE", NULL, 0,
@@ -475,6 +477,7 @@ void pp_config_deinit(pp_config *c)
     free(c->extend_query_path);
     free(c->config_file);
     free(c->constant_labels);
+    free(c->metric_prefix);
     free(c->probe_allowed);
     free(c->exclude_databases);
     free(c->include_databases);

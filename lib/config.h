@@ -35,6 +35,7 @@ typedef struct pp_config {
     double probe_idle;         /* seconds a probed target stays without a probe */
     double probe_max;          /* most probed targets at once */
     char *constant_labels;     /* owned; --constantLabels "k=v,k2=v2", or NULL */
+    char *metric_prefix;       /* owned; --metric-prefix, default "pg" */
     double collection_timeout; /* seconds: no query runs longer */
     bool auto_discover;        /* --auto-discover-databases */
     char *exclude_databases;   /* owned; comma-separated, or NULL */

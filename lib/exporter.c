@@ -150,8 +150,10 @@ static int load_catalog(const pp_config *cfg, pp_process_status *status, pp_cata
         free(status->user_queries_file);
         status->user_queries_file = NULL;
         if (cfg->extend_query_path != NULL) {
+            cat->legacy_metric_prefix = cfg->metric_prefix;
             rc = pp_catalog_load_legacy_path(cat, cfg->extend_query_path, status->user_queries_hash,
                                              err, errlen);
+            cat->legacy_metric_prefix = NULL; /* cfg's, freed at the next reload */
             status->user_queries_file = pp_strdup(cfg->extend_query_path);
             status->user_queries_error = rc != 0;
         }
@@ -273,6 +275,10 @@ static int load(exporter *e, const pp_config *cfg, loaded *out, char *err, size_
     memset(out, 0, sizeof(*out));
     pp_catalog *cat;
     char *constant = NULL;
+    if (cfg->metric_prefix[0] == '\0') {
+        snprintf(err, errlen, "--metric-prefix: must not be empty");
+        return -1;
+    }
     if (pp_config_constant_labels(cfg->constant_labels, &constant, err, errlen) != 0)
         return -1;
     if (load_catalog(cfg, &e->status, &cat, err, errlen) != 0) {

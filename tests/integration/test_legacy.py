@@ -164,6 +164,23 @@ class LegacyQueriesTest(unittest.TestCase):
         assert_promtool_ok(self, body)
         pulse.stop_checked()
 
+    def test_metric_prefix(self):
+        """--metric-prefix replaces the first "pg" of each legacy namespace,
+        as upstream; the built-in catalog and pg_up keep their names."""
+        write(self.path, QUERIES.format(answer=5))
+        pulse = self.start(["--extend.query-path=" + self.path],
+                           env={"PG_EXPORTER_METRIC_PREFIX": "acme"})
+        page = pulse.wait_for(lambda p: p.find("acme_itest_legacy_answer") and p, 30,
+                              "the prefixed series")
+        self.assertEqual(page.value("acme_itest_legacy_answer"), 5)
+        self.assertEqual(page.find("pg_itest_legacy_answer"), [])
+        self.assertEqual(page.value("pg_up"), 1)
+        self.assertTrue(page.find("pg_locks_count") or page.find("pg_settings_max_connections"))
+        pulse.stop_checked()
+        err = self.exits_with_1(self.start(["--extend.query-path=" + self.path,
+                                            "--metric-prefix=a-b"], wait=False))
+        self.assertIn("with --metric-prefix is", err)
+
     def test_no_flag_no_load_metric(self):
         pulse = self.start()
         page = pulse.wait_for(lambda p: p.find("pg_locks_count") and p, 30, "built-in metrics")
