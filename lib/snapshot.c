@@ -39,6 +39,7 @@ struct pp_snapshot {
     bool closing;
     bool building;          /* a gzip is running on the thread pool */
     bool dirty;             /* changed since the build in flight started */
+    bool lazy;              /* built when read (pp_snapshot_fresh), not on timers */
     uint64_t last_build_ms; /* loop time the last build took, for spacing */
 };
 
@@ -389,9 +390,24 @@ void pp_snapshot_mark_dirty(pp_snapshot *s, bool urgent)
     s->dirty = true;
     if (urgent)
         s->urgent = true;
-    if (s->building)
+    if (s->building || s->lazy)
         return; /* after_gzip schedules again */
     schedule(s);
+}
+
+void pp_snapshot_set_lazy(pp_snapshot *s)
+{
+    s->lazy = true;
+    uv_timer_stop(&s->refresh);
+    uv_timer_stop(&s->debounce);
+}
+
+pp_page *pp_snapshot_fresh(pp_snapshot *s, uint64_t max_age_ms)
+{
+    uint64_t age = (uv_hrtime() - s->last_build_end) / 1000000;
+    if (!s->building && !s->closing && (s->dirty || age >= max_age_ms))
+        build(s);
+    return s->current;
 }
 
 uint64_t pp_snapshot_built_at(const pp_snapshot *s)

@@ -56,6 +56,16 @@ pp_snapshot *pp_snapshot_new(uv_loop_t *loop, const pp_registry *reg,
  * state, which is published on the next loop turn. */
 void pp_snapshot_mark_dirty(pp_snapshot *s, bool urgent);
 
+/* Builds no more on timers: a page is built when read through
+ * pp_snapshot_fresh. For pages read seldom and changing often (a probed
+ * target's), where timers would cost more than the reads. */
+void pp_snapshot_set_lazy(pp_snapshot *s);
+
+/* The current page, rebuilt first (on the loop; a big page on the thread
+ * pool, and the previous page meanwhile) when something changed or it is
+ * max_age_ms old. Never NULL. */
+pp_page *pp_snapshot_fresh(pp_snapshot *s, uint64_t max_age_ms);
+
 /* uv_hrtime() when the build of the current page started: the page shows
  * every change made before then. */
 uint64_t pp_snapshot_built_at(const pp_snapshot *s);
