@@ -76,7 +76,7 @@ def probe_path(dsn):
 def window(p, paths, seconds, rate):
     """Requests paths round robin at rate per second for seconds; returns
     the latencies and pgpulse's CPU share over the window."""
-    times, i = [], 0
+    times, i, lags = [], 0, []
     cpu0, t0 = p.cpu_seconds(), time.monotonic()
     next_at = t0
     while time.monotonic() - t0 < seconds:
@@ -84,11 +84,13 @@ def window(p, paths, seconds, rate):
         if status != 200 or b"pg_up 1" not in body:
             raise RuntimeError(f"{paths[i % len(paths)][:60]}: {status} {body[:200]!r}")
         times.append(took)
+        if i % int(rate) == 0:  # the exporter's own page, once a second
+            lags.append(scale.loop_lag_samples(fetch(p.port, "/metrics")[1]))
         i += 1
         next_at += 1 / rate
         time.sleep(max(0, next_at - time.monotonic()))
     cpu = (p.cpu_seconds() - cpu0) / (time.monotonic() - t0)
-    return sorted(times), cpu
+    return sorted(times), cpu, scale.loop_lag_summary(lags)
 
 
 def backends(pg):
@@ -116,8 +118,8 @@ def run(args, binary, pg, tmpdir):
             except OSError:
                 pass
             time.sleep(0.2)
-        times, cpu = window(p, ["/metrics"], args.window, args.rate)
-        r["metrics"] = dict(summary(times), cpu=cpu, rss=p.proc_status("VmRSS") * 1024)
+        times, cpu, lag = window(p, ["/metrics"], args.window, args.rate)
+        r["metrics"] = dict(summary(times), cpu=cpu, lag=lag, rss=p.proc_status("VmRSS") * 1024)
     finally:
         p.stop()
 
@@ -140,9 +142,9 @@ def run(args, binary, pg, tmpdir):
         firsts = sorted(t for _, _, t in first)
         r["first_p50"], r["first_max"] = scale.percentile(firsts, 50), firsts[-1]
         r["backends_before"] = backends(pg)
-        times, cpu = window(p, paths, args.window, args.rate)
+        times, cpu, lag = window(p, paths, args.window, args.rate)
         r["backends_after"] = backends(pg)
-        r["probe"] = dict(summary(times), cpu=cpu, rss=p.proc_status("VmRSS") * 1024)
+        r["probe"] = dict(summary(times), cpu=cpu, lag=lag, rss=p.proc_status("VmRSS") * 1024)
     finally:
         p.stop()
     return r
@@ -164,7 +166,9 @@ def report(r, facts, args, started):
         f"--rate {args.rate:g}`",
         "",
         f"Each window: {args.window:g} s of gzip GETs at {args.rate:g}/s, a fresh connection "
-        "each; probes go round robin over every target.",
+        "each; probes go round robin over every target. The two windows run one after the "
+        "other: anything else busy on the machine meanwhile shows in one column only (the "
+        "loop-lag row tells a stalled pgpulse from a busy machine).",
         "",
         "| | /metrics, 1 target | /probe, round robin | ratio |",
         "| --- | ---: | ---: | ---: |",
@@ -174,6 +178,7 @@ def report(r, facts, args, started):
         f"| max ms | {ms(m['max'])} | {ms(pr['max'])} | {compare.ratio(pr['max'], m['max'])} |",
         f"| pgpulse CPU (share of a core) | {m['cpu']:.3f} | {pr['cpu']:.3f} | |",
         f"| pgpulse RSS MiB | {m['rss'] / 1048576:.1f} | {pr['rss'] / 1048576:.1f} | |",
+        f"| event-loop lag (self-metric) | {m['lag']} | {pr['lag']} | |",
         "",
         f"First probes: {args.targets} in parallel (32 at a time) took {r['first_s']:.2f} s in "
         f"all; {r['first_up']} answered pg_up 1; each waited for its target's first collection "
