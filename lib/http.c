@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <zlib.h>
 
 #include "buf.h"
 #include "config.h"
@@ -246,6 +247,74 @@ static void send_text(h2o_req_t *req, int status, const char *reason, const char
     send_body(req, "text/plain; charset=utf-8", copy, n);
 }
 
+/* A big page is kept gzipped only: a client that does not take gzip gets
+ * it inflated as it reads, 64 KiB per turn, never a whole plain copy. */
+#define INFLATE_CHUNK (64 * 1024)
+
+typedef struct inflater {
+    h2o_generator_t super; /* first: h2o hands us this pointer */
+    z_stream z;
+    bool ready; /* z is initialised */
+    char out[INFLATE_CHUNK];
+} inflater;
+
+static void inflater_dispose(void *p)
+{
+    inflater *f = p;
+    if (f->ready)
+        inflateEnd(&f->z);
+}
+
+static void inflater_proceed(h2o_generator_t *g, h2o_req_t *req)
+{
+    inflater *f = (inflater *)g;
+    f->z.next_out = (Bytef *)f->out;
+    f->z.avail_out = sizeof(f->out);
+    int rc = Z_OK;
+    while (f->z.avail_out > 0 && rc == Z_OK)
+        rc = inflate(&f->z, Z_NO_FLUSH);
+    h2o_iovec_t iov = h2o_iovec_init(f->out, sizeof(f->out) - f->z.avail_out);
+    if (rc != Z_OK && rc != Z_STREAM_END) {
+        /* cannot happen with our own stream; end it short rather than hang */
+        h2o_send(req, &iov, 1, H2O_SEND_STATE_ERROR);
+        return;
+    }
+    h2o_send(req, &iov, 1, rc == Z_STREAM_END ? H2O_SEND_STATE_FINAL : H2O_SEND_STATE_IN_PROGRESS);
+}
+
+static void inflater_stop(h2o_generator_t *g, h2o_req_t *req)
+{
+    (void)g;
+    (void)req; /* the pool's dispose ends the stream */
+}
+
+/* Sends page (linked to req's pool) inflated from its gzip form. */
+static void send_inflated(h2o_req_t *req, pp_page *page)
+{
+    req->res.content_length = page->plain_len;
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL,
+                   H2O_STRLIT(CONTENT_TYPE));
+    if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))) {
+        static h2o_generator_t none = {NULL, NULL};
+        h2o_start_response(req, &none);
+        h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
+        return;
+    }
+    inflater *f = h2o_mem_alloc_shared(&req->pool, sizeof(*f), inflater_dispose);
+    memset(f, 0, sizeof(*f));
+    f->super.proceed = inflater_proceed;
+    f->super.stop = inflater_stop;
+    f->z.next_in = (Bytef *)page->gz;
+    f->z.avail_in = (uInt)page->gz_len;
+    if (inflateInit2(&f->z, 15 + 16) != Z_OK) {
+        h2o_send_error_500(req, "Internal Server Error", "cannot inflate the page\n", 0);
+        return;
+    }
+    f->ready = true;
+    h2o_start_response(req, &f->super);
+    inflater_proceed(&f->super, req);
+}
+
 static void serve_page(h2o_req_t *req, pp_page *page)
 {
     /* the request holds the page until its pool is cleared, even if a new
@@ -259,6 +328,10 @@ static void serve_page(h2o_req_t *req, pp_page *page)
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_ENCODING, NULL,
                        H2O_STRLIT("gzip"));
         send_body(req, CONTENT_TYPE, page->gz, page->gz_len);
+        return;
+    }
+    if (page->plain == NULL) {
+        send_inflated(req, page);
         return;
     }
     send_body(req, CONTENT_TYPE, page->plain, page->plain_len);

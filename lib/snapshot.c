@@ -165,10 +165,58 @@ static job *gather(const pp_registry *reg, const pp_process_status *status)
     return j;
 }
 
+/* Where assembly writes the page: into a plain buffer, or through
+ * deflate into the gzip form only (a big page is never held as plain text:
+ * that copy was as big as every piece together). */
+typedef struct sink {
+    pp_buf plain; /* when !deflating */
+    bool deflating;
+    z_stream z;
+    pp_buf gz;
+    size_t in; /* plain bytes written */
+    int rc;
+} sink;
+
+static void sink_deflate(sink *k, const char *p, size_t n, int flush)
+{
+    k->z.next_in = (Bytef *)p;
+    k->z.avail_in = (uInt)n;
+    do {
+        pp_buf_reserve(&k->gz, 1 << 16);
+        k->z.next_out = (Bytef *)k->gz.data + k->gz.len;
+        k->z.avail_out = (uInt)(k->gz.cap - k->gz.len - 1);
+        uInt before = k->z.avail_out;
+        int rc = deflate(&k->z, flush);
+        k->gz.len += before - k->z.avail_out;
+        if (rc == Z_STREAM_ERROR) {
+            k->rc = -1;
+            return;
+        }
+        if (rc == Z_STREAM_END)
+            return;
+    } while (k->z.avail_in > 0 || k->z.avail_out == 0 || flush == Z_FINISH);
+}
+
+static void put(sink *k, const char *p, size_t n)
+{
+    k->in += n;
+    if (!k->deflating) {
+        pp_buf_append(&k->plain, p, n);
+        return;
+    }
+    while (n > 0 && k->rc == 0) { /* avail_in is 32 bits */
+        size_t chunk = n > (1u << 30) ? (1u << 30) : n;
+        sink_deflate(k, p, chunk, Z_NO_FLUSH);
+        p += chunk;
+        n -= chunk;
+    }
+}
+
 /* The pieces' spans counting-sorted by family id (stable, so targets keep
  * their order inside a family), each family's header once, then the
- * self-metrics: one copy of the page's bytes, O(spans + families) besides.
- * Touches nothing but the job. */
+ * self-metrics: one pass over the page's bytes, O(spans + families)
+ * besides. A small page is kept plain and gzipped after; a big one goes
+ * straight through deflate. Touches nothing but the job. */
 static void assemble(job *j)
 {
     size_t nfam = j->nfam;
@@ -199,22 +247,44 @@ static void assemble(job *j)
                 slots[next[sp->family]++] = (slot){p->text + sp->off, sp->len};
         }
     }
-    pp_buf out = PP_BUF_INIT;
-    pp_buf_reserve(&out, bytes + nfam * 64 + j->tail_len + 64);
-    for (size_t f = 0; f < nfam; f++) {
+    sink k;
+    memset(&k, 0, sizeof(k));
+    size_t estimate = bytes + nfam * 64 + j->tail_len + 64;
+    k.deflating = j->want_gzip && estimate >= BIG_PAGE;
+    if (k.deflating) {
+        /* level 1: about a third of level 5's cost, 20 % larger */
+        if (deflateInit2(&k.z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+            k.rc = -1;
+    } else {
+        pp_buf_reserve(&k.plain, estimate);
+    }
+    for (size_t f = 0; f < nfam && k.rc == 0; f++) {
         size_t from = count[f], to = count[f + 1];
         if (from == to)
             continue;
-        pp_buf_append(&out, j->headers[f], j->header_lens[f]);
-        for (size_t k = from; k < to; k++)
-            pp_buf_append(&out, slots[k].p, slots[k].len);
+        put(&k, j->headers[f], j->header_lens[f]);
+        for (size_t i = from; i < to; i++)
+            put(&k, slots[i].p, slots[i].len);
     }
-    pp_buf_append(&out, j->tail, j->tail_len);
+    put(&k, j->tail, j->tail_len);
     free(slots);
     free(next);
     free(count);
-    j->plain = pp_buf_steal(&out, &j->plain_len);
-    j->rc = 0;
+    j->plain_len = k.in;
+    j->rc = k.rc;
+    if (k.deflating) {
+        if (k.rc == 0)
+            sink_deflate(&k, NULL, 0, Z_FINISH);
+        deflateEnd(&k.z);
+        j->rc = k.rc;
+        j->gz = pp_buf_steal(&k.gz, &j->gz_len);
+        if (j->rc != 0) {
+            free(j->gz);
+            j->gz = NULL;
+        }
+        return;
+    }
+    j->plain = pp_buf_steal(&k.plain, NULL);
     if (j->want_gzip)
         j->rc = pp_snapshot_gzip(j->plain, j->plain_len, &j->gz, &j->gz_len);
 }

@@ -36,9 +36,10 @@ typedef struct pp_page_target {
 } pp_page_target;
 
 typedef struct pp_page {
-    char *plain; /* owned: the exposition text */
-    size_t plain_len;
-    char *gz; /* owned: the same, gzip-encoded */
+    char *plain;      /* owned: the exposition text, or NULL for a big page,
+                         which is kept gzipped only (readers inflate it) */
+    size_t plain_len; /* the text's length either way */
+    char *gz;         /* owned: the same, gzip-encoded */
     size_t gz_len;
     pp_page_target *targets; /* owned, in registry order */
     size_t ntargets;

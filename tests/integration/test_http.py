@@ -128,5 +128,87 @@ class HttpTest(unittest.TestCase):
         self.assertTrue(self.pulse.running())
 
 
+BIG_CATALOG = """queries:
+  - name: big
+    namespace: itest
+    interval: 1s
+    sql: |
+      SELECT 'series-' || g AS name, md5(g::text) AS tag, g AS v
+        FROM generate_series(1, 30000) g
+    columns:
+      name: label
+      tag: label
+      v: {role: gauge, help: "many series"}
+"""
+
+
+class BigPageTest(unittest.TestCase):
+    """A page of several MB is kept gzipped only; a client that does not
+    take gzip gets it inflated as it reads. What it reads must be the very
+    page, with the right Content-Length, even when it reads slowly while
+    new pages replace it every second."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pg = PgServer()
+        cls.addClassCleanup(cls.pg.destroy)
+        cls.dir = tempfile.mkdtemp(prefix="pgpulse-http-big-")
+        cls.addClassCleanup(shutil.rmtree, cls.dir, True)
+        path = cls.dir + "/big.yaml"
+        with open(path, "w") as f:
+            f.write(BIG_CATALOG)
+        cls.pulse = Pgpulse(["--catalog=" + path], env={"DATA_SOURCE_NAME": cls.pg.uri()})
+        cls.addClassCleanup(cls.pulse.destroy)
+        cls.addClassCleanup(cls.pulse.stop_checked)
+        cls.pulse.wait_for(lambda p: len(p.find("itest_v")) == 30000, 30, "the big page")
+
+    def test_plain_is_the_gzipped_page_inflated(self):
+        for _ in range(20):
+            _, gh, gz = self.pulse.get("/metrics", headers={"Accept-Encoding": "gzip"})
+            _, ph, plain = self.pulse.get("/metrics")
+            self.assertEqual(gh.get("content-encoding"), "gzip")
+            self.assertNotIn("content-encoding", ph)
+            self.assertEqual(int(ph["content-length"]), len(plain))
+            self.assertGreater(len(plain), 2 << 20)
+            if gzip.decompress(gz) == plain:
+                break
+            time.sleep(0.05)
+        else:
+            self.fail("the plain page never matched the gzipped page served just before it")
+        page = parse_exposition(plain.decode())
+        self.assertEqual(len(page.find("itest_v")), 30000)
+        self.assertEqual(page.problems, [])
+        status, headers, body = self.pulse.get("/metrics", method="HEAD")
+        self.assertEqual((status, body), (200, b""))
+        self.assertGreater(int(headers["content-length"]), 2 << 20)
+
+    def test_slow_plain_readers_across_page_swaps(self):
+        def slow_read(results):
+            with socket.create_connection(("127.0.0.1", self.pulse.port), timeout=20) as s:
+                s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                data = b""
+                while True:
+                    chunk = s.recv(16384)
+                    if not chunk:
+                        break
+                    data += chunk
+                    time.sleep(0.002)  # ~8 MB/s: several page swaps per read
+            results.append(data)
+
+        results = []
+        threads = [threading.Thread(target=slow_read, args=(results,)) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        self.assertEqual(len(results), 4)
+        for data in results:
+            head, _, body = data.partition(b"\r\n\r\n")
+            length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length")))
+            self.assertEqual(len(body), length)
+            self.assertEqual(len(parse_exposition(body.decode()).find("itest_v")), 30000)
+
+
 if __name__ == "__main__":
     unittest.main()
