@@ -207,6 +207,42 @@ static int get_scope(ctx *x, const pp_yaml_node *n, const char *where, pp_scope 
     return 0;
 }
 
+/* A collector name becomes a flag (--collector.<name>) and a label value:
+ * letters, digits and '_'. */
+static bool valid_collector(const char *s)
+{
+    for (const char *p = s; *p != '\0'; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_'))
+            return false;
+    return *s != '\0';
+}
+
+static int get_collector(ctx *x, const pp_yaml_node *n, const char *where, const char **out)
+{
+    if (expect_text(x, n, "collector", where) < 0)
+        return -1;
+    if (!valid_collector(n->str))
+        return fail_at(x, n, "bad collector \"%s\" %s: expected letters, digits and _", n->str,
+                       where);
+    *out = n->str;
+    return 0;
+}
+
+static int get_bool(ctx *x, const pp_yaml_node *n, const char *key, const char *where, bool *out)
+{
+    if (expect_kind(x, n, PP_YAML_SCALAR, key, where) < 0)
+        return -1;
+    if (strcmp(n->str, "true") == 0)
+        *out = true;
+    else if (strcmp(n->str, "false") == 0)
+        *out = false;
+    else
+        return fail_at(x, n, "bad boolean \"%s\" for \"%s\" %s: expected true or false", n->str,
+                       key, where);
+    return 0;
+}
+
 /* ---- catalog storage -------------------------------------------------- */
 
 static void query_deinit(pp_catalog_query *q)
@@ -214,6 +250,7 @@ static void query_deinit(pp_catalog_query *q)
     free(q->name);
     free(q->namespace);
     free(q->file);
+    free(q->collector);
     for (size_t i = 0; i < q->nvariants; i++)
         free(q->variants[i].sql);
     free(q->variants);
@@ -246,6 +283,7 @@ static void catalog_deinit(pp_catalog *c)
     for (size_t i = 0; i < c->nfamilies; i++)
         family_deinit(&c->families[i]);
     free(c->families);
+    free(c->collectors);
 }
 
 void pp_catalog_free(pp_catalog *c)
@@ -335,6 +373,43 @@ static void stage_add_query(stage *st, pp_catalog_query *q)
     memset(q, 0, sizeof *q);
 }
 
+/* Rebuilds c->collectors and each query's index into it. */
+static void index_collectors(pp_catalog *c)
+{
+    free(c->collectors);
+    c->collectors = NULL;
+    c->ncollectors = 0;
+    for (size_t i = 0; i < c->nqueries; i++) {
+        pp_catalog_query *q = &c->queries[i];
+        q->collector_index = (size_t)-1;
+        if (q->collector == NULL)
+            continue;
+        size_t k;
+        for (k = 0; k < c->ncollectors; k++)
+            if (strcmp(c->collectors[k], q->collector) == 0)
+                break;
+        if (k == c->ncollectors) {
+            c->collectors = pp_realloc(c->collectors, (k + 1) * sizeof *c->collectors);
+            c->collectors[c->ncollectors++] = q->collector;
+        }
+        q->collector_index = k;
+    }
+}
+
+void pp_catalog_retain(pp_catalog *c, bool (*keep)(const pp_catalog_query *q, void *data),
+                       void *data)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->nqueries; i++) {
+        if (keep(&c->queries[i], data))
+            c->queries[n++] = c->queries[i];
+        else
+            query_deinit(&c->queries[i]);
+    }
+    c->nqueries = n;
+    index_collectors(c);
+}
+
 /* Moves everything staged into c; the stage is left empty. */
 static void stage_merge(pp_catalog *c, stage *st)
 {
@@ -351,7 +426,9 @@ static void stage_merge(pp_catalog *c, stage *st)
     }
     free(st->c.queries);
     free(st->c.families);
+    free(st->c.collectors);
     memset(st, 0, sizeof *st);
+    index_collectors(c);
 }
 
 static void stage_discard(stage *st)
@@ -367,13 +444,16 @@ typedef struct defaults {
     double timeout;  /* 0: not set */
     pp_runs_on runs_on;
     pp_scope scope;
+    const char *collector; /* borrowed from the document; NULL: not set */
+    bool default_metrics;
 } defaults;
 
 static const char *const top_keys[] = {"defaults", "queries", NULL};
-static const char *const defaults_keys[] = {"interval", "timeout", "runs_on", "scope", NULL};
-static const char *const query_keys[] = {"name",       "namespace", "sql",     "versions",
-                                         "interval",   "timeout",   "runs_on", "scope",
-                                         "max_series", "columns",   NULL};
+static const char *const defaults_keys[] = {"interval",  "timeout",         "runs_on", "scope",
+                                            "collector", "default_metrics", NULL};
+static const char *const query_keys[] = {
+    "name",  "namespace",  "sql",     "versions",  "interval",        "timeout", "runs_on",
+    "scope", "max_series", "columns", "collector", "default_metrics", NULL};
 static const char *const version_keys[] = {"min_version", "max_version", "sql", NULL};
 static const char *const column_keys[] = {"role", "help", "metric", "label", "scale", NULL};
 
@@ -413,6 +493,11 @@ static int parse_defaults(ctx *x, const pp_yaml_node *m, defaults *d)
     if ((v = pp_yaml_get(m, "runs_on")) && get_runs_on(x, v, where, &d->runs_on) < 0)
         return -1;
     if ((v = pp_yaml_get(m, "scope")) && get_scope(x, v, where, &d->scope) < 0)
+        return -1;
+    if ((v = pp_yaml_get(m, "collector")) && get_collector(x, v, where, &d->collector) < 0)
+        return -1;
+    if ((v = pp_yaml_get(m, "default_metrics")) &&
+        get_bool(x, v, "default_metrics", where, &d->default_metrics) < 0)
         return -1;
     return 0;
 }
@@ -600,12 +685,12 @@ static int parse_column(ctx *x, const pp_yaml_node *key, const pp_yaml_node *val
  * Metric names pgpulse's own code emits (lib/selfmetrics.c): a catalog
  * metric among them would put a family on the page twice, or pass a
  * query's data off as the exporter's own state. postgres_exporter's
- * pg_static is not reserved (it is the server's version, which a catalog
- * query may well report); nor is pg_scrape_collector_*, which pgpulse does
- * not emit.
+ * pg_static is not reserved (it is the server's version, which the
+ * shipped catalog reports as postgres_exporter does).
  */
 static const char *const reserved_names[] = {"pg_up", NULL};
-static const char *const reserved_prefixes[] = {"pg_exporter_", "pgpulse_", "process_", NULL};
+static const char *const reserved_prefixes[] = {"pg_exporter_", "pg_scrape_collector_", "pgpulse_",
+                                                "process_", NULL};
 
 static bool starts_with(const char *s, const char *prefix)
 {
@@ -886,6 +971,18 @@ static int parse_query(ctx *x, const pp_yaml_node *m, size_t index, const defaul
     q.scope = d->scope;
     if ((v = pp_yaml_get(m, "scope")) && get_scope(x, v, where, &q.scope) < 0)
         goto cleanup;
+    const char *collector = d->collector ? d->collector : q.name;
+    if ((v = pp_yaml_get(m, "collector")) && get_collector(x, v, where, &collector) < 0)
+        goto cleanup;
+    q.collector = pp_strdup(collector);
+    if (collector == q.name) /* the default: the name, made fit for a flag */
+        for (char *p = q.collector; *p != '\0'; p++)
+            if (!valid_collector((char[]){*p, '\0'}))
+                *p = '_';
+    q.default_metrics = d->default_metrics;
+    if ((v = pp_yaml_get(m, "default_metrics")) &&
+        get_bool(x, v, "default_metrics", where, &q.default_metrics) < 0)
+        goto cleanup;
     if ((v = pp_yaml_get(m, "max_series")) != NULL) {
         unsigned long long n;
         if (expect_kind(x, v, PP_YAML_SCALAR, "max_series", where) < 0)
@@ -916,7 +1013,7 @@ static int load_into(const pp_catalog *base, stage *st, const char *name, const 
                      size_t len, char *err, size_t errlen)
 {
     pp_yaml_doc *doc = NULL;
-    defaults d = {0, 0, PP_RUNS_ON_ANY, PP_SCOPE_DATABASE};
+    defaults d = {0, 0, PP_RUNS_ON_ANY, PP_SCOPE_DATABASE, NULL, false};
     const pp_yaml_node *root, *v;
     int rc = -1;
 
@@ -1437,4 +1534,61 @@ int pp_catalog_load_legacy_path(pp_catalog *c, const char *path,
     int rc = pp_catalog_load_legacy_buffer(c, path, data, len, err, errlen);
     free(data);
     return rc;
+}
+
+/* ---- --dumpmaps ---------------------------------------------------------- */
+
+static void dump_bound(FILE *out, int v)
+{
+    if (v == 0)
+        fputs("any", out);
+    else
+        fprintf(out, "%d", v);
+}
+
+void pp_catalog_dump(const pp_catalog *c, FILE *out)
+{
+    for (size_t i = 0; i < c->nqueries; i++) {
+        const pp_catalog_query *q = &c->queries[i];
+        fprintf(out, "%s\n  collector: %s%s\n  defined at: %s:%u:%u\n", q->name,
+                q->collector ? q->collector : "(none: a user query)",
+                q->default_metrics ? " (default metrics)" : "", q->file, q->line, q->column);
+        fprintf(out, "  interval: %gs, timeout: %gs, runs on: %s, scope: %s\n", q->interval,
+                q->timeout,
+                q->runs_on == PP_RUNS_ON_PRIMARY   ? "primary"
+                : q->runs_on == PP_RUNS_ON_STANDBY ? "standby"
+                                                   : "any",
+                q->scope == PP_SCOPE_SERVER ? "server" : "database");
+        /* server_version_num ranges, [from, to) */
+        fputs("  versions:", out);
+        if (q->nvariants == 1 && q->variants[0].min_version == 0 && q->variants[0].max_version == 0)
+            fputs(" all", out);
+        else
+            for (size_t v = 0; v < q->nvariants; v++) {
+                fputs(v ? ", [" : " [", out);
+                dump_bound(out, q->variants[v].min_version);
+                fputs(", ", out);
+                dump_bound(out, q->variants[v].max_version);
+                fputs(")", out);
+            }
+        fputs("\n  labels:", out);
+        for (size_t k = 0; k < q->ncolumns; k++)
+            if (q->columns[k].role == PP_COL_LABEL)
+                fprintf(out, " %s", q->columns[k].label);
+        fputs("\n  metrics:\n", out);
+        for (size_t k = 0; k < q->ncolumns; k++) {
+            const pp_catalog_column *col = &q->columns[k];
+            if (!is_value_role(col->role))
+                continue;
+            const char *type = role_name(col->role);
+            const char *from = "name";
+            for (size_t j = 0; j < q->ncolumns; j++)
+                if (q->columns[j].role == PP_COL_NAME)
+                    from = q->columns[j].name;
+            if (q->dynamic) /* the names come from the data */
+                fprintf(out, "    %s_<%s> %s\n", q->namespace, from, type);
+            else
+                fprintf(out, "    %s %s: %s\n", col->metric, type, col->help);
+        }
+    }
 }

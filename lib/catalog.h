@@ -24,6 +24,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "render.h"
 
@@ -83,11 +84,19 @@ typedef struct pp_catalog_query {
     double timeout;  /* seconds; statement deadline */
     pp_runs_on runs_on;
     pp_scope scope;
-    bool datname_label; /* a label column is named datname */
-    size_t max_series;  /* cap on samples per run; 0 = the built-in default */
-    bool dynamic;       /* has a PP_COL_NAME column: metric names come from
-                           the data as "<namespace>_<name>", one gauge or
-                           counter column gives the value */
+    bool datname_label;     /* a label column is named datname */
+    size_t max_series;      /* cap on samples per run; 0 = the built-in default */
+    bool dynamic;           /* has a PP_COL_NAME column: metric names come from
+                               the data as "<namespace>_<name>", one gauge or
+                               counter column gives the value */
+    char *collector;        /* the postgres_exporter collector it belongs to
+                               (--[no-]collector.<name>); default its name;
+                               NULL for a legacy user query, in none */
+    size_t collector_index; /* into pp_catalog.collectors; (size_t)-1 when
+                               collector is NULL */
+    bool default_metrics;   /* one of postgres_exporter's "default metrics"
+                               (its built-in map, not a collector), which
+                               --disable-default-metrics turns off */
 } pp_catalog_query;
 
 typedef struct pp_catalog_family {
@@ -103,6 +112,11 @@ typedef struct pp_catalog {
     size_t nqueries;
     pp_catalog_family *families; /* owned */
     size_t nfamilies;
+    /* Every distinct collector of the queries, in catalog order (borrowed
+     * from the queries); kept current by every load and by
+     * pp_catalog_retain. */
+    const char **collectors;
+    size_t ncollectors;
 } pp_catalog;
 
 /* A file compiled into the binary (cmake/embed.cmake). */
@@ -153,6 +167,17 @@ int pp_catalog_load_legacy_buffer(pp_catalog *c, const char *name, const char *d
 int pp_catalog_load_legacy_path(pp_catalog *c, const char *path,
                                 char hashsum[PP_CATALOG_HASHSUM_SIZE], char *err, size_t errlen)
     __attribute__((warn_unused_result));
+
+/* Removes every query keep() refuses (those of collectors the flags turn
+ * off), keeping the others in order, and re-indexes the collectors.
+ * Families stay: one whose queries are all gone has no samples and so no
+ * lines on the page. */
+void pp_catalog_retain(pp_catalog *c, bool (*keep)(const pp_catalog_query *q, void *data),
+                       void *data);
+
+/* Writes every query with its collector, SQL variants and metrics, one
+ * metric a line, for --dumpmaps. */
+void pp_catalog_dump(const pp_catalog *c, FILE *out);
 
 /* The variant that applies to a server, or NULL when none does. */
 const pp_catalog_variant *pp_catalog_pick(const pp_catalog_query *q, int server_version_num);
