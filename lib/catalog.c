@@ -339,8 +339,8 @@ static const char *family_owner(const ctx *x, size_t i)
         for (size_t q = 0; q < cs[k]->nqueries; q++)
             for (size_t j = 0; j < cs[k]->queries[q].ncolumns; j++) {
                 const pp_catalog_column *col = &cs[k]->queries[q].columns[j];
-                if ((col->role == PP_COL_GAUGE || col->role == PP_COL_COUNTER) &&
-                    col->family == i && !cs[k]->queries[q].dynamic)
+                if (pp_catalog_is_value_role(col->role) && col->family == i &&
+                    !cs[k]->queries[q].dynamic)
                     return cs[k]->queries[q].name;
             }
     return "?";
@@ -463,6 +463,7 @@ static const struct {
 } roles[] = {
     {"label", PP_COL_LABEL},     {"gauge", PP_COL_GAUGE}, {"counter", PP_COL_COUNTER},
     {"discard", PP_COL_DISCARD}, {"name", PP_COL_NAME},   {"help", PP_COL_HELP},
+    {"bucket", PP_COL_BUCKET},   {"sum", PP_COL_SUM},     {"count", PP_COL_COUNT},
 };
 
 static const char *role_name(pp_column_role r)
@@ -475,7 +476,46 @@ static const char *role_name(pp_column_role r)
 
 static bool is_value_role(pp_column_role r)
 {
-    return r == PP_COL_GAUGE || r == PP_COL_COUNTER;
+    return pp_catalog_is_value_role(r);
+}
+
+static bool is_histogram_role(pp_column_role r)
+{
+    return r == PP_COL_BUCKET || r == PP_COL_SUM || r == PP_COL_COUNT;
+}
+
+static const char *histogram_suffix(pp_column_role r)
+{
+    return r == PP_COL_BUCKET ? "_bucket" : r == PP_COL_SUM ? "_sum" : "_count";
+}
+
+static pp_metric_type role_type(pp_column_role r)
+{
+    return r == PP_COL_GAUGE     ? PP_METRIC_GAUGE
+           : r == PP_COL_COUNTER ? PP_METRIC_COUNTER
+                                 : PP_METRIC_HISTOGRAM;
+}
+
+/* The index of a family other than own whose samples could be named
+ * sample (one named so, or a histogram whose _bucket, _sum or _count it
+ * is), or (size_t)-1. */
+static size_t sample_clash(const ctx *x, const char *sample, size_t own)
+{
+    size_t n = x->base->nfamilies + x->st->c.nfamilies;
+    size_t slen = strlen(sample);
+    for (size_t i = 0; i < n; i++) {
+        const pp_catalog_family *f = family_at(x, i);
+        if (i == own)
+            continue;
+        if (strcmp(f->name, sample) == 0)
+            return i;
+        size_t flen = strlen(f->name);
+        if (f->type == PP_METRIC_HISTOGRAM && slen > flen && strncmp(sample, f->name, flen) == 0 &&
+            (strcmp(sample + flen, "_bucket") == 0 || strcmp(sample + flen, "_sum") == 0 ||
+             strcmp(sample + flen, "_count") == 0))
+            return i;
+    }
+    return (size_t)-1;
 }
 
 static int parse_defaults(ctx *x, const pp_yaml_node *m, defaults *d)
@@ -634,7 +674,8 @@ static int parse_column(ctx *x, const pp_yaml_node *key, const pp_yaml_node *val
             break;
     if (r == sizeof roles / sizeof roles[0])
         return fail_at(x, role,
-                       "bad role \"%s\" %s: expected label, gauge, counter, discard, name or help",
+                       "bad role \"%s\" %s: expected label, gauge, counter, bucket, sum, count, "
+                       "discard, name or help",
                        role->str, where);
     col->role = roles[r].role;
 
@@ -781,6 +822,11 @@ static int check_columns(ctx *x, const pp_yaml_node *cols, pp_catalog_query *q, 
                        help_src->key->str, q->name);
 
     if (q->dynamic) {
+        if (nvalue == 1 && is_histogram_role(value_col->role))
+            return fail_at(x, value_src->role,
+                           "role %s does not apply in query \"%s\": its metric names come from "
+                           "the name column (use gauge or counter)",
+                           role_name(value_col->role), q->name);
         if (nvalue != 1)
             return fail_at(x, nvalue > 1 ? cols : name_src->key,
                            "query \"%s\" has a name column and needs exactly one gauge or "
@@ -803,60 +849,113 @@ static int check_columns(ctx *x, const pp_yaml_node *cols, pp_catalog_query *q, 
 
     if (nvalue == 0)
         return fail_at(x, cols, "query \"%s\" has no gauge or counter column", q->name);
+    char **hist = pp_calloc(q->ncolumns, sizeof(char *)); /* histogram names, by column */
+    int rc = -1;
     for (size_t i = 0; i < q->ncolumns; i++) {
         pp_catalog_column *c = &q->columns[i];
         if (!is_value_role(c->role))
             continue;
-        if (c->help == NULL)
-            return fail_at(x, src[i].key, "missing key \"help\" in column \"%s\" of query \"%s\"",
-                           c->name, q->name);
+        if (c->help == NULL) {
+            fail_at(x, src[i].key, "missing key \"help\" in column \"%s\" of query \"%s\"", c->name,
+                    q->name);
+            goto cleanup;
+        }
+        if (is_histogram_role(c->role)) {
+            if (c->metric == NULL) {
+                fail_at(x, src[i].key,
+                        "missing key \"metric\" in column \"%s\" of query \"%s\": a %s "
+                        "column names its histogram",
+                        c->name, q->name, role_name(c->role));
+                goto cleanup;
+            }
+            if (c->role == PP_COL_BUCKET) {
+                bool le = false;
+                for (size_t j = 0; j < q->ncolumns; j++)
+                    le = le || (q->columns[j].role == PP_COL_LABEL &&
+                                strcmp(q->columns[j].label, "le") == 0);
+                if (!le) {
+                    fail_at(x, src[i].role,
+                            "bucket column \"%s\" of query \"%s\" needs a label column \"le\" "
+                            "(the bucket's upper bound)",
+                            c->name, q->name);
+                    goto cleanup;
+                }
+            }
+            hist[i] = c->metric;
+            pp_buf b = PP_BUF_INIT;
+            pp_buf_printf(&b, "%s%s", hist[i], histogram_suffix(c->role));
+            c->metric = pp_buf_steal(&b, NULL);
+        }
         if (c->metric == NULL) {
             pp_buf b = PP_BUF_INIT;
             pp_buf_printf(&b, "%s_%s", q->namespace, c->name);
             c->metric = pp_buf_steal(&b, NULL);
-            if (!pp_render_valid_metric_name(c->metric))
-                return fail_at(x, src[i].key,
-                               "invalid metric name \"%s\" in column \"%s\" of "
-                               "query \"%s\" (set \"metric\" or \"namespace\")",
-                               c->metric, c->name, q->name);
+            if (!pp_render_valid_metric_name(c->metric)) {
+                fail_at(x, src[i].key,
+                        "invalid metric name \"%s\" in column \"%s\" of "
+                        "query \"%s\" (set \"metric\" or \"namespace\")",
+                        c->metric, c->name, q->name);
+                goto cleanup;
+            }
         }
         if (check_reserved_metric(x, src[i].metric ? src[i].metric : src[i].key, q, c) < 0)
-            return -1;
+            goto cleanup;
         for (size_t j = 0; j < i; j++)
-            if (is_value_role(q->columns[j].role) && strcmp(q->columns[j].metric, c->metric) == 0)
-                return fail_at(x, src[i].key, "metric \"%s\" is produced twice in query \"%s\"",
-                               c->metric, q->name);
+            if (is_value_role(q->columns[j].role) && strcmp(q->columns[j].metric, c->metric) == 0) {
+                fail_at(x, src[i].key, "metric \"%s\" is produced twice in query \"%s\"", c->metric,
+                        q->name);
+                goto cleanup;
+            }
     }
     /* Families last, once nothing else can fail but a conflict. */
     for (size_t i = 0; i < q->ncolumns; i++) {
         pp_catalog_column *c = &q->columns[i];
         if (!is_value_role(c->role))
             continue;
-        pp_metric_type t = c->role == PP_COL_GAUGE ? PP_METRIC_GAUGE : PP_METRIC_COUNTER;
-        size_t fi = pp_catalog_find_family(x->base, c->metric);
+        const char *fname = hist[i] ? hist[i] : c->metric;
+        pp_metric_type t = role_type(c->role);
+        size_t fi = pp_catalog_find_family(x->base, fname);
         if (fi == (size_t)-1) {
-            fi = pp_catalog_find_family(&x->st->c, c->metric);
+            fi = pp_catalog_find_family(&x->st->c, fname);
             if (fi != (size_t)-1)
                 fi += x->base->nfamilies;
         }
+        size_t other = sample_clash(x, c->metric, fi);
+        if (other != (size_t)-1) {
+            fail_at(x, src[i].metric ? src[i].metric : src[i].key,
+                    "metric \"%s\" of query \"%s\" would mix with the samples of %s \"%s\" of "
+                    "query \"%s\"",
+                    c->metric, q->name, pp_metric_type_name(family_at(x, other)->type),
+                    family_at(x, other)->name, family_owner(x, other));
+            goto cleanup;
+        }
         if (fi != (size_t)-1) {
             const pp_catalog_family *f = family_at(x, fi);
-            if (f->type != t)
-                return fail_at(x, src[i].role,
-                               "metric \"%s\" is a %s in query \"%s\" but a %s in query \"%s\"",
-                               c->metric, role_name(c->role), q->name, pp_metric_type_name(f->type),
-                               family_owner(x, fi));
-            if (strcmp(f->help, c->help) != 0)
-                return fail_at(x, src[i].help ? src[i].help : src[i].key,
-                               "metric \"%s\" has a different help text in query \"%s\" than in "
-                               "query \"%s\"",
-                               c->metric, q->name, family_owner(x, fi));
+            if (f->type != t) {
+                fail_at(x, src[i].role,
+                        "metric \"%s\" is a %s in query \"%s\" but a %s in query \"%s\"", fname,
+                        pp_metric_type_name(t), q->name, pp_metric_type_name(f->type),
+                        family_owner(x, fi));
+                goto cleanup;
+            }
+            if (strcmp(f->help, c->help) != 0) {
+                fail_at(x, src[i].help ? src[i].help : src[i].key,
+                        "metric \"%s\" has a different help text in query \"%s\" than in "
+                        "query \"%s\"",
+                        fname, q->name, family_owner(x, fi));
+                goto cleanup;
+            }
         } else {
-            fi = x->base->nfamilies + stage_add_family(x->st, c->metric, c->help, t);
+            fi = x->base->nfamilies + stage_add_family(x->st, fname, c->help, t);
         }
         c->family = fi;
     }
-    return 0;
+    rc = 0;
+cleanup:
+    for (size_t i = 0; i < q->ncolumns; i++)
+        free(hist[i]);
+    free(hist);
+    return rc;
 }
 
 /* ns_src is the node the namespace comes from: "namespace", else "name". */

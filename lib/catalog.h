@@ -50,14 +50,26 @@ typedef enum pp_column_role {
     PP_COL_DISCARD, /* ignored */
     PP_COL_NAME,    /* dynamic families: the row's metric name suffix */
     PP_COL_HELP,    /* dynamic families: the row's HELP text */
+    PP_COL_BUCKET,  /* a histogram's <metric>_bucket sample; the query has an le label */
+    PP_COL_SUM,     /* a histogram's <metric>_sum sample */
+    PP_COL_COUNT,   /* a histogram's <metric>_count sample */
 } pp_column_role;
+
+/* The roles whose column gives a sample. */
+static inline bool pp_catalog_is_value_role(pp_column_role r)
+{
+    return r == PP_COL_GAUGE || r == PP_COL_COUNTER || r == PP_COL_BUCKET || r == PP_COL_SUM ||
+           r == PP_COL_COUNT;
+}
 
 typedef struct pp_catalog_column {
     char *name; /* the result column it reads */
     pp_column_role role;
     char *label;   /* PP_COL_LABEL: the label name (default: name) */
-    char *metric;  /* gauge/counter in a static query: full metric name,
-                      "<namespace>_<name>" unless overridden */
+    char *metric;  /* a value column of a static query: the samples' name,
+                      "<namespace>_<name>" unless overridden; for
+                      bucket/sum/count, the histogram's name given by
+                      "metric" and its suffix */
     char *help;    /* gauge/counter: HELP text */
     double scale;  /* gauge/counter: the value is multiplied by this
                       (default 1; 0.001 turns milliseconds into seconds) */

@@ -17,10 +17,11 @@ catalog and exits 0.
 import os
 import shutil
 import signal
+import subprocess
 import tempfile
 import unittest
 
-from pgharness import PgServer, Pgpulse, assert_promtool_ok
+from pgharness import PSQL, PgServer, Pgpulse, assert_promtool_ok, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FAMILIES_FILE = os.path.join(HERE, "postgres_exporter_v0.20.1_pg15.families")
@@ -180,6 +181,36 @@ class CollectorsTest(unittest.TestCase):
         self.assertFalse(page.find("pg_stat_statements_calls_total"))
         self.assertEqual(page.value("pg_up"), 1)
         self.assertTrue(pulse.running())
+
+    def test_process_idle_histogram(self):
+        # a session that stays idle until the test ends
+        idle = subprocess.Popen(
+            [PSQL, "-X", "-q", f"host=127.0.0.1 port={self.pg.port} user=postgres "
+             "dbname=postgres application_name=pulse_idle"],
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(idle.wait, 10)
+        self.addCleanup(idle.stdin.close)
+        wait_for(lambda: self.pg.scalar(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE application_name = 'pulse_idle' AND state = 'idle'") == "1",
+            10, what="the idle session")
+        pulse = self.another(["--collector.process_idle"])
+        mine = {"state": "idle", "application_name": "pulse_idle"}
+        page = pulse.wait_for(lambda p: p.find("pg_process_idle_seconds_count", **mine) and p,
+                              30, "the idle session's histogram")
+        fam = page.families["pg_process_idle_seconds"]
+        self.assertEqual(fam.type, "histogram")
+        buckets = {s.labels["le"]: s.value
+                   for s in page.find("pg_process_idle_seconds_bucket", **mine)}
+        self.assertEqual(list(buckets), ["1", "2", "5", "15", "30", "60", "90", "120", "300",
+                                         "+Inf"])
+        self.assertEqual(buckets["+Inf"], 1)
+        self.assertEqual(buckets["300"], 1)  # idle for less than 5 minutes
+        self.assertEqual(page.value("pg_process_idle_seconds_count", **mine), 1)
+        self.assertGreaterEqual(page.value("pg_process_idle_seconds_sum", **mine), 0)
+        self.assertEqual(page.problems, [])
+        status, _, body = pulse.get("/metrics")
+        assert_promtool_ok(self, body)
 
     def test_disable_settings_metrics(self):
         for args, env in ((["--disable-settings-metrics"], None),

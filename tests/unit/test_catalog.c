@@ -235,6 +235,7 @@ static void test_builtin(void)
         {"pg_buffercache_summary_buffers_dirty", G},
         {"pg_buffercache_summary_buffers_pinned", G},
         {"pg_buffercache_summary_usagecount_avg", G},
+        {"pg_process_idle_seconds", PP_METRIC_HISTOGRAM},
     };
     for (size_t k = 0; k < sizeof more / sizeof more[0]; k++)
         check_family(c, more[k].name, more[k].type);
@@ -327,6 +328,8 @@ static void test_builtin(void)
         {"pg_stat_progress_vacuum", 15, "stat_progress_vacuum", V_ALL},
         {"pg_stat_checkpointer", 15, "stat_checkpointer", V_17},
         {"pg_buffercache_summary", 60, "buffercache_summary", V_16},
+        {"pg_process_idle_buckets", 15, "process_idle", V_ALL},
+        {"pg_process_idle", 15, "process_idle", V_ALL},
     };
     CHECK(c->nqueries == sizeof freshness / sizeof freshness[0]);
     for (size_t k = 0; k < sizeof freshness / sizeof freshness[0]; k++) {
@@ -353,8 +356,8 @@ static void test_builtin(void)
     for (size_t k = 0; k < c->ncollectors; k++)
         for (size_t j = 0; j < k; j++)
             CHECK(strcmp(c->collectors[j], c->collectors[k]) != 0);
-    /* every collector with a flag has its queries (process_idle is not
-     * there yet), plus the two groups of default metrics */
+    /* every collector with a flag has its queries, plus the two groups of
+     * default metrics */
     static const char *const flagged[] = {
 #define NAME(n, d) #n,
         PP_COLLECTORS(NAME)
@@ -364,12 +367,21 @@ static void test_builtin(void)
         bool found = false;
         for (size_t j = 0; j < c->ncollectors; j++)
             found = found || strcmp(c->collectors[j], flagged[k]) == 0;
-        if (strcmp(flagged[k], "process_idle") != 0 && !found) {
+        if (!found) {
             fprintf(stderr, "%s:%d: no query of collector %s\n", __FILE__, __LINE__, flagged[k]);
             check_failures++;
         }
     }
-    CHECK(c->ncollectors == PP_NCOLLECTORS - 1 + 2);
+    CHECK(c->ncollectors == PP_NCOLLECTORS + 2);
+    /* the histogram's samples, from two queries */
+    q = query(c, "pg_process_idle_buckets");
+    CHECK_STR(column(q, "bucket")->metric, "pg_process_idle_seconds_bucket");
+    CHECK(column(q, "bucket")->family == pp_catalog_find_family(c, "pg_process_idle_seconds"));
+    q = query(c, "pg_process_idle");
+    CHECK_STR(column(q, "seconds_sum")->metric, "pg_process_idle_seconds_sum");
+    CHECK_STR(column(q, "seconds_count")->metric, "pg_process_idle_seconds_count");
+    CHECK(column(q, "seconds_count")->family ==
+          pp_catalog_find_family(c, "pg_process_idle_seconds"));
     CHECK(query(c, "pg_stat_replication")->runs_on == PP_RUNS_ON_PRIMARY);
     CHECK(query(c, "pg_replication")->runs_on == PP_RUNS_ON_ANY);
     /* one family fed by a query per role, never both on one server */
@@ -541,6 +553,96 @@ static void test_collectors(void)
                  "t.yaml:4:49: ",
                  "metric \"pg_scrape_collector_success\" is reserved for pgpulse's own metrics "
                  "(names starting with \"pg_scrape_collector_\")");
+}
+
+/* bucket, sum and count columns make a histogram. */
+static void test_histograms(void)
+{
+    pp_catalog *c = pp_catalog_new();
+    int rc = load(c, "t.yaml",
+                  "queries:\n"
+                  "  - name: b\n"
+                  "    sql: SELECT 'x' AS kind, '1' AS le, 3 AS n\n"
+                  "    columns:\n"
+                  "      kind: label\n"
+                  "      le: label\n"
+                  "      n: {role: bucket, metric: my_seconds, help: h}\n"
+                  "  - name: s\n"
+                  "    sql: SELECT 'x' AS kind, 1.5 AS total, 3 AS n\n"
+                  "    columns:\n"
+                  "      kind: label\n"
+                  "      total: {role: sum, metric: my_seconds, help: h}\n"
+                  "      n: {role: count, metric: my_seconds, help: h}\n");
+    if (rc != 0)
+        fprintf(stderr, "histograms: %s\n", err);
+    CHECK(rc == 0);
+    CHECK(c->nfamilies == 1);
+    check_family(c, "my_seconds", PP_METRIC_HISTOGRAM);
+    CHECK_STR(column(query(c, "b"), "n")->metric, "my_seconds_bucket");
+    CHECK_STR(column(query(c, "s"), "total")->metric, "my_seconds_sum");
+    CHECK_STR(column(query(c, "s"), "n")->metric, "my_seconds_count");
+    CHECK_STR(c->families[0].header, "# HELP my_seconds h\n# TYPE my_seconds histogram\n");
+
+    /* a gauge may not take a histogram's name or one of its samples' */
+    EXPECT_ERROR_IN(c,
+                    "queries:\n"
+                    "  - name: g\n"
+                    "    sql: SELECT 1 AS x\n"
+                    "    columns:\n"
+                    "      x: {role: gauge, help: h, metric: my_seconds_count}\n",
+                    "t.yaml:5:41: ",
+                    "metric \"my_seconds_count\" of query \"g\" would mix with the samples of "
+                    "histogram \"my_seconds\" of query \"b\"");
+    EXPECT_ERROR_IN(c,
+                    "queries:\n"
+                    "  - name: g\n"
+                    "    sql: SELECT 1 AS x\n"
+                    "    columns:\n"
+                    "      x: {role: gauge, help: h, metric: my_seconds}\n",
+                    "t.yaml:5:17: ",
+                    "metric \"my_seconds\" is a gauge in query \"g\" but a histogram in query "
+                    "\"b\"");
+    pp_catalog_free(c);
+
+    EXPECT_ERROR("queries:\n"
+                 "  - name: b\n"
+                 "    sql: SELECT 3 AS n\n"
+                 "    columns:\n"
+                 "      n: {role: bucket, metric: my_seconds, help: h}\n",
+                 "t.yaml:5:17: ", "bucket column \"n\" of query \"b\" needs a label column \"le\"");
+    EXPECT_ERROR("queries:\n"
+                 "  - name: s\n"
+                 "    sql: SELECT 3 AS n\n"
+                 "    columns:\n"
+                 "      n: {role: sum, help: h}\n",
+                 "t.yaml:5:7: ",
+                 "missing key \"metric\" in column \"n\" of query \"s\": a sum column names its "
+                 "histogram");
+    EXPECT_ERROR("queries:\n"
+                 "  - name: d\n"
+                 "    sql: SELECT 'a' AS name, 3 AS n\n"
+                 "    columns:\n"
+                 "      name: name\n"
+                 "      n: {role: count, help: h}\n",
+                 "t.yaml:6:17: ", "role count does not apply in query \"d\"");
+    /* a gauge family first, then a histogram whose samples it would mix with */
+    c = pp_catalog_new();
+    CHECK(load(c, "g.yaml",
+               "queries:\n"
+               "  - name: g\n"
+               "    sql: SELECT 1 AS x\n"
+               "    columns:\n"
+               "      x: {role: gauge, help: h, metric: my_seconds_sum}\n") == 0);
+    EXPECT_ERROR_IN(c,
+                    "queries:\n"
+                    "  - name: s\n"
+                    "    sql: SELECT 1 AS t\n"
+                    "    columns:\n"
+                    "      t: {role: sum, metric: my_seconds, help: h}\n",
+                    "t.yaml:5:30: ",
+                    "metric \"my_seconds_sum\" of query \"s\" would mix with the samples of "
+                    "gauge \"my_seconds_sum\" of query \"g\"");
+    pp_catalog_free(c);
 }
 
 static void test_errors(void)
@@ -1183,6 +1285,7 @@ int main(void)
     test_errors();
     test_reserved();
     test_collectors();
+    test_histograms();
     test_format();
     test_pick();
     test_directory();
