@@ -396,18 +396,10 @@ static void index_collectors(pp_catalog *c)
     }
 }
 
-void pp_catalog_retain(pp_catalog *c, bool (*keep)(const pp_catalog_query *q, void *data),
-                       void *data)
+void pp_catalog_set_keep(pp_catalog *c, pp_catalog_keep_fn keep, void *data)
 {
-    size_t n = 0;
-    for (size_t i = 0; i < c->nqueries; i++) {
-        if (keep(&c->queries[i], data))
-            c->queries[n++] = c->queries[i];
-        else
-            query_deinit(&c->queries[i]);
-    }
-    c->nqueries = n;
-    index_collectors(c);
+    c->keep = keep;
+    c->keep_data = data;
 }
 
 /* Moves everything staged into c; the stage is left empty. */
@@ -1082,6 +1074,10 @@ static int parse_query(ctx *x, const pp_yaml_node *m, size_t index, const defaul
     if ((v = pp_yaml_get(m, "default_metrics")) &&
         get_bool(x, v, "default_metrics", where, &q.default_metrics) < 0)
         goto cleanup;
+    if (x->base->keep != NULL && !x->base->keep(&q, x->base->keep_data)) {
+        rc = 0; /* switched off: not loaded */
+        goto cleanup;
+    }
     if ((v = pp_yaml_get(m, "max_series")) != NULL) {
         unsigned long long n;
         if (expect_kind(x, v, PP_YAML_SCALAR, "max_series", where) < 0)

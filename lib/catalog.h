@@ -119,16 +119,21 @@ typedef struct pp_catalog_family {
     size_t header_len;
 } pp_catalog_family;
 
+/* Whether a load keeps query q, asked once its name, collector and
+ * default_metrics are known (the flags turn collectors off this way). */
+typedef bool (*pp_catalog_keep_fn)(const pp_catalog_query *q, void *data);
+
 typedef struct pp_catalog {
     pp_catalog_query *queries; /* owned */
     size_t nqueries;
     pp_catalog_family *families; /* owned */
     size_t nfamilies;
     /* Every distinct collector of the queries, in catalog order (borrowed
-     * from the queries); kept current by every load and by
-     * pp_catalog_retain. */
+     * from the queries); kept current by every load. */
     const char **collectors;
     size_t ncollectors;
+    pp_catalog_keep_fn keep; /* NULL: every query */
+    void *keep_data;
 } pp_catalog;
 
 /* A file compiled into the binary (cmake/embed.cmake). */
@@ -180,12 +185,12 @@ int pp_catalog_load_legacy_path(pp_catalog *c, const char *path,
                                 char hashsum[PP_CATALOG_HASHSUM_SIZE], char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
-/* Removes every query keep() refuses (those of collectors the flags turn
- * off), keeping the others in order, and re-indexes the collectors.
- * Families stay: one whose queries are all gone has no samples and so no
- * lines on the page. */
-void pp_catalog_retain(pp_catalog *c, bool (*keep)(const pp_catalog_query *q, void *data),
-                       void *data);
+/* Makes later loads into c skip every native query keep() refuses (data
+ * is borrowed). A skipped query is read up to its collector and dropped
+ * before its columns: it is not run, and its metrics neither make
+ * families nor collide with anyone's. Queries of the legacy format belong
+ * to no collector and are always loaded. */
+void pp_catalog_set_keep(pp_catalog *c, pp_catalog_keep_fn keep, void *data);
 
 /* Writes every query with its collector, SQL variants and metrics, one
  * metric a line, for --dumpmaps. */

@@ -136,13 +136,14 @@ static bool collector_on(const pp_catalog_query *q, void *data)
 }
 
 /* The native catalog, then --extend.query-path translated into it, less
- * the queries of collectors the flags turn off (a reload applies changed
- * flags as it applies a changed catalog). The legacy file's outcome goes
- * to status (pg_exporter_user_queries_load_error). */
+ * the queries of collectors the flags turn off, which are not loaded at
+ * all (a reload applies changed flags as it applies a changed catalog). The legacy file's outcome
+ * goes to status (pg_exporter_user_queries_load_error). */
 static int load_catalog(const pp_config *cfg, pp_process_status *status, pp_catalog **out,
                         char *err, size_t errlen)
 {
     pp_catalog *cat = pp_catalog_new();
+    pp_catalog_set_keep(cat, collector_on, (void *)cfg);
     int rc = 0;
     if (cfg->ncatalogs == 0) {
         rc = pp_catalog_load_builtin(cat, err, errlen);
@@ -160,8 +161,6 @@ static int load_catalog(const pp_config *cfg, pp_process_status *status, pp_cata
             status->user_queries_error = rc != 0;
         }
     }
-    if (rc == 0)
-        pp_catalog_retain(cat, collector_on, (void *)cfg);
     if (rc == 0 && cat->nqueries == 0) {
         snprintf(err, errlen, "the query catalog has no queries");
         rc = -1;

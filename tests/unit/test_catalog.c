@@ -432,21 +432,21 @@ static bool keep_not_b(const pp_catalog_query *q, void *data)
 static void test_collectors(void)
 {
     pp_catalog *c = pp_catalog_new();
-    int rc = load(c, "t.yaml",
-                  "defaults:\n"
-                  "  collector: b\n"
-                  "queries:\n"
-                  "  - name: q1\n"
-                  "    sql: SELECT 1 AS x\n"
-                  "    columns: {x: {role: gauge, help: h}}\n"
-                  "  - name: q2\n"
-                  "    collector: a\n"
-                  "    default_metrics: true\n"
-                  "    sql: SELECT 1 AS y\n"
-                  "    columns: {y: {role: gauge, help: h}}\n"
-                  "  - name: q3\n"
-                  "    sql: SELECT 1 AS z\n"
-                  "    columns: {z: {role: gauge, help: h}}\n");
+    static const char first[] = "defaults:\n"
+                                "  collector: b\n"
+                                "queries:\n"
+                                "  - name: q1\n"
+                                "    sql: SELECT 1 AS x\n"
+                                "    columns: {x: {role: gauge, help: h}}\n"
+                                "  - name: q2\n"
+                                "    collector: a\n"
+                                "    default_metrics: true\n"
+                                "    sql: SELECT 1 AS y\n"
+                                "    columns: {y: {role: gauge, help: h}}\n"
+                                "  - name: q3\n"
+                                "    sql: SELECT 1 AS z\n"
+                                "    columns: {z: {role: gauge, help: h}}\n";
+    int rc = load(c, "t.yaml", first);
     if (rc != 0)
         fprintf(stderr, "collectors: %s\n", err);
     CHECK(rc == 0);
@@ -479,16 +479,27 @@ static void test_collectors(void)
     CHECK_STR(c->collectors[1], "a");
     CHECK(query(c, "q3")->collector_index == 0 && query(c, "q2")->collector_index == 1);
     CHECK(query(c, "q5")->collector_index == 3);
+    pp_catalog_free(c);
 
-    /* retain drops what the flags turn off and re-indexes the rest */
-    pp_catalog_retain(c, keep_not_b, NULL);
-    CHECK(c->nqueries == 3 && query(c, "q1") == NULL && query(c, "q3") == NULL);
-    CHECK(c->ncollectors == 3);
+    /* with a filter, a switched-off query is not loaded: no query, no
+     * collector, no family, and its metric names are free for others */
+    c = pp_catalog_new();
+    pp_catalog_set_keep(c, keep_not_b, NULL);
+    CHECK(load(c, "t.yaml", first) == 0);
+    CHECK(c->nqueries == 1 && query(c, "q1") == NULL && query(c, "q3") == NULL);
+    CHECK(c->ncollectors == 1);
     CHECK_STR(c->collectors[0], "a");
     CHECK(query(c, "q2")->collector_index == 0);
-    CHECK_STR(c->collectors[query(c, "q5")->collector_index], "q5");
-    /* the families stay; the dump lists what is left */
-    CHECK(pp_catalog_find_family(c, "q1_x") != (size_t)-1);
+    CHECK(pp_catalog_find_family(c, "q1_x") == (size_t)-1);
+    CHECK(pp_catalog_find_family(c, "q2_y") != (size_t)-1);
+    rc = load(c, "mine.yaml",
+              "queries:\n"
+              "  - name: mine\n"
+              "    sql: SELECT 1 AS x\n"
+              "    columns: {x: {role: counter, help: other, metric: q1_x}}\n");
+    CHECK(rc == 0);
+    CHECK_STR(c->collectors[query(c, "mine")->collector_index], "mine");
+    /* the dump lists what is loaded */
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);
@@ -496,7 +507,8 @@ static void test_collectors(void)
     fclose(f);
     CHECK_CONTAINS(text, "q2\n  collector: a (default metrics)\n  defined at: t.yaml:7:5\n");
     CHECK_CONTAINS(text, "    q2_y gauge: h\n");
-    CHECK(strstr(text, "q1_x") == NULL);
+    CHECK_CONTAINS(text, "    q1_x counter: other\n");
+    CHECK(strstr(text, "q3") == NULL);
     free(text);
 
     /* a user query of the legacy format is in no collector */
@@ -508,7 +520,7 @@ static void test_collectors(void)
     CHECK(rc == 0);
     const pp_catalog_query *q = query(c, "legacy:pg_mine");
     CHECK(q != NULL && q->collector == NULL && q->collector_index == (size_t)-1);
-    CHECK(c->ncollectors == 3);
+    CHECK(c->ncollectors == 2);
     pp_catalog_free(c);
 
     EXPECT_ERROR("queries:\n"
