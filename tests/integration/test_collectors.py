@@ -11,7 +11,9 @@ extension is missing); --no-collector.X drops its families;
 environment variables) drop pg_settings_* and pg_static /
 pg_stat_database_conflicts_*; a changed flags file takes effect at reload;
 --collector.bogus stops start-up naming the flag; --dumpmaps prints the
-catalog and exits 0.
+catalog and exits 0; --collector.process_idle gives a histogram promtool
+accepts; with several targets the collector series carry server and
+datname, as pg_up does.
 """
 
 import os
@@ -211,6 +213,27 @@ class CollectorsTest(unittest.TestCase):
         self.assertEqual(page.problems, [])
         status, _, body = pulse.get("/metrics")
         assert_promtool_ok(self, body)
+
+    def test_several_targets_label_their_collectors(self):
+        # two databases of one server: server-wide collectors run once (on
+        # the first), per-database ones on each, and every series says
+        # which target it is about, as pg_up does
+        dsn = self.pg.uri() + "," + self.pg.uri(dbname=NO_EXT_DB)
+        pulse = self.another(env={"DATA_SOURCE_NAME": dsn})
+        server = self.pg.label()
+        page = pulse.wait_for(
+            lambda p: len(p.find("pg_scrape_collector_success", collector="stat_user_tables")) == 2
+            and p, 30, "stat_user_tables on both targets")
+        self.assertEqual(page.problems, [])
+        for name in ("pg_scrape_collector_success", "pg_scrape_collector_duration_seconds"):
+            for s in page.find(name):
+                self.assertEqual(set(s.labels), {"server", "datname", "collector"}, repr(s))
+                self.assertEqual(s.labels["server"], server)
+        self.assertEqual({s.labels["datname"] for s in page.find(
+            "pg_scrape_collector_success", collector="stat_user_tables")}, {"postgres", NO_EXT_DB})
+        self.assertEqual(len(page.find("pg_scrape_collector_success", collector="locks")), 1)
+        self.assertEqual({tuple(sorted(s.labels)) for s in page.find("pg_up")},
+                         {("datname", "server")})
 
     def test_disable_settings_metrics(self):
         for args, env in ((["--disable-settings-metrics"], None),
