@@ -207,6 +207,42 @@ static int get_scope(ctx *x, const pp_yaml_node *n, const char *where, pp_scope 
     return 0;
 }
 
+/* A collector name becomes a flag (--collector.<name>) and a label value:
+ * letters, digits and '_'. */
+static bool valid_collector(const char *s)
+{
+    for (const char *p = s; *p != '\0'; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '_'))
+            return false;
+    return *s != '\0';
+}
+
+static int get_collector(ctx *x, const pp_yaml_node *n, const char *where, const char **out)
+{
+    if (expect_text(x, n, "collector", where) < 0)
+        return -1;
+    if (!valid_collector(n->str))
+        return fail_at(x, n, "bad collector \"%s\" %s: expected letters, digits and _", n->str,
+                       where);
+    *out = n->str;
+    return 0;
+}
+
+static int get_bool(ctx *x, const pp_yaml_node *n, const char *key, const char *where, bool *out)
+{
+    if (expect_kind(x, n, PP_YAML_SCALAR, key, where) < 0)
+        return -1;
+    if (strcmp(n->str, "true") == 0)
+        *out = true;
+    else if (strcmp(n->str, "false") == 0)
+        *out = false;
+    else
+        return fail_at(x, n, "bad boolean \"%s\" for \"%s\" %s: expected true or false", n->str,
+                       key, where);
+    return 0;
+}
+
 /* ---- catalog storage -------------------------------------------------- */
 
 static void query_deinit(pp_catalog_query *q)
@@ -214,6 +250,7 @@ static void query_deinit(pp_catalog_query *q)
     free(q->name);
     free(q->namespace);
     free(q->file);
+    free(q->collector);
     for (size_t i = 0; i < q->nvariants; i++)
         free(q->variants[i].sql);
     free(q->variants);
@@ -246,6 +283,7 @@ static void catalog_deinit(pp_catalog *c)
     for (size_t i = 0; i < c->nfamilies; i++)
         family_deinit(&c->families[i]);
     free(c->families);
+    free(c->collectors);
 }
 
 void pp_catalog_free(pp_catalog *c)
@@ -301,8 +339,8 @@ static const char *family_owner(const ctx *x, size_t i)
         for (size_t q = 0; q < cs[k]->nqueries; q++)
             for (size_t j = 0; j < cs[k]->queries[q].ncolumns; j++) {
                 const pp_catalog_column *col = &cs[k]->queries[q].columns[j];
-                if ((col->role == PP_COL_GAUGE || col->role == PP_COL_COUNTER) &&
-                    col->family == i && !cs[k]->queries[q].dynamic)
+                if (pp_catalog_is_value_role(col->role) && col->family == i &&
+                    !cs[k]->queries[q].dynamic)
                     return cs[k]->queries[q].name;
             }
     return "?";
@@ -335,6 +373,35 @@ static void stage_add_query(stage *st, pp_catalog_query *q)
     memset(q, 0, sizeof *q);
 }
 
+/* Rebuilds c->collectors and each query's index into it. */
+static void index_collectors(pp_catalog *c)
+{
+    free(c->collectors);
+    c->collectors = NULL;
+    c->ncollectors = 0;
+    for (size_t i = 0; i < c->nqueries; i++) {
+        pp_catalog_query *q = &c->queries[i];
+        q->collector_index = (size_t)-1;
+        if (q->collector == NULL)
+            continue;
+        size_t k;
+        for (k = 0; k < c->ncollectors; k++)
+            if (strcmp(c->collectors[k], q->collector) == 0)
+                break;
+        if (k == c->ncollectors) {
+            c->collectors = pp_realloc(c->collectors, (k + 1) * sizeof *c->collectors);
+            c->collectors[c->ncollectors++] = q->collector;
+        }
+        q->collector_index = k;
+    }
+}
+
+void pp_catalog_set_keep(pp_catalog *c, pp_catalog_keep_fn keep, void *data)
+{
+    c->keep = keep;
+    c->keep_data = data;
+}
+
 /* Moves everything staged into c; the stage is left empty. */
 static void stage_merge(pp_catalog *c, stage *st)
 {
@@ -351,7 +418,9 @@ static void stage_merge(pp_catalog *c, stage *st)
     }
     free(st->c.queries);
     free(st->c.families);
+    free(st->c.collectors);
     memset(st, 0, sizeof *st);
+    index_collectors(c);
 }
 
 static void stage_discard(stage *st)
@@ -367,13 +436,16 @@ typedef struct defaults {
     double timeout;  /* 0: not set */
     pp_runs_on runs_on;
     pp_scope scope;
+    const char *collector; /* borrowed from the document; NULL: not set */
+    bool default_metrics;
 } defaults;
 
 static const char *const top_keys[] = {"defaults", "queries", NULL};
-static const char *const defaults_keys[] = {"interval", "timeout", "runs_on", "scope", NULL};
-static const char *const query_keys[] = {"name",       "namespace", "sql",     "versions",
-                                         "interval",   "timeout",   "runs_on", "scope",
-                                         "max_series", "columns",   NULL};
+static const char *const defaults_keys[] = {"interval",  "timeout",         "runs_on", "scope",
+                                            "collector", "default_metrics", NULL};
+static const char *const query_keys[] = {
+    "name",  "namespace",  "sql",     "versions",  "interval",        "timeout", "runs_on",
+    "scope", "max_series", "columns", "collector", "default_metrics", NULL};
 static const char *const version_keys[] = {"min_version", "max_version", "sql", NULL};
 static const char *const column_keys[] = {"role", "help", "metric", "label", "scale", NULL};
 
@@ -383,6 +455,7 @@ static const struct {
 } roles[] = {
     {"label", PP_COL_LABEL},     {"gauge", PP_COL_GAUGE}, {"counter", PP_COL_COUNTER},
     {"discard", PP_COL_DISCARD}, {"name", PP_COL_NAME},   {"help", PP_COL_HELP},
+    {"bucket", PP_COL_BUCKET},   {"sum", PP_COL_SUM},     {"count", PP_COL_COUNT},
 };
 
 static const char *role_name(pp_column_role r)
@@ -395,7 +468,46 @@ static const char *role_name(pp_column_role r)
 
 static bool is_value_role(pp_column_role r)
 {
-    return r == PP_COL_GAUGE || r == PP_COL_COUNTER;
+    return pp_catalog_is_value_role(r);
+}
+
+static bool is_histogram_role(pp_column_role r)
+{
+    return r == PP_COL_BUCKET || r == PP_COL_SUM || r == PP_COL_COUNT;
+}
+
+static const char *histogram_suffix(pp_column_role r)
+{
+    return r == PP_COL_BUCKET ? "_bucket" : r == PP_COL_SUM ? "_sum" : "_count";
+}
+
+static pp_metric_type role_type(pp_column_role r)
+{
+    return r == PP_COL_GAUGE     ? PP_METRIC_GAUGE
+           : r == PP_COL_COUNTER ? PP_METRIC_COUNTER
+                                 : PP_METRIC_HISTOGRAM;
+}
+
+/* The index of a family other than own whose samples could be named
+ * sample (one named so, or a histogram whose _bucket, _sum or _count it
+ * is), or (size_t)-1. */
+static size_t sample_clash(const ctx *x, const char *sample, size_t own)
+{
+    size_t n = x->base->nfamilies + x->st->c.nfamilies;
+    size_t slen = strlen(sample);
+    for (size_t i = 0; i < n; i++) {
+        const pp_catalog_family *f = family_at(x, i);
+        if (i == own)
+            continue;
+        if (strcmp(f->name, sample) == 0)
+            return i;
+        size_t flen = strlen(f->name);
+        if (f->type == PP_METRIC_HISTOGRAM && slen > flen && strncmp(sample, f->name, flen) == 0 &&
+            (strcmp(sample + flen, "_bucket") == 0 || strcmp(sample + flen, "_sum") == 0 ||
+             strcmp(sample + flen, "_count") == 0))
+            return i;
+    }
+    return (size_t)-1;
 }
 
 static int parse_defaults(ctx *x, const pp_yaml_node *m, defaults *d)
@@ -413,6 +525,11 @@ static int parse_defaults(ctx *x, const pp_yaml_node *m, defaults *d)
     if ((v = pp_yaml_get(m, "runs_on")) && get_runs_on(x, v, where, &d->runs_on) < 0)
         return -1;
     if ((v = pp_yaml_get(m, "scope")) && get_scope(x, v, where, &d->scope) < 0)
+        return -1;
+    if ((v = pp_yaml_get(m, "collector")) && get_collector(x, v, where, &d->collector) < 0)
+        return -1;
+    if ((v = pp_yaml_get(m, "default_metrics")) &&
+        get_bool(x, v, "default_metrics", where, &d->default_metrics) < 0)
         return -1;
     return 0;
 }
@@ -549,7 +666,8 @@ static int parse_column(ctx *x, const pp_yaml_node *key, const pp_yaml_node *val
             break;
     if (r == sizeof roles / sizeof roles[0])
         return fail_at(x, role,
-                       "bad role \"%s\" %s: expected label, gauge, counter, discard, name or help",
+                       "bad role \"%s\" %s: expected label, gauge, counter, bucket, sum, count, "
+                       "discard, name or help",
                        role->str, where);
     col->role = roles[r].role;
 
@@ -600,12 +718,12 @@ static int parse_column(ctx *x, const pp_yaml_node *key, const pp_yaml_node *val
  * Metric names pgpulse's own code emits (lib/selfmetrics.c): a catalog
  * metric among them would put a family on the page twice, or pass a
  * query's data off as the exporter's own state. postgres_exporter's
- * pg_static is not reserved (it is the server's version, which a catalog
- * query may well report); nor is pg_scrape_collector_*, which pgpulse does
- * not emit.
+ * pg_static is not reserved (it is the server's version, which the
+ * shipped catalog reports as postgres_exporter does).
  */
 static const char *const reserved_names[] = {"pg_up", NULL};
-static const char *const reserved_prefixes[] = {"pg_exporter_", "pgpulse_", "process_", NULL};
+static const char *const reserved_prefixes[] = {"pg_exporter_", "pg_scrape_collector_", "pgpulse_",
+                                                "process_", NULL};
 
 static bool starts_with(const char *s, const char *prefix)
 {
@@ -696,6 +814,11 @@ static int check_columns(ctx *x, const pp_yaml_node *cols, pp_catalog_query *q, 
                        help_src->key->str, q->name);
 
     if (q->dynamic) {
+        if (nvalue == 1 && is_histogram_role(value_col->role))
+            return fail_at(x, value_src->role,
+                           "role %s does not apply in query \"%s\": its metric names come from "
+                           "the name column (use gauge or counter)",
+                           role_name(value_col->role), q->name);
         if (nvalue != 1)
             return fail_at(x, nvalue > 1 ? cols : name_src->key,
                            "query \"%s\" has a name column and needs exactly one gauge or "
@@ -718,60 +841,113 @@ static int check_columns(ctx *x, const pp_yaml_node *cols, pp_catalog_query *q, 
 
     if (nvalue == 0)
         return fail_at(x, cols, "query \"%s\" has no gauge or counter column", q->name);
+    char **hist = pp_calloc(q->ncolumns, sizeof(char *)); /* histogram names, by column */
+    int rc = -1;
     for (size_t i = 0; i < q->ncolumns; i++) {
         pp_catalog_column *c = &q->columns[i];
         if (!is_value_role(c->role))
             continue;
-        if (c->help == NULL)
-            return fail_at(x, src[i].key, "missing key \"help\" in column \"%s\" of query \"%s\"",
-                           c->name, q->name);
+        if (c->help == NULL) {
+            fail_at(x, src[i].key, "missing key \"help\" in column \"%s\" of query \"%s\"", c->name,
+                    q->name);
+            goto cleanup;
+        }
+        if (is_histogram_role(c->role)) {
+            if (c->metric == NULL) {
+                fail_at(x, src[i].key,
+                        "missing key \"metric\" in column \"%s\" of query \"%s\": a %s "
+                        "column names its histogram",
+                        c->name, q->name, role_name(c->role));
+                goto cleanup;
+            }
+            if (c->role == PP_COL_BUCKET) {
+                bool le = false;
+                for (size_t j = 0; j < q->ncolumns; j++)
+                    le = le || (q->columns[j].role == PP_COL_LABEL &&
+                                strcmp(q->columns[j].label, "le") == 0);
+                if (!le) {
+                    fail_at(x, src[i].role,
+                            "bucket column \"%s\" of query \"%s\" needs a label column \"le\" "
+                            "(the bucket's upper bound)",
+                            c->name, q->name);
+                    goto cleanup;
+                }
+            }
+            hist[i] = c->metric;
+            pp_buf b = PP_BUF_INIT;
+            pp_buf_printf(&b, "%s%s", hist[i], histogram_suffix(c->role));
+            c->metric = pp_buf_steal(&b, NULL);
+        }
         if (c->metric == NULL) {
             pp_buf b = PP_BUF_INIT;
             pp_buf_printf(&b, "%s_%s", q->namespace, c->name);
             c->metric = pp_buf_steal(&b, NULL);
-            if (!pp_render_valid_metric_name(c->metric))
-                return fail_at(x, src[i].key,
-                               "invalid metric name \"%s\" in column \"%s\" of "
-                               "query \"%s\" (set \"metric\" or \"namespace\")",
-                               c->metric, c->name, q->name);
+            if (!pp_render_valid_metric_name(c->metric)) {
+                fail_at(x, src[i].key,
+                        "invalid metric name \"%s\" in column \"%s\" of "
+                        "query \"%s\" (set \"metric\" or \"namespace\")",
+                        c->metric, c->name, q->name);
+                goto cleanup;
+            }
         }
         if (check_reserved_metric(x, src[i].metric ? src[i].metric : src[i].key, q, c) < 0)
-            return -1;
+            goto cleanup;
         for (size_t j = 0; j < i; j++)
-            if (is_value_role(q->columns[j].role) && strcmp(q->columns[j].metric, c->metric) == 0)
-                return fail_at(x, src[i].key, "metric \"%s\" is produced twice in query \"%s\"",
-                               c->metric, q->name);
+            if (is_value_role(q->columns[j].role) && strcmp(q->columns[j].metric, c->metric) == 0) {
+                fail_at(x, src[i].key, "metric \"%s\" is produced twice in query \"%s\"", c->metric,
+                        q->name);
+                goto cleanup;
+            }
     }
     /* Families last, once nothing else can fail but a conflict. */
     for (size_t i = 0; i < q->ncolumns; i++) {
         pp_catalog_column *c = &q->columns[i];
         if (!is_value_role(c->role))
             continue;
-        pp_metric_type t = c->role == PP_COL_GAUGE ? PP_METRIC_GAUGE : PP_METRIC_COUNTER;
-        size_t fi = pp_catalog_find_family(x->base, c->metric);
+        const char *fname = hist[i] ? hist[i] : c->metric;
+        pp_metric_type t = role_type(c->role);
+        size_t fi = pp_catalog_find_family(x->base, fname);
         if (fi == (size_t)-1) {
-            fi = pp_catalog_find_family(&x->st->c, c->metric);
+            fi = pp_catalog_find_family(&x->st->c, fname);
             if (fi != (size_t)-1)
                 fi += x->base->nfamilies;
         }
+        size_t other = sample_clash(x, c->metric, fi);
+        if (other != (size_t)-1) {
+            fail_at(x, src[i].metric ? src[i].metric : src[i].key,
+                    "metric \"%s\" of query \"%s\" would mix with the samples of %s \"%s\" of "
+                    "query \"%s\"",
+                    c->metric, q->name, pp_metric_type_name(family_at(x, other)->type),
+                    family_at(x, other)->name, family_owner(x, other));
+            goto cleanup;
+        }
         if (fi != (size_t)-1) {
             const pp_catalog_family *f = family_at(x, fi);
-            if (f->type != t)
-                return fail_at(x, src[i].role,
-                               "metric \"%s\" is a %s in query \"%s\" but a %s in query \"%s\"",
-                               c->metric, role_name(c->role), q->name, pp_metric_type_name(f->type),
-                               family_owner(x, fi));
-            if (strcmp(f->help, c->help) != 0)
-                return fail_at(x, src[i].help ? src[i].help : src[i].key,
-                               "metric \"%s\" has a different help text in query \"%s\" than in "
-                               "query \"%s\"",
-                               c->metric, q->name, family_owner(x, fi));
+            if (f->type != t) {
+                fail_at(x, src[i].role,
+                        "metric \"%s\" is a %s in query \"%s\" but a %s in query \"%s\"", fname,
+                        pp_metric_type_name(t), q->name, pp_metric_type_name(f->type),
+                        family_owner(x, fi));
+                goto cleanup;
+            }
+            if (strcmp(f->help, c->help) != 0) {
+                fail_at(x, src[i].help ? src[i].help : src[i].key,
+                        "metric \"%s\" has a different help text in query \"%s\" than in "
+                        "query \"%s\"",
+                        fname, q->name, family_owner(x, fi));
+                goto cleanup;
+            }
         } else {
-            fi = x->base->nfamilies + stage_add_family(x->st, c->metric, c->help, t);
+            fi = x->base->nfamilies + stage_add_family(x->st, fname, c->help, t);
         }
         c->family = fi;
     }
-    return 0;
+    rc = 0;
+cleanup:
+    for (size_t i = 0; i < q->ncolumns; i++)
+        free(hist[i]);
+    free(hist);
+    return rc;
 }
 
 /* ns_src is the node the namespace comes from: "namespace", else "name". */
@@ -886,6 +1062,22 @@ static int parse_query(ctx *x, const pp_yaml_node *m, size_t index, const defaul
     q.scope = d->scope;
     if ((v = pp_yaml_get(m, "scope")) && get_scope(x, v, where, &q.scope) < 0)
         goto cleanup;
+    const char *collector = d->collector ? d->collector : q.name;
+    if ((v = pp_yaml_get(m, "collector")) && get_collector(x, v, where, &collector) < 0)
+        goto cleanup;
+    q.collector = pp_strdup(collector);
+    if (collector == q.name) /* the default: the name, made fit for a flag */
+        for (char *p = q.collector; *p != '\0'; p++)
+            if (!valid_collector((char[]){*p, '\0'}))
+                *p = '_';
+    q.default_metrics = d->default_metrics;
+    if ((v = pp_yaml_get(m, "default_metrics")) &&
+        get_bool(x, v, "default_metrics", where, &q.default_metrics) < 0)
+        goto cleanup;
+    if (x->base->keep != NULL && !x->base->keep(&q, x->base->keep_data)) {
+        rc = 0; /* switched off: not loaded */
+        goto cleanup;
+    }
     if ((v = pp_yaml_get(m, "max_series")) != NULL) {
         unsigned long long n;
         if (expect_kind(x, v, PP_YAML_SCALAR, "max_series", where) < 0)
@@ -916,7 +1108,7 @@ static int load_into(const pp_catalog *base, stage *st, const char *name, const 
                      size_t len, char *err, size_t errlen)
 {
     pp_yaml_doc *doc = NULL;
-    defaults d = {0, 0, PP_RUNS_ON_ANY, PP_SCOPE_DATABASE};
+    defaults d = {0, 0, PP_RUNS_ON_ANY, PP_SCOPE_DATABASE, NULL, false};
     const pp_yaml_node *root, *v;
     int rc = -1;
 
@@ -1406,4 +1598,61 @@ int pp_catalog_load_legacy_path(pp_catalog *c, const char *path,
     int rc = pp_catalog_load_legacy_buffer(c, path, data, len, err, errlen);
     free(data);
     return rc;
+}
+
+/* ---- --dumpmaps ---------------------------------------------------------- */
+
+static void dump_bound(FILE *out, int v)
+{
+    if (v == 0)
+        fputs("any", out);
+    else
+        fprintf(out, "%d", v);
+}
+
+void pp_catalog_dump(const pp_catalog *c, FILE *out)
+{
+    for (size_t i = 0; i < c->nqueries; i++) {
+        const pp_catalog_query *q = &c->queries[i];
+        fprintf(out, "%s\n  collector: %s%s\n  defined at: %s:%u:%u\n", q->name,
+                q->collector ? q->collector : "(none: a user query)",
+                q->default_metrics ? " (default metrics)" : "", q->file, q->line, q->column);
+        fprintf(out, "  interval: %gs, timeout: %gs, runs on: %s, scope: %s\n", q->interval,
+                q->timeout,
+                q->runs_on == PP_RUNS_ON_PRIMARY   ? "primary"
+                : q->runs_on == PP_RUNS_ON_STANDBY ? "standby"
+                                                   : "any",
+                q->scope == PP_SCOPE_SERVER ? "server" : "database");
+        /* server_version_num ranges, [from, to) */
+        fputs("  versions:", out);
+        if (q->nvariants == 1 && q->variants[0].min_version == 0 && q->variants[0].max_version == 0)
+            fputs(" all", out);
+        else
+            for (size_t v = 0; v < q->nvariants; v++) {
+                fputs(v ? ", [" : " [", out);
+                dump_bound(out, q->variants[v].min_version);
+                fputs(", ", out);
+                dump_bound(out, q->variants[v].max_version);
+                fputs(")", out);
+            }
+        fputs("\n  labels:", out);
+        for (size_t k = 0; k < q->ncolumns; k++)
+            if (q->columns[k].role == PP_COL_LABEL)
+                fprintf(out, " %s", q->columns[k].label);
+        fputs("\n  metrics:\n", out);
+        for (size_t k = 0; k < q->ncolumns; k++) {
+            const pp_catalog_column *col = &q->columns[k];
+            if (!is_value_role(col->role))
+                continue;
+            const char *type = role_name(col->role);
+            const char *from = "name";
+            for (size_t j = 0; j < q->ncolumns; j++)
+                if (q->columns[j].role == PP_COL_NAME)
+                    from = q->columns[j].name;
+            if (q->dynamic) /* the names come from the data */
+                fprintf(out, "    %s_<%s> %s\n", q->namespace, from, type);
+            else
+                fprintf(out, "    %s %s: %s\n", col->metric, type, col->help);
+        }
+    }
 }

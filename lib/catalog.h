@@ -24,6 +24,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "render.h"
 
@@ -49,14 +50,26 @@ typedef enum pp_column_role {
     PP_COL_DISCARD, /* ignored */
     PP_COL_NAME,    /* dynamic families: the row's metric name suffix */
     PP_COL_HELP,    /* dynamic families: the row's HELP text */
+    PP_COL_BUCKET,  /* a histogram's <metric>_bucket sample; the query has an le label */
+    PP_COL_SUM,     /* a histogram's <metric>_sum sample */
+    PP_COL_COUNT,   /* a histogram's <metric>_count sample */
 } pp_column_role;
+
+/* The roles whose column gives a sample. */
+static inline bool pp_catalog_is_value_role(pp_column_role r)
+{
+    return r == PP_COL_GAUGE || r == PP_COL_COUNTER || r == PP_COL_BUCKET || r == PP_COL_SUM ||
+           r == PP_COL_COUNT;
+}
 
 typedef struct pp_catalog_column {
     char *name; /* the result column it reads */
     pp_column_role role;
     char *label;   /* PP_COL_LABEL: the label name (default: name) */
-    char *metric;  /* gauge/counter in a static query: full metric name,
-                      "<namespace>_<name>" unless overridden */
+    char *metric;  /* a value column of a static query: the samples' name,
+                      "<namespace>_<name>" unless overridden; for
+                      bucket/sum/count, the histogram's name given by
+                      "metric" and its suffix */
     char *help;    /* gauge/counter: HELP text */
     double scale;  /* gauge/counter: the value is multiplied by this
                       (default 1; 0.001 turns milliseconds into seconds) */
@@ -83,11 +96,19 @@ typedef struct pp_catalog_query {
     double timeout;  /* seconds; statement deadline */
     pp_runs_on runs_on;
     pp_scope scope;
-    bool datname_label; /* a label column is named datname */
-    size_t max_series;  /* cap on samples per run; 0 = the built-in default */
-    bool dynamic;       /* has a PP_COL_NAME column: metric names come from
-                           the data as "<namespace>_<name>", one gauge or
-                           counter column gives the value */
+    bool datname_label;     /* a label column is named datname */
+    size_t max_series;      /* cap on samples per run; 0 = the built-in default */
+    bool dynamic;           /* has a PP_COL_NAME column: metric names come from
+                               the data as "<namespace>_<name>", one gauge or
+                               counter column gives the value */
+    char *collector;        /* the postgres_exporter collector it belongs to
+                               (--[no-]collector.<name>); default its name;
+                               NULL for a legacy user query, in none */
+    size_t collector_index; /* into pp_catalog.collectors; (size_t)-1 when
+                               collector is NULL */
+    bool default_metrics;   /* one of postgres_exporter's "default metrics"
+                               (its built-in map, not a collector), which
+                               --disable-default-metrics turns off */
 } pp_catalog_query;
 
 typedef struct pp_catalog_family {
@@ -98,6 +119,10 @@ typedef struct pp_catalog_family {
     size_t header_len;
 } pp_catalog_family;
 
+/* Whether a load keeps query q, asked once its name, collector and
+ * default_metrics are known (the flags turn collectors off this way). */
+typedef bool (*pp_catalog_keep_fn)(const pp_catalog_query *q, void *data);
+
 typedef struct pp_catalog {
     pp_catalog_query *queries; /* owned */
     size_t nqueries;
@@ -107,6 +132,12 @@ typedef struct pp_catalog {
      * legacy queries loaded from now on, as postgres_exporter does;
      * borrowed, only read while loading; NULL or "pg" = unchanged */
     const char *legacy_metric_prefix;
+    /* Every distinct collector of the queries, in catalog order (borrowed
+     * from the queries); kept current by every load. */
+    const char **collectors;
+    size_t ncollectors;
+    pp_catalog_keep_fn keep; /* NULL: every query */
+    void *keep_data;
 } pp_catalog;
 
 /* A file compiled into the binary (cmake/embed.cmake). */
@@ -157,6 +188,17 @@ int pp_catalog_load_legacy_buffer(pp_catalog *c, const char *name, const char *d
 int pp_catalog_load_legacy_path(pp_catalog *c, const char *path,
                                 char hashsum[PP_CATALOG_HASHSUM_SIZE], char *err, size_t errlen)
     __attribute__((warn_unused_result));
+
+/* Makes later loads into c skip every native query keep() refuses (data
+ * is borrowed). A skipped query is read up to its collector and dropped
+ * before its columns: it is not run, and its metrics neither make
+ * families nor collide with anyone's. Queries of the legacy format belong
+ * to no collector and are always loaded. */
+void pp_catalog_set_keep(pp_catalog *c, pp_catalog_keep_fn keep, void *data);
+
+/* Writes every query with its collector, SQL variants and metrics, one
+ * metric a line, for --dumpmaps. */
+void pp_catalog_dump(const pp_catalog *c, FILE *out);
 
 /* The variant that applies to a server, or NULL when none does. */
 const pp_catalog_variant *pp_catalog_pick(const pp_catalog_query *q, int server_version_num);

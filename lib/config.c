@@ -101,6 +101,31 @@ static const flag flags[] = {
      "Query catalog file or directory (repeatable); default: the built-in catalog."},
     {"extend.query-path", K_FILE, F(extend_query_path), 0, "PG_EXPORTER_EXTEND_QUERY_PATH", NULL, 0,
      "postgres_exporter's user queries file (queries.yaml), loaded after the catalog."},
+#define COLLECTOR_FLAG(n, d)                                                                       \
+    {"collector." #n,                                                                              \
+     K_BOOL,                                                                                       \
+     F(collectors[PP_COLLECTOR_##n]),                                                              \
+     0,                                                                                            \
+     NULL,                                                                                         \
+     d,                                                                                            \
+     0,                                                                                            \
+     "Enable the " #n " collector."},
+    PP_COLLECTORS(COLLECTOR_FLAG)
+#undef COLLECTOR_FLAG
+    /* postgres_exporter's older names for two of them */
+    {"collector.bgwriter", K_BOOL, F(collectors[PP_COLLECTOR_stat_bgwriter]), 0, NULL, NULL, 0,
+     "Same as --collector.stat_bgwriter (its name before postgres_exporter 0.13)."},
+    {"collector.replication_slot", K_BOOL, F(collectors[PP_COLLECTOR_replication_slots]), 0, NULL,
+     NULL, 0, "Same as --collector.replication_slots (its name before postgres_exporter 0.20)."},
+    {"disable-default-metrics", K_BOOL, F(disable_default_metrics), 0,
+     "PG_EXPORTER_DISABLE_DEFAULT_METRICS", "false", 0,
+     "Do not collect postgres_exporter's default metrics (pg_static, "
+     "pg_stat_database_conflicts_*); collectors are not affected."},
+    {"disable-settings-metrics", K_BOOL, F(disable_settings_metrics), 0,
+     "PG_EXPORTER_DISABLE_SETTINGS_METRICS", "false", 0,
+     "Do not collect pg_settings_* (postgres_exporter 0.11; same as --no-collector.settings)."},
+    {"dumpmaps", K_ACTION, F(dumpmaps), 0, NULL, NULL, 0,
+     "Print the loaded query catalog (every query with its metrics) and exit."},
     {"log.level", K_LEVEL, F(log_level), 0, NULL, "info", 0,
      "Only log messages with the given severity or above: debug, info, warn, error."},
     {"log.format", K_FORMAT, F(log_format), 0, NULL, "logfmt", 0,
@@ -458,6 +483,19 @@ int pp_config_parse(pp_config *c, int argc, char **argv, const char *(*getenv_fn
 fail:
     pp_config_deinit(c);
     return -1;
+}
+
+bool pp_config_collector_enabled(const pp_config *c, const char *name)
+{
+    static const char *const names[] = {
+#define COLLECTOR_NAME(n, d) #n,
+        PP_COLLECTORS(COLLECTOR_NAME)
+#undef COLLECTOR_NAME
+    };
+    for (size_t i = 0; i < PP_NCOLLECTORS; i++)
+        if (strcmp(names[i], name) == 0)
+            return c->collectors[i] && !(i == PP_COLLECTOR_settings && c->disable_settings_metrics);
+    return true;
 }
 
 static void free_list(char **list, size_t n)

@@ -20,6 +20,48 @@
 
 #include "log.h"
 
+/*
+ * postgres_exporter v0.20.1's collectors, each with a --[no-]collector.<name>
+ * flag: X(name, default). The defaults are upstream's, except postmaster
+ * and stat_wal_receiver, which pgpulse has always collected (the HA
+ * cluster's alerts read pg_stat_wal_receiver_info). A catalog query names
+ * its collector; queries of a collector that is off are not loaded.
+ */
+#define PP_COLLECTORS(X)                                                                           \
+    X(buffercache_summary, "false")                                                                \
+    X(database, "true")                                                                            \
+    X(database_wraparound, "false")                                                                \
+    X(locks, "true")                                                                               \
+    X(long_running_transactions, "false")                                                          \
+    X(postmaster, "true")                                                                          \
+    X(process_idle, "false")                                                                       \
+    X(replication, "true")                                                                         \
+    X(replication_slots, "true")                                                                   \
+    X(roles, "true")                                                                               \
+    X(settings, "true")                                                                            \
+    X(stat_activity, "true")                                                                       \
+    X(stat_activity_autovacuum, "false")                                                           \
+    X(stat_archiver, "true")                                                                       \
+    X(stat_bgwriter, "true")                                                                       \
+    X(stat_checkpointer, "false")                                                                  \
+    X(stat_database, "true")                                                                       \
+    X(stat_progress_vacuum, "true")                                                                \
+    X(stat_replication, "true")                                                                    \
+    X(stat_statements, "false")                                                                    \
+    X(stat_user_tables, "true")                                                                    \
+    X(stat_wal_receiver, "true")                                                                   \
+    X(statio_user_indexes, "false")                                                                \
+    X(statio_user_tables, "true")                                                                  \
+    X(wal, "true")                                                                                 \
+    X(xlog_location, "false")
+
+typedef enum pp_collector {
+#define PP_COLLECTOR_ENUM(name, def) PP_COLLECTOR_##name,
+    PP_COLLECTORS(PP_COLLECTOR_ENUM)
+#undef PP_COLLECTOR_ENUM
+        PP_NCOLLECTORS
+} pp_collector;
+
 typedef struct pp_config {
     char **listen; /* owned; default {":9187"} */
     size_t nlisten;
@@ -42,16 +84,20 @@ typedef struct pp_config {
     char *include_databases;   /* owned; comma-separated, or NULL */
     pp_log_level log_level;
     pp_log_format log_format;
-    double connect_timeout;  /* seconds */
-    double lock_timeout;     /* seconds, at least 1 ms */
-    double write_timeout;    /* seconds a response may take to be read */
-    double shutdown_timeout; /* seconds responses in flight get at shutdown */
-    double startup_wait;     /* most seconds a first scrape waits for targets */
-    double max_connections;  /* open HTTP connections; 0 = no cap */
-    double max_series;       /* samples per query run unless the query says */
-    double max_connecting;   /* connection attempts in flight at once */
-    double role_interval;    /* seconds between role checks at most */
-    bool enable_lifecycle;   /* POST /-/reload */
+    double connect_timeout;          /* seconds */
+    double lock_timeout;             /* seconds, at least 1 ms */
+    double write_timeout;            /* seconds a response may take to be read */
+    double shutdown_timeout;         /* seconds responses in flight get at shutdown */
+    double startup_wait;             /* most seconds a first scrape waits for targets */
+    double max_connections;          /* open HTTP connections; 0 = no cap */
+    double max_series;               /* samples per query run unless the query says */
+    double max_connecting;           /* connection attempts in flight at once */
+    double role_interval;            /* seconds between role checks at most */
+    bool enable_lifecycle;           /* POST /-/reload */
+    bool collectors[PP_NCOLLECTORS]; /* --[no-]collector.<name> */
+    bool disable_default_metrics;    /* drop the catalog's default_metrics queries */
+    bool disable_settings_metrics;   /* postgres_exporter 0.11's --no-collector.settings */
+    bool dumpmaps;                   /* print the catalog and exit */
     bool show_version;
     bool show_help;
 } pp_config;
@@ -61,6 +107,11 @@ typedef struct pp_config {
 int pp_config_parse(pp_config *c, int argc, char **argv, const char *(*getenv_fn)(const char *),
                     char *err, size_t errlen) __attribute__((warn_unused_result));
 void pp_config_deinit(pp_config *c);
+
+/* Whether the queries of collector name run: its --[no-]collector flag
+ * (settings also obeys --disable-settings-metrics); a collector that has
+ * no flag (a catalog of one's own) is always on. */
+bool pp_config_collector_enabled(const pp_config *c, const char *name);
 void pp_config_usage(FILE *out);
 
 /* --config.file's default: a missing file of that name is no error. */

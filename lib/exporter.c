@@ -133,12 +133,24 @@ static void stop(exporter *e)
 
 /* ---- loading ------------------------------------------------------------ */
 
-/* The native catalog, then --extend.query-path translated into it. The
- * legacy file's outcome goes to status (pg_exporter_user_queries_load_error). */
+/* Whether the flags leave query q on. */
+static bool collector_on(const pp_catalog_query *q, void *data)
+{
+    const pp_config *cfg = data;
+    if (q->default_metrics && cfg->disable_default_metrics)
+        return false;
+    return q->collector == NULL || pp_config_collector_enabled(cfg, q->collector);
+}
+
+/* The native catalog, then --extend.query-path translated into it, less
+ * the queries of collectors the flags turn off, which are not loaded at
+ * all (a reload applies changed flags as it applies a changed catalog). The legacy file's outcome
+ * goes to status (pg_exporter_user_queries_load_error). */
 static int load_catalog(const pp_config *cfg, pp_process_status *status, pp_catalog **out,
                         char *err, size_t errlen)
 {
     pp_catalog *cat = pp_catalog_new();
+    pp_catalog_set_keep(cat, collector_on, (void *)cfg);
     int rc = 0;
     if (cfg->ncatalogs == 0) {
         rc = pp_catalog_load_builtin(cat, err, errlen);
@@ -470,6 +482,20 @@ static void on_signal(uv_signal_t *h, int signum)
     pp_log_write(&e->log, PP_LOG_INFO, "shutting down", "signal",
                  signum == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
     stop(e);
+}
+
+int pp_exporter_dumpmaps(const pp_config *cfg, FILE *out, char *err, size_t errlen)
+{
+    pp_process_status status;
+    pp_catalog *cat;
+    memset(&status, 0, sizeof(status));
+    int rc = load_catalog(cfg, &status, &cat, err, errlen);
+    free(status.user_queries_file);
+    if (rc != 0)
+        return -1;
+    pp_catalog_dump(cat, out);
+    pp_catalog_free(cat);
+    return 0;
 }
 
 /* ---- the process -------------------------------------------------------- */

@@ -9,6 +9,8 @@
 #ifndef PGPULSE_EXPORTER_H
 #define PGPULSE_EXPORTER_H
 
+#include <stdio.h>
+
 #include "config.h"
 #include "log.h"
 
@@ -17,5 +19,10 @@
  * Returns the process exit status: 0 after a clean shutdown, 1 when
  * start-up failed (the reason is logged). */
 int pp_exporter_run(int argc, char **argv, const pp_config *cfg, const pp_log *log);
+
+/* --dumpmaps: loads the catalog as a start would (flags applied) and
+ * writes it to out. On error returns -1 with the message in err. */
+int pp_exporter_dumpmaps(const pp_config *cfg, FILE *out, char *err, size_t errlen)
+    __attribute__((warn_unused_result));
 
 #endif

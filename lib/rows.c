@@ -127,7 +127,7 @@ static int map_columns(pp_rows *r, const PGresult *res, char *err, size_t errlen
     r->namecol = r->helpcol = -1;
     r->nvalues = 0;
     for (size_t j = 0; j < q->ncolumns; j++) {
-        if (q->columns[j].role == PP_COL_GAUGE || q->columns[j].role == PP_COL_COUNTER)
+        if (pp_catalog_is_value_role(q->columns[j].role))
             r->nvalues++;
         r->col[j] = find_column(res, q->columns[j].name);
         if (r->col[j] < 0 && q->columns[j].role != PP_COL_DISCARD) {
@@ -194,7 +194,7 @@ static void static_row(pp_rows *r, const PGresult *res, int row)
     const pp_catalog_query *q = r->q;
     for (size_t j = 0; j < q->ncolumns; j++) {
         const pp_catalog_column *cc = &q->columns[j];
-        if (cc->role != PP_COL_GAUGE && cc->role != PP_COL_COUNTER)
+        if (!pp_catalog_is_value_role(cc->role))
             continue;
         if (r->count >= r->cap) {
             r->dropped++;
@@ -273,7 +273,7 @@ uint64_t pp_rows_finish(pp_rows *r, pp_piece **out)
         pp_buf_reserve(&o.text, total);
         for (size_t j = 0; j < r->q->ncolumns; j++) {
             const pp_catalog_column *cc = &r->q->columns[j];
-            if (cc->role != PP_COL_GAUGE && cc->role != PP_COL_COUNTER)
+            if (!pp_catalog_is_value_role(cc->role))
                 continue;
             if (r->colbuf[j].len == 0)
                 continue;

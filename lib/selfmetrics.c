@@ -122,11 +122,13 @@ static double q_dropped(const pp_query_state *s)
     return (double)s->dropped;
 }
 
+#define QUERY_FAMILIES 4
+
 static const struct {
     const char *name;
     const char *help;
     pp_metric_type type;
-    query_value fn;
+    query_value fn; /* NULL: a per-collector family */
 } query_families[PP_TARGET_SELF_FAMILIES] = {
     {"pgpulse_query_duration_seconds", "Seconds the last run of the query took on the server.",
      PP_METRIC_GAUGE, q_duration},
@@ -137,7 +139,46 @@ static const struct {
     {"pgpulse_query_series_dropped_total",
      "Samples dropped by the series cap or because their name was invalid.", PP_METRIC_COUNTER,
      q_dropped},
+    /* postgres_exporter's, one series per collector that ran here */
+    {"pg_scrape_collector_duration_seconds", "postgres_exporter: Duration of a collector scrape.",
+     PP_METRIC_GAUGE, NULL},
+    {"pg_scrape_collector_success", "postgres_exporter: Whether a collector succeeded.",
+     PP_METRIC_GAUGE, NULL},
 };
+
+/* pg_scrape_collector_{duration_seconds,success}{collector} from the query
+ * states: a collector ran on this target when one of its queries has a
+ * result on the page or failed last time (a query that does not apply
+ * here, by role, version or scope, has neither); its duration is the sum
+ * of its queries' last durations, and it succeeded when none failed. */
+static void collector_lines(pp_target *t, const pp_catalog *cat, pp_buf *duration, pp_buf *success)
+{
+    size_t n = cat->ncollectors;
+    if (n == 0)
+        return;
+    double *sum = pp_calloc(n, sizeof(*sum));
+    unsigned char *ran = pp_calloc(n, 1), *failed = pp_calloc(n, 1);
+    for (size_t q = 0; q < cat->nqueries; q++) {
+        size_t k = cat->queries[q].collector_index;
+        const pp_query_state *s = pp_target_query(t, q);
+        if (k == (size_t)-1 || !(s->valid || s->failing))
+            continue;
+        ran[k] = 1;
+        sum[k] += s->duration;
+        failed[k] |= s->failing;
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (!ran[k])
+            continue;
+        line(duration, query_families[QUERY_FAMILIES].name, pp_target_label(t), "collector",
+             cat->collectors[k], sum[k]);
+        line(success, query_families[QUERY_FAMILIES + 1].name, pp_target_label(t), "collector",
+             cat->collectors[k], failed[k] ? 0 : 1);
+    }
+    free(sum);
+    free(ran);
+    free(failed);
+}
 
 /* The target's lines of every per-query family, re-rendered only when the
  * target changed since. */
@@ -147,8 +188,10 @@ static const pp_target_self *query_lines(pp_target *t)
     if (c->valid && c->changes == pp_target_changes(t))
         return c;
     const pp_catalog *cat = pp_target_catalog(t);
-    for (size_t k = 0; k < PP_TARGET_SELF_FAMILIES; k++) {
+    for (size_t k = 0; k < PP_TARGET_SELF_FAMILIES; k++)
         pp_buf_reset(&c->text[k]);
+    collector_lines(t, cat, &c->text[QUERY_FAMILIES], &c->text[QUERY_FAMILIES + 1]);
+    for (size_t k = 0; k < QUERY_FAMILIES; k++) {
         for (size_t q = 0; q < cat->nqueries; q++) {
             double v = query_families[k].fn(pp_target_query(t, q));
             if (!isnan(v))

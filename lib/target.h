@@ -109,11 +109,11 @@ uint64_t pp_target_cycles(const pp_target *t);
 /* unix time the last cycle completed, 0 = never since the last connect */
 double pp_target_last_collect(const pp_target *t);
 /* Text the self-metrics renderer keeps per target (the lines of its
- * per-query series, one buffer per family) and the change count they were
+ * per-query and per-collector series, one buffer per family) and the change count they were
  * rendered at: a target changes once per cycle, a page is built more
  * often, and formatting 80,000 values per build is what kept the loop
  * busy at 1,000 targets. Owned by the target, written by selfmetrics.c. */
-#define PP_TARGET_SELF_FAMILIES 4
+#define PP_TARGET_SELF_FAMILIES 6
 typedef struct pp_target_self {
     pp_buf text[PP_TARGET_SELF_FAMILIES];
     uint64_t changes;

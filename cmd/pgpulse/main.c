@@ -28,6 +28,13 @@ int main(int argc, char **argv)
         pp_config_deinit(&cfg);
         return 0;
     }
+    if (cfg.dumpmaps) {
+        int rc = pp_exporter_dumpmaps(&cfg, stdout, err, sizeof(err));
+        if (rc != 0)
+            fprintf(stderr, "pgpulse: %s\n", err);
+        pp_config_deinit(&cfg);
+        return rc == 0 ? 0 : 1;
+    }
     log.level = cfg.log_level;
     log.format = cfg.log_format;
     int status = pp_exporter_run(argc, argv, &cfg, &log);

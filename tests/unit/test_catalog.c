@@ -14,6 +14,7 @@
 
 #include "catalog.h"
 #include "check.h"
+#include "config.h"
 
 static char err[1024];
 
@@ -190,8 +191,65 @@ static void test_builtin(void)
         snprintf(name, sizeof name, "pg_stat_wal_receiver_%s", walrcv[i]);
         check_family(c, name, G);
     }
+    /* The collectors added for postgres_exporter v0.20.1 (types from its
+     * reference; pg_static and confl_active_logicalslot are untyped
+     * upstream, gauges here). */
+    static const struct {
+        const char *name;
+        pp_metric_type type;
+    } more[] = {
+        {"pg_stat_archiver_archived_count", C},
+        {"pg_stat_archiver_failed_count", C},
+        {"pg_stat_archiver_last_archive_age", G},
+        {"pg_stat_database_conflicts_confl_tablespace", C},
+        {"pg_stat_database_conflicts_confl_lock", C},
+        {"pg_stat_database_conflicts_confl_snapshot", C},
+        {"pg_stat_database_conflicts_confl_bufferpin", C},
+        {"pg_stat_database_conflicts_confl_deadlock", C},
+        {"pg_stat_database_conflicts_confl_active_logicalslot", G},
+        {"pg_static", G},
+        {"pg_wal_segments", G},
+        {"pg_wal_size_bytes", G},
+        {"pg_xlog_location_bytes", G},
+        {"pg_stat_statements_calls_total", C},
+        {"pg_stat_statements_seconds_total", C},
+        {"pg_stat_statements_rows_total", C},
+        {"pg_stat_statements_block_read_seconds_total", C},
+        {"pg_stat_statements_block_write_seconds_total", C},
+        {"pg_long_running_transactions", G},
+        {"pg_long_running_transactions_oldest_timestamp_seconds", G},
+        {"pg_stat_activity_autovacuum_timestamp_seconds", G},
+        {"pg_database_wraparound_age_datfrozenxid_seconds", G},
+        {"pg_database_wraparound_age_datminmxid_seconds", G},
+        {"pg_statio_user_indexes_idx_blks_read_total", C},
+        {"pg_statio_user_indexes_idx_blks_hit_total", C},
+        {"pg_stat_progress_vacuum_phase", G},
+        {"pg_stat_progress_vacuum_heap_blks", G},
+        {"pg_stat_progress_vacuum_heap_blks_scanned", G},
+        {"pg_stat_progress_vacuum_heap_blks_vacuumed", G},
+        {"pg_stat_progress_vacuum_index_vacuums", G},
+        {"pg_stat_progress_vacuum_max_dead_tuples", G},
+        {"pg_stat_progress_vacuum_num_dead_tuples", G},
+        {"pg_buffercache_summary_buffers_used", G},
+        {"pg_buffercache_summary_buffers_unused", G},
+        {"pg_buffercache_summary_buffers_dirty", G},
+        {"pg_buffercache_summary_buffers_pinned", G},
+        {"pg_buffercache_summary_usagecount_avg", G},
+        {"pg_process_idle_seconds", PP_METRIC_HISTOGRAM},
+    };
+    for (size_t k = 0; k < sizeof more / sizeof more[0]; k++)
+        check_family(c, more[k].name, more[k].type);
+    static const char *const ckpt[] = {
+        "num_timed",         "num_requested",      "restartpoints_timed",
+        "restartpoints_req", "restartpoints_done", "write_time",
+        "sync_time",         "buffers_written",    "stats_reset"};
+    for (size_t k = 0; k < sizeof ckpt / sizeof ckpt[0]; k++) {
+        snprintf(name, sizeof name, "pg_stat_checkpointer_%s_total", ckpt[k]);
+        check_family(c, name, C);
+    }
     /* Nothing else: every static family is one of the above. */
-    CHECK(c->nfamilies == 1 + 17 + 2 + 2 + 1 + 11 + 3 + 2 + 1 + 12 + 9 + 8 + 1 + 3 + 3 + 7 + 10);
+    CHECK(c->nfamilies == 1 + 17 + 2 + 2 + 1 + 11 + 3 + 2 + 1 + 12 + 9 + 8 + 1 + 3 + 3 + 7 + 10 +
+                              sizeof more / sizeof more[0] + sizeof ckpt / sizeof ckpt[0]);
 
     /* Headers are pre-rendered with upstream's HELP text. */
     size_t i = pp_catalog_find_family(c, "pg_locks_count");
@@ -226,30 +284,52 @@ static void test_builtin(void)
     for (size_t k = 0; k < c->nqueries; k++)
         CHECK(c->queries[k].dynamic == (strcmp(c->queries[k].name, "pg_settings") == 0));
 
-    /* How fresh each area is. */
+    /* How fresh each area is, which of postgres_exporter's collectors it
+     * belongs to (static and database_conflicts are its "default
+     * metrics", no collector there) and the servers it runs on: 13 to 17
+     * (V_ALL), from 16 or 17 on, or none of them (xlog_location). */
+    enum { V_ALL, V_16, V_17, V_NONE };
     static const struct {
         const char *name;
         double interval;
+        const char *collector;
+        int versions;
     } freshness[] = {
-        {"pg_stat_activity", 15},
-        {"pg_locks", 15},
-        {"pg_replication", 15},
-        {"pg_stat_replication", 15},
-        {"pg_stat_database", 15},
-        {"pg_stat_bgwriter", 15},
-        {"pg_database", 60},
-        {"pg_stat_user_tables", 60},
-        {"pg_statio_user_tables", 60},
-        {"pg_settings", 60},
-        {"pg_postmaster", 60},
-        {"pg_roles", 60},
-        {"pg_replication_lag_bytes_primary", 15},
-        {"pg_replication_lag_bytes_standby", 15},
-        {"pg_stat_database_heap_blks", 15},
-        {"pg_replication_slots", 15},
-        {"pg_replication_slots_slot", 15},
-        {"pg_replication_slots_wal_status", 15},
-        {"pg_stat_wal_receiver", 15},
+        {"pg_stat_activity", 15, "stat_activity", V_ALL},
+        {"pg_locks", 15, "locks", V_ALL},
+        {"pg_replication", 15, "replication", V_ALL},
+        {"pg_stat_replication", 15, "stat_replication", V_ALL},
+        {"pg_stat_database", 15, "stat_database", V_ALL},
+        {"pg_stat_bgwriter", 15, "stat_bgwriter", V_ALL},
+        {"pg_database", 60, "database", V_ALL},
+        {"pg_stat_user_tables", 60, "stat_user_tables", V_ALL},
+        {"pg_statio_user_tables", 60, "statio_user_tables", V_ALL},
+        {"pg_settings", 60, "settings", V_ALL},
+        {"pg_postmaster", 60, "postmaster", V_ALL},
+        {"pg_roles", 60, "roles", V_ALL},
+        {"pg_replication_lag_bytes_primary", 15, "replication", V_ALL},
+        {"pg_replication_lag_bytes_standby", 15, "replication", V_ALL},
+        {"pg_stat_database_heap_blks", 15, "stat_database", V_ALL},
+        {"pg_replication_slots", 15, "replication_slots", V_ALL},
+        {"pg_replication_slots_slot", 15, "replication_slots", V_ALL},
+        {"pg_replication_slots_wal_status", 15, "replication_slots", V_ALL},
+        {"pg_stat_wal_receiver", 15, "stat_wal_receiver", V_ALL},
+        {"pg_stat_archiver", 15, "stat_archiver", V_ALL},
+        {"pg_stat_database_conflicts", 15, "database_conflicts", V_ALL},
+        {"pg_static", 60, "static", V_ALL},
+        {"pg_wal", 15, "wal", V_ALL},
+        {"pg_xlog_location", 15, "xlog_location", V_NONE},
+        {"pg_stat_statements", 60, "stat_statements", V_ALL},
+        {"pg_long_running_transactions", 15, "long_running_transactions", V_ALL},
+        {"pg_stat_activity_autovacuum", 15, "stat_activity_autovacuum", V_ALL},
+        {"pg_database_wraparound", 60, "database_wraparound", V_ALL},
+        {"pg_statio_user_indexes", 60, "statio_user_indexes", V_ALL},
+        {"pg_stat_progress_vacuum_phase", 15, "stat_progress_vacuum", V_ALL},
+        {"pg_stat_progress_vacuum", 15, "stat_progress_vacuum", V_ALL},
+        {"pg_stat_checkpointer", 15, "stat_checkpointer", V_17},
+        {"pg_buffercache_summary", 60, "buffercache_summary", V_16},
+        {"pg_process_idle_buckets", 15, "process_idle", V_ALL},
+        {"pg_process_idle", 15, "process_idle", V_ALL},
     };
     CHECK(c->nqueries == sizeof freshness / sizeof freshness[0]);
     for (size_t k = 0; k < sizeof freshness / sizeof freshness[0]; k++) {
@@ -259,10 +339,49 @@ static void test_builtin(void)
             continue;
         CHECK(q->interval == freshness[k].interval);
         CHECK(q->timeout > 0 && q->timeout <= q->interval);
-        CHECK(pp_catalog_pick(q, 150000) != NULL);
-        CHECK(pp_catalog_pick(q, 170000) != NULL);
+        CHECK_STR(q->collector, freshness[k].collector);
+        CHECK(strcmp(c->collectors[q->collector_index], q->collector) == 0);
+        CHECK(q->default_metrics == (strcmp(q->collector, "static") == 0 ||
+                                     strcmp(q->collector, "database_conflicts") == 0));
+        int v = freshness[k].versions;
+        if (v == V_NONE)
+            CHECK(pp_catalog_pick(q, 90600) != NULL);
+        CHECK((pp_catalog_pick(q, 130000) != NULL) == (v == V_ALL));
+        CHECK((pp_catalog_pick(q, 150000) != NULL) == (v == V_ALL));
+        CHECK((pp_catalog_pick(q, 160000) != NULL) == (v == V_ALL || v == V_16));
+        CHECK((pp_catalog_pick(q, 170000) != NULL) == (v != V_NONE));
         CHECK(strncmp(q->file, "queries/", 8) == 0);
     }
+    /* one entry per collector, each named by some query */
+    for (size_t k = 0; k < c->ncollectors; k++)
+        for (size_t j = 0; j < k; j++)
+            CHECK(strcmp(c->collectors[j], c->collectors[k]) != 0);
+    /* every collector with a flag has its queries, plus the two groups of
+     * default metrics */
+    static const char *const flagged[] = {
+#define NAME(n, d) #n,
+        PP_COLLECTORS(NAME)
+#undef NAME
+    };
+    for (size_t k = 0; k < PP_NCOLLECTORS; k++) {
+        bool found = false;
+        for (size_t j = 0; j < c->ncollectors; j++)
+            found = found || strcmp(c->collectors[j], flagged[k]) == 0;
+        if (!found) {
+            fprintf(stderr, "%s:%d: no query of collector %s\n", __FILE__, __LINE__, flagged[k]);
+            check_failures++;
+        }
+    }
+    CHECK(c->ncollectors == PP_NCOLLECTORS + 2);
+    /* the histogram's samples, from two queries */
+    q = query(c, "pg_process_idle_buckets");
+    CHECK_STR(column(q, "bucket")->metric, "pg_process_idle_seconds_bucket");
+    CHECK(column(q, "bucket")->family == pp_catalog_find_family(c, "pg_process_idle_seconds"));
+    q = query(c, "pg_process_idle");
+    CHECK_STR(column(q, "seconds_sum")->metric, "pg_process_idle_seconds_sum");
+    CHECK_STR(column(q, "seconds_count")->metric, "pg_process_idle_seconds_count");
+    CHECK(column(q, "seconds_count")->family ==
+          pp_catalog_find_family(c, "pg_process_idle_seconds"));
     CHECK(query(c, "pg_stat_replication")->runs_on == PP_RUNS_ON_PRIMARY);
     CHECK(query(c, "pg_replication")->runs_on == PP_RUNS_ON_ANY);
     /* one family fed by a query per role, never both on one server */
@@ -302,6 +421,241 @@ static const char good_prefix[] = "queries:\n"
                                   "    sql: SELECT 1 AS x\n"
                                   "    columns:\n"
                                   "      x: {role: gauge, help: h}\n";
+
+static bool keep_not_b(const pp_catalog_query *q, void *data)
+{
+    (void)data;
+    return q->collector == NULL || strcmp(q->collector, "b") != 0;
+}
+
+/* "collector" and "default_metrics", in a query and in "defaults". */
+static void test_collectors(void)
+{
+    pp_catalog *c = pp_catalog_new();
+    static const char first[] = "defaults:\n"
+                                "  collector: b\n"
+                                "queries:\n"
+                                "  - name: q1\n"
+                                "    sql: SELECT 1 AS x\n"
+                                "    columns: {x: {role: gauge, help: h}}\n"
+                                "  - name: q2\n"
+                                "    collector: a\n"
+                                "    default_metrics: true\n"
+                                "    sql: SELECT 1 AS y\n"
+                                "    columns: {y: {role: gauge, help: h}}\n"
+                                "  - name: q3\n"
+                                "    sql: SELECT 1 AS z\n"
+                                "    columns: {z: {role: gauge, help: h}}\n";
+    int rc = load(c, "t.yaml", first);
+    if (rc != 0)
+        fprintf(stderr, "collectors: %s\n", err);
+    CHECK(rc == 0);
+    rc = load(c, "u.yaml",
+              "defaults:\n"
+              "  default_metrics: true\n"
+              "queries:\n"
+              "  - name: my-query.v2\n"
+              "    namespace: mq\n"
+              "    sql: SELECT 1 AS w\n"
+              "    columns: {w: {role: gauge, help: h}}\n"
+              "  - name: q5\n"
+              "    default_metrics: false\n"
+              "    sql: SELECT 1 AS v\n"
+              "    columns: {v: {role: gauge, help: h}}\n");
+    if (rc != 0)
+        fprintf(stderr, "collectors: %s\n", err);
+    CHECK(rc == 0);
+    /* the file's default, the query's own, the name made fit for a flag */
+    CHECK_STR(query(c, "q1")->collector, "b");
+    CHECK_STR(query(c, "q2")->collector, "a");
+    CHECK_STR(query(c, "q3")->collector, "b");
+    CHECK_STR(query(c, "my-query.v2")->collector, "my_query_v2");
+    CHECK_STR(query(c, "q5")->collector, "q5");
+    CHECK(!query(c, "q1")->default_metrics && query(c, "q2")->default_metrics);
+    CHECK(query(c, "my-query.v2")->default_metrics && !query(c, "q5")->default_metrics);
+    /* collectors in order of first appearance, each query indexed */
+    CHECK(c->ncollectors == 4);
+    CHECK_STR(c->collectors[0], "b");
+    CHECK_STR(c->collectors[1], "a");
+    CHECK(query(c, "q3")->collector_index == 0 && query(c, "q2")->collector_index == 1);
+    CHECK(query(c, "q5")->collector_index == 3);
+    pp_catalog_free(c);
+
+    /* with a filter, a switched-off query is not loaded: no query, no
+     * collector, no family, and its metric names are free for others */
+    c = pp_catalog_new();
+    pp_catalog_set_keep(c, keep_not_b, NULL);
+    CHECK(load(c, "t.yaml", first) == 0);
+    CHECK(c->nqueries == 1 && query(c, "q1") == NULL && query(c, "q3") == NULL);
+    CHECK(c->ncollectors == 1);
+    CHECK_STR(c->collectors[0], "a");
+    CHECK(query(c, "q2")->collector_index == 0);
+    CHECK(pp_catalog_find_family(c, "q1_x") == (size_t)-1);
+    CHECK(pp_catalog_find_family(c, "q2_y") != (size_t)-1);
+    rc = load(c, "mine.yaml",
+              "queries:\n"
+              "  - name: mine\n"
+              "    sql: SELECT 1 AS x\n"
+              "    columns: {x: {role: counter, help: other, metric: q1_x}}\n");
+    CHECK(rc == 0);
+    CHECK_STR(c->collectors[query(c, "mine")->collector_index], "mine");
+    /* the dump lists what is loaded */
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    pp_catalog_dump(c, f);
+    fclose(f);
+    CHECK_CONTAINS(text, "q2\n  collector: a (default metrics)\n  defined at: t.yaml:7:5\n");
+    CHECK_CONTAINS(text, "    q2_y gauge: h\n");
+    CHECK_CONTAINS(text, "    q1_x counter: other\n");
+    CHECK(strstr(text, "q3") == NULL);
+    free(text);
+
+    /* a user query of the legacy format is in no collector */
+    static const char legacy[] =
+        "pg_mine:\n  query: SELECT 1 AS n\n  metrics:\n    - n: {usage: GAUGE}\n";
+    rc = pp_catalog_load_legacy_buffer(c, "legacy.yaml", legacy, strlen(legacy), err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "legacy: %s\n", err);
+    CHECK(rc == 0);
+    const pp_catalog_query *q = query(c, "legacy:pg_mine");
+    CHECK(q != NULL && q->collector == NULL && q->collector_index == (size_t)-1);
+    CHECK(c->ncollectors == 2);
+    pp_catalog_free(c);
+
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    collector: stat statements\n"
+                 "    sql: SELECT 1 AS x\n"
+                 "    columns: {x: {role: gauge, help: h}}\n",
+                 "t.yaml:3:16: ",
+                 "bad collector \"stat statements\" in query \"a\": expected letters, digits "
+                 "and _");
+    EXPECT_ERROR("defaults:\n"
+                 "  collector: ''\n"
+                 "queries: []\n",
+                 "t.yaml:2:14: ", "empty \"collector\" in \"defaults\"");
+    EXPECT_ERROR("defaults:\n"
+                 "  collector: [a]\n"
+                 "queries: []\n",
+                 "t.yaml:2:14: ", "expected a scalar for \"collector\" in \"defaults\"");
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    default_metrics: yes\n"
+                 "    sql: SELECT 1 AS x\n"
+                 "    columns: {x: {role: gauge, help: h}}\n",
+                 "t.yaml:3:22: ",
+                 "bad boolean \"yes\" for \"default_metrics\" in query \"a\": expected true or "
+                 "false");
+    EXPECT_ERROR("defaults:\n"
+                 "  default_metrics: 1\n"
+                 "queries: []\n",
+                 "t.yaml:2:20: ", "bad boolean \"1\" for \"default_metrics\" in \"defaults\"");
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    collectors: a\n"
+                 "    sql: SELECT 1 AS x\n"
+                 "    columns: {x: {role: gauge, help: h}}\n",
+                 "t.yaml:3:5: ", "unknown key \"collectors\" in query \"a\"");
+    /* pgpulse renders these itself now */
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    sql: SELECT 1 AS x\n"
+                 "    columns: {x: {role: gauge, help: h, metric: pg_scrape_collector_success}}\n",
+                 "t.yaml:4:49: ",
+                 "metric \"pg_scrape_collector_success\" is reserved for pgpulse's own metrics "
+                 "(names starting with \"pg_scrape_collector_\")");
+}
+
+/* bucket, sum and count columns make a histogram. */
+static void test_histograms(void)
+{
+    pp_catalog *c = pp_catalog_new();
+    int rc = load(c, "t.yaml",
+                  "queries:\n"
+                  "  - name: b\n"
+                  "    sql: SELECT 'x' AS kind, '1' AS le, 3 AS n\n"
+                  "    columns:\n"
+                  "      kind: label\n"
+                  "      le: label\n"
+                  "      n: {role: bucket, metric: my_seconds, help: h}\n"
+                  "  - name: s\n"
+                  "    sql: SELECT 'x' AS kind, 1.5 AS total, 3 AS n\n"
+                  "    columns:\n"
+                  "      kind: label\n"
+                  "      total: {role: sum, metric: my_seconds, help: h}\n"
+                  "      n: {role: count, metric: my_seconds, help: h}\n");
+    if (rc != 0)
+        fprintf(stderr, "histograms: %s\n", err);
+    CHECK(rc == 0);
+    CHECK(c->nfamilies == 1);
+    check_family(c, "my_seconds", PP_METRIC_HISTOGRAM);
+    CHECK_STR(column(query(c, "b"), "n")->metric, "my_seconds_bucket");
+    CHECK_STR(column(query(c, "s"), "total")->metric, "my_seconds_sum");
+    CHECK_STR(column(query(c, "s"), "n")->metric, "my_seconds_count");
+    CHECK_STR(c->families[0].header, "# HELP my_seconds h\n# TYPE my_seconds histogram\n");
+
+    /* a gauge may not take a histogram's name or one of its samples' */
+    EXPECT_ERROR_IN(c,
+                    "queries:\n"
+                    "  - name: g\n"
+                    "    sql: SELECT 1 AS x\n"
+                    "    columns:\n"
+                    "      x: {role: gauge, help: h, metric: my_seconds_count}\n",
+                    "t.yaml:5:41: ",
+                    "metric \"my_seconds_count\" of query \"g\" would mix with the samples of "
+                    "histogram \"my_seconds\" of query \"b\"");
+    EXPECT_ERROR_IN(c,
+                    "queries:\n"
+                    "  - name: g\n"
+                    "    sql: SELECT 1 AS x\n"
+                    "    columns:\n"
+                    "      x: {role: gauge, help: h, metric: my_seconds}\n",
+                    "t.yaml:5:17: ",
+                    "metric \"my_seconds\" is a gauge in query \"g\" but a histogram in query "
+                    "\"b\"");
+    pp_catalog_free(c);
+
+    EXPECT_ERROR("queries:\n"
+                 "  - name: b\n"
+                 "    sql: SELECT 3 AS n\n"
+                 "    columns:\n"
+                 "      n: {role: bucket, metric: my_seconds, help: h}\n",
+                 "t.yaml:5:17: ", "bucket column \"n\" of query \"b\" needs a label column \"le\"");
+    EXPECT_ERROR("queries:\n"
+                 "  - name: s\n"
+                 "    sql: SELECT 3 AS n\n"
+                 "    columns:\n"
+                 "      n: {role: sum, help: h}\n",
+                 "t.yaml:5:7: ",
+                 "missing key \"metric\" in column \"n\" of query \"s\": a sum column names its "
+                 "histogram");
+    EXPECT_ERROR("queries:\n"
+                 "  - name: d\n"
+                 "    sql: SELECT 'a' AS name, 3 AS n\n"
+                 "    columns:\n"
+                 "      name: name\n"
+                 "      n: {role: count, help: h}\n",
+                 "t.yaml:6:17: ", "role count does not apply in query \"d\"");
+    /* a gauge family first, then a histogram whose samples it would mix with */
+    c = pp_catalog_new();
+    CHECK(load(c, "g.yaml",
+               "queries:\n"
+               "  - name: g\n"
+               "    sql: SELECT 1 AS x\n"
+               "    columns:\n"
+               "      x: {role: gauge, help: h, metric: my_seconds_sum}\n") == 0);
+    EXPECT_ERROR_IN(c,
+                    "queries:\n"
+                    "  - name: s\n"
+                    "    sql: SELECT 1 AS t\n"
+                    "    columns:\n"
+                    "      t: {role: sum, metric: my_seconds, help: h}\n",
+                    "t.yaml:5:30: ",
+                    "metric \"my_seconds_sum\" of query \"s\" would mix with the samples of "
+                    "gauge \"my_seconds_sum\" of query \"g\"");
+    pp_catalog_free(c);
+}
 
 static void test_errors(void)
 {
@@ -942,6 +1296,8 @@ int main(void)
     test_builtin();
     test_errors();
     test_reserved();
+    test_collectors();
+    test_histograms();
     test_format();
     test_pick();
     test_directory();

@@ -9,11 +9,17 @@
 #include "config.h"
 
 static const char *env_path;
+static const char *env_default_metrics;
+static const char *env_settings_metrics;
 
 static const char *fake_getenv(const char *name)
 {
     if (strcmp(name, "PG_EXPORTER_WEB_TELEMETRY_PATH") == 0)
         return env_path;
+    if (strcmp(name, "PG_EXPORTER_DISABLE_DEFAULT_METRICS") == 0)
+        return env_default_metrics;
+    if (strcmp(name, "PG_EXPORTER_DISABLE_SETTINGS_METRICS") == 0)
+        return env_settings_metrics;
     return NULL;
 }
 
@@ -92,6 +98,92 @@ static void test_errors_name_the_flag(void)
     CHECK(parse(&c, err, sizeof err, 2, boolval) == -1);
 }
 
+/* --[no-]collector.<name> with postgres_exporter v0.20.1's defaults (but
+ * postmaster and stat_wal_receiver, on here), its older names, the two
+ * --disable-*-metrics flags and their variables, --dumpmaps. */
+static void test_collectors(void)
+{
+    pp_config c;
+    char err[256] = "";
+    char *none[] = {"pgpulse"};
+    CHECK(parse(&c, err, sizeof err, 1, none) == 0);
+    static const char *const on[] = {"database",
+                                     "locks",
+                                     "replication",
+                                     "replication_slots",
+                                     "roles",
+                                     "settings",
+                                     "stat_activity",
+                                     "stat_archiver",
+                                     "stat_bgwriter",
+                                     "stat_database",
+                                     "stat_progress_vacuum",
+                                     "stat_replication",
+                                     "stat_user_tables",
+                                     "statio_user_tables",
+                                     "wal",
+                                     "postmaster",
+                                     "stat_wal_receiver"};
+    static const char *const off[] = {
+        "buffercache_summary", "database_wraparound",      "long_running_transactions",
+        "process_idle",        "stat_activity_autovacuum", "stat_checkpointer",
+        "stat_statements",     "statio_user_indexes",      "xlog_location"};
+    for (size_t i = 0; i < sizeof on / sizeof on[0]; i++)
+        CHECK(pp_config_collector_enabled(&c, on[i]));
+    for (size_t i = 0; i < sizeof off / sizeof off[0]; i++)
+        CHECK(!pp_config_collector_enabled(&c, off[i]));
+    CHECK(sizeof on / sizeof on[0] + sizeof off / sizeof off[0] == PP_NCOLLECTORS);
+    /* a collector no flag names (a catalog of one's own) is on */
+    CHECK(pp_config_collector_enabled(&c, "my_queries"));
+    CHECK(!c.disable_default_metrics && !c.disable_settings_metrics && !c.dumpmaps);
+    pp_config_deinit(&c);
+
+    char *flags[] = {"pgpulse",
+                     "--no-collector.database",
+                     "--collector.stat_statements",
+                     "--collector.wal=false",
+                     "--no-collector.bgwriter",
+                     "--no-collector.replication_slot",
+                     "--disable-settings-metrics",
+                     "--disable-default-metrics",
+                     "--dumpmaps"};
+    CHECK(parse(&c, err, sizeof err, 9, flags) == 0);
+    CHECK(!pp_config_collector_enabled(&c, "database"));
+    CHECK(pp_config_collector_enabled(&c, "stat_statements"));
+    CHECK(!pp_config_collector_enabled(&c, "wal"));
+    CHECK(!pp_config_collector_enabled(&c, "stat_bgwriter"));
+    CHECK(!pp_config_collector_enabled(&c, "replication_slots"));
+    CHECK(!pp_config_collector_enabled(&c, "settings"));
+    CHECK(c.collectors[PP_COLLECTOR_settings]); /* the flag itself is untouched */
+    CHECK(c.disable_default_metrics && c.dumpmaps);
+    CHECK(pp_config_collector_enabled(&c, "locks"));
+    pp_config_deinit(&c);
+
+    env_default_metrics = "true";
+    env_settings_metrics = "1";
+    CHECK(parse(&c, err, sizeof err, 1, none) == 0);
+    CHECK(c.disable_default_metrics && !pp_config_collector_enabled(&c, "settings"));
+    pp_config_deinit(&c);
+    char *no[] = {"pgpulse", "--no-disable-default-metrics"};
+    CHECK(parse(&c, err, sizeof err, 2, no) == 0);
+    CHECK(!c.disable_default_metrics && c.disable_settings_metrics);
+    pp_config_deinit(&c);
+    env_default_metrics = "maybe";
+    CHECK(parse(&c, err, sizeof err, 1, none) == -1);
+    CHECK_STR(err, "$PG_EXPORTER_DISABLE_DEFAULT_METRICS: \"maybe\" is not true or false");
+    env_default_metrics = env_settings_metrics = NULL;
+
+    char *bogus[] = {"pgpulse", "--collector.bogus"};
+    CHECK(parse(&c, err, sizeof err, 2, bogus) == -1);
+    CHECK_STR(err, "unknown flag --collector.bogus");
+    char *nobogus[] = {"pgpulse", "--no-collector.bogus"};
+    CHECK(parse(&c, err, sizeof err, 2, nobogus) == -1);
+    CHECK_STR(err, "unknown flag --no-collector.bogus");
+    char *badval[] = {"pgpulse", "--collector.locks=sometimes"};
+    CHECK(parse(&c, err, sizeof err, 2, badval) == -1);
+    CHECK_STR(err, "--collector.locks: \"sometimes\" is not true or false");
+}
+
 static void test_durations(void)
 {
     static const struct {
@@ -164,6 +256,7 @@ int main(void)
     test_defaults_and_forms();
     test_flag_beats_env();
     test_errors_name_the_flag();
+    test_collectors();
     test_durations();
     return CHECK_RESULT();
 }
