@@ -123,13 +123,14 @@ static double q_dropped(const pp_query_state *s)
 }
 
 #define QUERY_FAMILIES 4
+#define PP_SELF_FAMILIES (QUERY_FAMILIES + 2)
 
 static const struct {
     const char *name;
     const char *help;
     pp_metric_type type;
     query_value fn; /* NULL: a per-collector family */
-} query_families[PP_TARGET_SELF_FAMILIES] = {
+} query_families[PP_SELF_FAMILIES] = {
     {"pgpulse_query_duration_seconds", "Seconds the last run of the query took on the server.",
      PP_METRIC_GAUGE, q_duration},
     {"pgpulse_query_errors_total", "Runs of the query that failed or timed out.", PP_METRIC_COUNTER,
@@ -180,49 +181,48 @@ static void collector_lines(pp_target *t, const pp_catalog *cat, pp_buf *duratio
     free(failed);
 }
 
-/* The target's lines of every per-query family, re-rendered only when the
- * target changed since. */
-static const pp_target_self *query_lines(pp_target *t)
+pp_piece *pp_selfmetrics_target_piece(pp_target *t, pp_gen *gen)
 {
     pp_target_self *c = pp_target_self_cache(t);
-    if (c->valid && c->changes == pp_target_changes(t))
-        return c;
+    if (c->piece != NULL && c->changes == pp_target_changes(t) && c->gen_id == gen->id)
+        return c->piece;
+    pp_piece_unref(c->piece);
+    c->piece = NULL;
+    if (pp_target_gen(t) != gen) /* between generations: nothing it could say */
+        return NULL;
     const pp_catalog *cat = pp_target_catalog(t);
-    for (size_t k = 0; k < PP_TARGET_SELF_FAMILIES; k++)
-        pp_buf_reset(&c->text[k]);
-    collector_lines(t, cat, &c->text[QUERY_FAMILIES], &c->text[QUERY_FAMILIES + 1]);
-    for (size_t k = 0; k < QUERY_FAMILIES; k++) {
+    pp_buf text[PP_SELF_FAMILIES];
+    for (size_t k = 0; k < PP_SELF_FAMILIES; k++)
+        pp_buf_init(&text[k]);
+    collector_lines(t, cat, &text[QUERY_FAMILIES], &text[QUERY_FAMILIES + 1]);
+    for (size_t k = 0; k < QUERY_FAMILIES; k++)
         for (size_t q = 0; q < cat->nqueries; q++) {
             double v = query_families[k].fn(pp_target_query(t, q));
             if (!isnan(v))
-                line(&c->text[k], query_families[k].name, pp_target_label(t), "query",
+                line(&text[k], query_families[k].name, pp_target_label(t), "query",
                      cat->queries[q].name, v);
         }
+    pp_buf all = PP_BUF_INIT;
+    pp_span *spans = pp_malloc(PP_SELF_FAMILIES * sizeof(pp_span));
+    size_t nspans = 0;
+    for (size_t k = 0; k < PP_SELF_FAMILIES; k++) {
+        const char *name = query_families[k].name;
+        uint32_t id = text[k].len == 0
+                          ? PP_FAMILY_NONE
+                          : pp_families_intern(gen->families, name, strlen(name),
+                                               query_families[k].help, query_families[k].type);
+        if (id != PP_FAMILY_NONE) { /* NONE: a catalog family of that name and another type */
+            spans[nspans++] = (pp_span){.family = id, .len = (uint32_t)text[k].len, .off = all.len};
+            pp_buf_append(&all, text[k].data, text[k].len);
+        }
+        pp_buf_deinit(&text[k]);
     }
+    size_t len;
+    char *data = pp_buf_steal(&all, &len);
+    c->piece = pp_piece_new(data, len, spans, nspans);
     c->changes = pp_target_changes(t);
-    c->valid = true;
-    return c;
-}
-
-static void per_query(pp_buf *b, const pp_registry *reg)
-{
-    size_t n = pp_registry_count(reg);
-    const pp_target_self **lines = pp_malloc((n ? n : 1) * sizeof(*lines));
-    for (size_t i = 0; i < n; i++)
-        lines[i] = query_lines(pp_registry_at(reg, i));
-    for (size_t k = 0; k < PP_TARGET_SELF_FAMILIES; k++) {
-        size_t mark = b->len;
-        bool any = false;
-        pp_render_header(b, query_families[k].name, query_families[k].help, query_families[k].type);
-        for (size_t i = 0; i < n; i++)
-            if (lines[i]->text[k].len > 0) {
-                pp_buf_append(b, lines[i]->text[k].data, lines[i]->text[k].len);
-                any = true;
-            }
-        if (!any)
-            truncate_to(b, mark);
-    }
-    free(lines);
+    c->gen_id = gen->id;
+    return c->piece;
 }
 
 static void process_metric(pp_buf *b, const char *name, const char *help, pp_metric_type type,
@@ -330,7 +330,6 @@ void pp_selfmetrics_render(pp_buf *out, const pp_registry *reg, const pp_process
     per_target(out, reg, "pgpulse_target_memory_bytes",
                "Heap bytes the target holds for its rendered series and scratch space.",
                PP_METRIC_GAUGE, v_memory, now);
-    per_query(out, reg);
 
     /* the exporter's own series; a probe's page (no status) has none */
     if (status == NULL)

@@ -52,9 +52,18 @@ typedef struct pp_process_status {
     bool user_queries_error;
 } pp_process_status;
 
-/* Appends every self-metric family for the registry's targets (borrowed).
- * status may be NULL. now is unix time, used for data ages. */
+/* Appends the self-metric families that change all the time (pg_up,
+ * pg_exporter_*, data ages, process and exporter-wide series) for the
+ * registry's targets (borrowed). status may be NULL (a probe's page: no
+ * exporter-wide series). now is unix time, used for data ages. The
+ * per-query and per-collector series come as pieces: see below. */
 void pp_selfmetrics_render(pp_buf *out, const pp_registry *reg, const pp_process_status *status,
                            double now);
+
+/* The target's per-query and per-collector series as a piece whose spans
+ * use gen's family table (the self families are interned into it), cached
+ * until the target changes; borrowed (take a reference to keep it). NULL
+ * while the target still collects with another generation than gen. */
+pp_piece *pp_selfmetrics_target_piece(pp_target *t, pp_gen *gen);
 
 #endif

@@ -136,7 +136,8 @@ static job *gather(const pp_registry *reg, const pp_process_status *status)
     job *j = pp_calloc(1, sizeof(*j));
     size_t ntargets = pp_registry_count(reg), cap = 0;
     for (size_t t = 0; t < ntargets; t++)
-        cap += pp_target_nqueries(pp_registry_at(reg, t));
+        cap += pp_target_nqueries(pp_registry_at(reg, t)) + 1; /* + its self piece */
+    pp_gen *gen = pp_registry_gen(reg);
     j->pieces = pp_malloc((cap ? cap : 1) * sizeof(pp_piece *));
     for (size_t t = 0; t < ntargets; t++) {
         const pp_target *tg = pp_registry_at(reg, t);
@@ -145,8 +146,11 @@ static job *gather(const pp_registry *reg, const pp_process_status *status)
             if (qs->valid && qs->piece != NULL)
                 j->pieces[j->npieces++] = pp_piece_ref(qs->piece);
         }
+        /* interns the self families: before the header table is read */
+        pp_piece *self = gen != NULL ? pp_selfmetrics_target_piece((pp_target *)tg, gen) : NULL;
+        if (self != NULL)
+            j->pieces[j->npieces++] = pp_piece_ref(self);
     }
-    pp_gen *gen = pp_registry_gen(reg);
     if (gen != NULL) {
         j->gen = pp_gen_ref(gen);
         j->nfam = pp_families_count(gen->families);

@@ -774,8 +774,7 @@ static void on_timer_closed(uv_handle_t *h)
     pp_gen_unref(t->gen);
     free(t->label);
     free(t->db_label);
-    for (size_t i = 0; i < PP_TARGET_SELF_FAMILIES; i++)
-        pp_buf_deinit(&t->self.text[i]);
+    pp_piece_unref(t->self.piece);
     for (size_t i = 0; i < t->ndiscovered; i++)
         free(t->discovered[i]);
     free(t->discovered);
@@ -830,6 +829,11 @@ size_t pp_target_nqueries(const pp_target *t)
 const pp_query_state *pp_target_query(const pp_target *t, size_t i)
 {
     return &t->q[i];
+}
+
+pp_gen *pp_target_gen(const pp_target *t)
+{
+    return t->gen;
 }
 
 pp_target_self *pp_target_self_cache(pp_target *t)
@@ -907,5 +911,7 @@ size_t pp_target_memory(const pp_target *t)
     size_t n = sizeof(*t) + pp_rows_memory(t->rows) + t->result_peak;
     for (size_t i = 0; i < t->cat->nqueries; i++)
         n += sizeof(pp_query_state) + (t->q[i].piece ? pp_piece_memory(t->q[i].piece) : 0);
+    if (t->self.piece != NULL)
+        n += pp_piece_memory(t->self.piece);
     return n;
 }

@@ -28,6 +28,7 @@
 #include "gate.h"
 #include "gen.h"
 #include "log.h"
+#include "piece.h"
 #include "rows.h"
 
 typedef struct pp_target pp_target;
@@ -85,6 +86,8 @@ void pp_target_close(pp_target *t);
 const pp_dsn *pp_target_dsn(const pp_target *t);
 bool pp_target_up(const pp_target *t);
 pp_role pp_target_role(const pp_target *t);
+/* The generation the target's query states belong to (borrowed). */
+pp_gen *pp_target_gen(const pp_target *t);
 /* The catalog the target's query states belong to (borrowed). */
 const pp_catalog *pp_target_catalog(const pp_target *t);
 size_t pp_target_nqueries(const pp_target *t);
@@ -108,16 +111,17 @@ bool pp_target_last_cycle_error(const pp_target *t);
 uint64_t pp_target_cycles(const pp_target *t);
 /* unix time the last cycle completed, 0 = never since the last connect */
 double pp_target_last_collect(const pp_target *t);
-/* Text the self-metrics renderer keeps per target (the lines of its
- * per-query and per-collector series, one buffer per family) and the change count they were
- * rendered at: a target changes once per cycle, a page is built more
- * often, and formatting 80,000 values per build is what kept the loop
- * busy at 1,000 targets. Owned by the target, written by selfmetrics.c. */
-#define PP_TARGET_SELF_FAMILIES 6
+/* The self-metrics renderer's piece for this target: the lines of its
+ * per-query and per-collector series, with their spans, and the change
+ * count and generation they were rendered at. A target changes once per
+ * cycle and a page is built more often: formatting 120,000 values, or
+ * even copying their text on the loop, per build is what kept the loop
+ * busy at 1,000 targets; the page builder takes the piece like any query's.
+ * Owned by the target, written by selfmetrics.c. */
 typedef struct pp_target_self {
-    pp_buf text[PP_TARGET_SELF_FAMILIES];
+    pp_piece *piece; /* a reference, NULL until rendered */
     uint64_t changes;
-    bool valid;
+    uint64_t gen_id;
 } pp_target_self;
 
 pp_target_self *pp_target_self_cache(pp_target *t);
