@@ -27,8 +27,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "auth.h"
 #include "buf.h"
 #include "config.h"
+#include "tls.h"
 
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define SWEEP_MS 1000
@@ -75,6 +77,9 @@ struct pp_http {
     client *clients;    /* open client connections */
     parked *parked;
     pp_http_options opt;
+    const pp_webconfig *web; /* borrowed from opt; NULL: plain HTTP, no auth */
+    SSL_CTX *ssl_ctx;        /* owned; NULL: plain HTTP */
+    pp_auth *auth;           /* owned; NULL: no authentication */
     pp_http_hooks hooks;
     pp_http_stats *stats;
     pp_snapshot *snapshot;
@@ -441,17 +446,16 @@ static void serve_reload(pp_http *h, h2o_req_t *req)
     send_text(req, 200, "OK", "config reloaded\n");
 }
 
-static int on_req(h2o_handler_t *self, h2o_req_t *req)
+static void maybe_finish(pp_http *h);
+
+static void route(pp_http *h, h2o_req_t *req)
 {
-    pp_http *h = ((handler *)self)->http;
-    if (h->stopping)
-        req->http1_is_persistent = 0; /* close once answered: we are draining */
     bool get = method_is(req, H2O_STRLIT("GET"));
     bool head = method_is(req, H2O_STRLIT("HEAD"));
     h2o_iovec_t path = req->path_normalized;
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/-/reload"))) {
         serve_reload(h, req);
-        return 0;
+        return;
     }
     bool is_metrics =
         h2o_memis(path.base, path.len, h->opt.telemetry_path, strlen(h->opt.telemetry_path));
@@ -462,25 +466,25 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     bool is_primary = h2o_memis(path.base, path.len, H2O_STRLIT("/primary"));
     bool is_replica = h2o_memis(path.base, path.len, H2O_STRLIT("/replica"));
     if (!is_metrics && !is_root && !is_healthy && !is_ready && !is_primary && !is_replica) {
-        h2o_send_error_404(req, "Not Found", "not found\n", 0);
-        return 0;
+        h2o_send_error_404(req, "Not Found", "not found\n", H2O_SEND_ERROR_KEEP_HEADERS);
+        return;
     }
     if (!get && !head) {
         not_allowed(req, H2O_STRLIT("GET, HEAD"));
-        return 0;
+        return;
     }
     if (is_metrics) {
         if (!park(h, req))
             serve_metrics(h, req);
-        return 0;
+        return;
     }
     if (is_primary || is_replica) {
         serve_role(h, req, is_primary ? PP_ROLE_PRIMARY : PP_ROLE_STANDBY);
-        return 0;
+        return;
     }
     if (is_healthy) {
         send_text(req, 200, "OK", "pgpulse is healthy.\n");
-        return 0;
+        return;
     }
     if (is_ready) {
         if (ready(h))
@@ -488,11 +492,73 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         else
             send_text(req, 503, "Service Unavailable",
                       "pgpulse is not ready: a target's first connection attempt is under way.\n");
-        return 0;
+        return;
     }
     req->res.status = 200;
     req->res.reason = "OK";
     send_body(req, "text/html; charset=utf-8", h->landing, h->landing_len);
+}
+
+/* A request waiting for its credentials to be checked. */
+typedef struct auth_wait {
+    pp_http *http;
+    h2o_req_t *req;
+} auth_wait;
+
+static void unauthorized(h2o_req_t *req)
+{
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                   H2O_STRLIT("Basic realm=\"pgpulse\""));
+    send_text(req, 401, "Unauthorized", "Unauthorized\n");
+}
+
+static void on_auth_done(void *data, pp_auth_result result)
+{
+    auth_wait *w = data;
+    pp_http *h = w->http;
+    if (h->stopping)
+        w->req->http1_is_persistent = 0;
+    if (result == PP_AUTH_OK)
+        route(h, w->req);
+    else if (result == PP_AUTH_CANCELLED)
+        send_text(w->req, 503, "Service Unavailable", "shutting down\n");
+    else
+        unauthorized(w->req);
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    pp_http *h = ((handler *)self)->http;
+    if (h->stopping)
+        req->http1_is_persistent = 0; /* close once answered: we are draining */
+    for (size_t i = 0; h->web != NULL && i < h->web->nheaders; i++) {
+        const pp_web_header *hd = &h->web->headers[i];
+        h2o_add_header_by_str(&req->pool, &req->res.headers, hd->name, strlen(hd->name), 1, NULL,
+                              hd->value, strlen(hd->value));
+    }
+    if (h->auth == NULL) {
+        route(h, req);
+        return 0;
+    }
+    /* every path, "/" and 404s included, as exporter-toolkit does */
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    const char *v = i >= 0 ? req->headers.entries[i].value.base : NULL;
+    size_t vlen = i >= 0 ? req->headers.entries[i].value.len : 0;
+    /* h2o stops reading a connection while its request is handled, so the
+     * request stays valid until we answer, however long the check takes */
+    auth_wait *w = h2o_mem_alloc_pool(&req->pool, sizeof(*w));
+    w->http = h;
+    w->req = req;
+    switch (pp_auth_check(h->auth, v, vlen, on_auth_done, w)) {
+    case PP_AUTH_OK:
+        route(h, req);
+        break;
+    case PP_AUTH_PENDING:
+        break;
+    default:
+        unauthorized(req);
+        break;
+    }
     return 0;
 }
 
@@ -515,13 +581,17 @@ static void maybe_finish(pp_http *h)
         return;
     if (h->clients == NULL)
         close_timer(&h->drain); /* drained before the deadline */
-    if (h->connections > 0 || h->open_listeners > 0 || h->timers > 0 || h->parked != NULL)
+    if (h->connections > 0 || h->open_listeners > 0 || h->timers > 0 || h->parked != NULL ||
+        (h->auth != NULL && pp_auth_pending(h->auth) > 0))
         return;
     if (h->ctx_ready) {
         h->ctx_ready = false;
         h2o_context_dispose(&h->ctx);
         h2o_config_dispose(&h->config);
     }
+    /* connections hold their own references to the context */
+    SSL_CTX_free(h->ssl_ctx);
+    pp_auth_free(h->auth);
     void (*cb)(void *) = h->on_closed;
     void *data = h->closed_data;
     free(h->listeners);
@@ -688,6 +758,22 @@ int pp_http_start(pp_http **out, uv_loop_t *loop, const pp_http_options *opt,
     h->ctx_ready = true;
     h->accept.ctx = &h->ctx;
     h->accept.hosts = h->config.hosts;
+    h->web = opt->web;
+    if (h->web != NULL && h->web->tls) {
+        if (pp_tls_new(h->web, &h->ssl_ctx, err, errlen) != 0)
+            goto fail;
+        h->accept.ssl_ctx = h->ssl_ctx;
+        pp_log_write(log, PP_LOG_INFO, "TLS is enabled", "client_auth_type",
+                     pp_webconfig_client_auth_name(h->web->client_auth), NULL);
+    } else {
+        pp_log_write(log, PP_LOG_INFO, "TLS is disabled", NULL);
+    }
+    if (h->web != NULL && h->web->nusers > 0) {
+        char n[24];
+        snprintf(n, sizeof(n), "%zu", h->web->nusers);
+        h->auth = pp_auth_new(loop, h->web->users, h->web->nusers);
+        pp_log_write(log, PP_LOG_INFO, "basic authentication is required", "users", n, NULL);
+    }
 
     size_t n = opt->naddresses;
     const char *const *addresses = opt->addresses;
@@ -739,6 +825,9 @@ void pp_http_stop(pp_http *h, double drain, void (*on_closed)(void *data), void 
     for (size_t i = 0; i < h->nlisteners; i++)
         uv_close((uv_handle_t *)&h->listeners[i]->tcp, on_listener_closed);
     h->nlisteners = 0;
+    /* checks not yet on a thread are answered now; running ones finish */
+    if (h->auth != NULL)
+        pp_auth_cancel_waiting(h->auth);
     /* answer held scrapes with the page as it is */
     while (h->parked != NULL)
         unpark(h, h->parked);

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "selfmetrics.h"
 #include "snapshot.h"
+#include "webconfig.h"
 
 typedef struct pp_http pp_http;
 
@@ -37,6 +38,7 @@ typedef struct pp_http_options {
     double write_timeout;       /* seconds a response may take to be read */
     double startup_wait;        /* most seconds a scrape waits for first attempts */
     bool enable_lifecycle;      /* serve POST/PUT /-/reload */
+    const pp_webconfig *web;    /* borrowed, must outlive the server; NULL = plain HTTP */
 } pp_http_options;
 
 /* What the server asks of its owner. Both run on the loop thread. */
