@@ -45,6 +45,7 @@ typedef struct pp_config {
     double max_connecting;   /* connection attempts in flight at once */
     double role_interval;    /* seconds between role checks at most */
     bool enable_lifecycle;   /* POST /-/reload */
+    char *web_config_file;   /* owned; exporter-toolkit web config, or NULL (plain HTTP) */
     bool show_version;
     bool show_help;
 } pp_config;
