@@ -48,8 +48,11 @@ typedef struct client {
     uv_tcp_t tcp; /* first */
     pp_http *http;
     struct client *prev, *next;
+    h2o_socket_t *sock;     /* h2o's socket over tcp */
     uint64_t pending_since; /* uv_now when its write queue last became non-empty, 0 = empty */
     bool cut;
+    bool stuck_seen; /* found stuck closing by the last sweep (see reap_stuck) */
+    bool reaped;
 } client;
 
 /* A scrape held until the page shows every target's first attempt. */
@@ -653,8 +656,34 @@ static void on_connection(uv_stream_t *server, int status)
     if (h->clients != NULL)
         h->clients->prev = c;
     h->clients = c;
-    h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)conn, on_conn_closed);
-    h2o_accept(&h->accept, sock);
+    c->sock = h2o_uv_socket_create((uv_stream_t *)conn, on_conn_closed);
+    h2o_accept(&h->accept, c->sock);
+}
+
+/*
+ * h2o 2.2.5 can leave a TLS connection half-closed for ever, holding its
+ * descriptor, its memory and, at shutdown, the whole process. When a read
+ * fails (ECONNRESET: a client that closed without close_notify, after the
+ * server sent it TLS 1.3 session tickets, is enough), libuv clears the
+ * stream's writable flag before h2o's read callback runs; h2o then closes
+ * the connection, which for TLS first writes a close_notify, and libuv
+ * refuses that write at once (UV_EPIPE) without ever calling its
+ * callback, which is the only thing that would finish the close. Such a
+ * connection is the only kind whose stream stops being writable while
+ * still open (h2o never shuts a stream down), and h2o then waits on the
+ * pending write alone: closing it again takes h2o's path for "a write is
+ * in flight", which disposes of the socket at once.
+ */
+static bool stuck_closing(const pp_http *h, const client *c)
+{
+    return h->ssl_ctx != NULL && !c->reaped && !uv_is_closing((uv_handle_t *)&c->tcp) &&
+           !uv_is_writable((const uv_stream_t *)&c->tcp);
+}
+
+static void reap_stuck(client *c)
+{
+    c->reaped = true;
+    h2o_socket_close(c->sock);
 }
 
 static void on_sweep(uv_timer_t *t)
@@ -662,7 +691,15 @@ static void on_sweep(uv_timer_t *t)
     pp_http *h = t->data;
     uint64_t now = uv_now(h->loop);
     uint64_t limit = (uint64_t)(h->opt.write_timeout * 1000);
-    for (client *c = h->clients; c != NULL; c = c->next) {
+    for (client *c = h->clients, *next; c != NULL; c = next) {
+        next = c->next;
+        /* seen on two sweeps in a row, to be sure h2o is done with it */
+        bool stuck = stuck_closing(h, c);
+        if (stuck && c->stuck_seen) {
+            reap_stuck(c);
+            continue;
+        }
+        c->stuck_seen = stuck;
         if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) {
             c->pending_since = 0;
             continue;
@@ -684,11 +721,15 @@ static void on_sweep(uv_timer_t *t)
 static void on_drain_deadline(uv_timer_t *t)
 {
     pp_http *h = t->data;
-    for (client *c = h->clients; c != NULL; c = c->next)
-        if (!c->cut) {
+    for (client *c = h->clients, *next; c != NULL; c = next) {
+        next = c->next;
+        if (stuck_closing(h, c))
+            reap_stuck(c);
+        else if (!c->cut) {
             c->cut = true;
             shut(c, SHUT_RDWR);
         }
+    }
     close_timer(&h->drain);
 }
 
@@ -833,9 +874,15 @@ void pp_http_stop(pp_http *h, double drain, void (*on_closed)(void *data), void 
         unpark(h, h->parked);
     close_timer(&h->park);
     close_timer(&h->sweep);
-    /* idle connections read EOF now; busy ones after their response */
-    for (client *c = h->clients; c != NULL; c = c->next)
-        shut(c, SHUT_RD);
+    /* idle connections read EOF now; busy ones after their response;
+     * ones stuck closing are closed */
+    for (client *c = h->clients, *next; c != NULL; c = next) {
+        next = c->next;
+        if (stuck_closing(h, c))
+            reap_stuck(c);
+        else
+            shut(c, SHUT_RD);
+    }
     if (h->clients != NULL) {
         uv_timer_start(&h->drain, on_drain_deadline, (uint64_t)(drain * 1000), 0);
     } else {
