@@ -449,8 +449,6 @@ static void serve_reload(pp_http *h, h2o_req_t *req)
     send_text(req, 200, "OK", "config reloaded\n");
 }
 
-static void maybe_finish(pp_http *h);
-
 static void route(pp_http *h, h2o_req_t *req)
 {
     bool get = method_is(req, H2O_STRLIT("GET"));
