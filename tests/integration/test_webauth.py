@@ -22,6 +22,7 @@ import shutil
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import tempfile
 import threading
@@ -291,6 +292,22 @@ class WebAuthTest(unittest.TestCase):
         status, _, _ = pulse.get("/metrics", headers={"Authorization": _basic(
             "prometheus", PASSWORD)})
         self.assertEqual(status, 200)
+        pulse.stop_checked()
+
+    def test_clients_gone_while_their_password_is_checked(self):
+        # the answer to a check must not touch a request whose client reset
+        pulse = self.start(self.tls_config(f"basic_auth_users:\n  prometheus: {self.hash}\n"))
+        for i in range(10):
+            s = self.context().wrap_socket(
+                socket.create_connection(("127.0.0.1", pulse.port), timeout=5),
+                server_hostname="127.0.0.1")
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: "
+                      + _basic("prometheus", f"wrong-{i}").encode() + b"\r\n\r\n")
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()  # a reset, while bcrypt runs
+        good = {"Authorization": _basic("prometheus", PASSWORD)}
+        self.assertEqual(self.https_get(pulse, headers=good)[0], 200)
+        self.assertTrue(pulse.running())
         pulse.stop_checked()
 
     # -- bad files -------------------------------------------------------------
