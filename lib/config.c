@@ -49,6 +49,9 @@ static const flag flags[] = {
      "/metrics", 0, "Path under which to expose metrics."},
     {"web.enable-lifecycle", K_BOOL, F(enable_lifecycle), 0, NULL, "false", 0,
      "Enable reloading the configuration with POST or PUT to /-/reload."},
+    {"web.config.file", K_TEXT, F(web_config_file), 0, NULL, NULL, 0,
+     "Path to a configuration file that can enable TLS or authentication (exporter-toolkit "
+     "format; read at start-up: changes need a restart)."},
     {"web.max-connections", K_COUNT, F(max_connections), 0, NULL, "512", 0,
      "Most HTTP connections open at once; more are closed at once (0: no cap)."},
     {"web.write-timeout", K_DURATION, F(write_timeout), 0, NULL, "30s", 0.001,
@@ -512,6 +515,7 @@ void pp_config_deinit(pp_config *c)
     free_list(c->data_sources, c->ndata_sources);
     free(c->telemetry_path);
     free(c->flags_file);
+    free(c->web_config_file);
     free(c->extend_query_path);
     free(c->config_file);
     free(c->constant_labels);

@@ -98,6 +98,7 @@ typedef struct pp_config {
     bool disable_default_metrics;    /* drop the catalog's default_metrics queries */
     bool disable_settings_metrics;   /* postgres_exporter 0.11's --no-collector.settings */
     bool dumpmaps;                   /* print the catalog and exit */
+    char *web_config_file;           /* owned; exporter-toolkit web config, or NULL (plain HTTP) */
     bool show_version;
     bool show_help;
 } pp_config;

@@ -29,6 +29,7 @@
 #include "probe.h"
 #include "registry.h"
 #include "snapshot.h"
+#include "webconfig.h"
 
 #define CONNECT_SPREAD 2.0 /* seconds over which many new targets start */
 #define FORCE_GRACE 5.0    /* seconds past the drain before giving up on a clean exit */
@@ -47,6 +48,7 @@ typedef struct exporter {
     pp_snapshot *snapshot;
     pp_probes *probes;
     pp_http *http;
+    pp_webconfig *web; /* --web.config.file as started with; NULL: none */
     pp_process_status status;
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t force;
@@ -389,6 +391,35 @@ static bool same_list(char **a, size_t na, char **b, size_t nb)
     return true;
 }
 
+/* --web.config.file is read once, at start-up: TLS and the users are
+ * HTTP's, which a reload keeps. Say so when the file (or the flag) no
+ * longer matches what runs. */
+static void check_web_config(exporter *e, const pp_config *cfg)
+{
+    const char *path = cfg->web_config_file;
+    bool given = path != NULL && *path != '\0';
+    bool running = e->web != NULL;
+    const char *msg = "changed --web.config.file takes effect at the next restart, not on reload";
+    if (given != running || (given && strcmp(path, e->web->path) != 0)) {
+        pp_log_write(&e->log, PP_LOG_WARN, msg, NULL);
+        return;
+    }
+    if (!given)
+        return;
+    pp_webconfig *now = NULL;
+    char err[1024];
+    if (pp_webconfig_load(path, &now, err, sizeof(err)) != 0) {
+        pp_log_write(&e->log, PP_LOG_WARN,
+                     "the web configuration file is invalid now: the running one stays; a restart "
+                     "would fail",
+                     "err", err, NULL);
+        return;
+    }
+    if (memcmp(now->digest, e->web->digest, sizeof(now->digest)) != 0)
+        pp_log_write(&e->log, PP_LOG_WARN, msg, "file", path, NULL);
+    pp_webconfig_free(now);
+}
+
 static int reload(exporter *e, char *err, size_t errlen)
 {
     pp_config cfg;
@@ -407,6 +438,7 @@ static int reload(exporter *e, char *err, size_t errlen)
         cfg.write_timeout != e->cfg.write_timeout || cfg.startup_wait != e->cfg.startup_wait)
         pp_log_write(&e->log, PP_LOG_WARN,
                      "changed --web.* flags take effect at the next restart, not on reload", NULL);
+    check_web_config(e, &cfg);
     e->log.level = cfg.log_level;
     e->log.format = cfg.log_format;
     /* keep the web settings HTTP runs with; take the rest */
@@ -577,6 +609,13 @@ int pp_exporter_run(int argc, char **argv, const pp_config *cfg, const pp_log *l
         goto out;
     }
     warn_unread_env(e);
+    if (e->cfg.web_config_file != NULL && *e->cfg.web_config_file != '\0' &&
+        pp_webconfig_load(e->cfg.web_config_file, &e->web, err, sizeof(err)) != 0) {
+        pp_log_write(&e->log, PP_LOG_ERROR, "invalid web configuration (--web.config.file)", "err",
+                     err, NULL);
+        stop(e);
+        goto out;
+    }
     loaded l;
     e->reg = pp_registry_new(&e->loop, &e->log, on_registry_change, e);
     if (load(e, &e->cfg, &l, err, sizeof(err)) != 0) {
@@ -595,6 +634,7 @@ int pp_exporter_run(int argc, char **argv, const pp_config *cfg, const pp_log *l
         .write_timeout = e->cfg.write_timeout,
         .startup_wait = e->cfg.startup_wait,
         .enable_lifecycle = e->cfg.enable_lifecycle,
+        .web = e->web,
     };
     pp_http_hooks hooks = {on_ready_hook, on_reload_hook, e};
     if (pp_http_start(&e->http, &e->loop, &hopt, &hooks, e->snapshot, e->probes, &e->status.http,
@@ -616,6 +656,7 @@ out:
     if (uv_loop_close(&e->loop) != 0)
         pp_log_write(&e->log, PP_LOG_WARN, "handles left open at exit", NULL);
     pp_config_deinit(&e->cfg);
+    pp_webconfig_free(e->web);
     if (status == 0)
         pp_log_write(&e->log, PP_LOG_INFO, "stopped", NULL);
     pp_log_stop_writer(&e->log);

@@ -28,9 +28,11 @@
 #include <sys/socket.h>
 #include <zlib.h>
 
+#include "auth.h"
 #include "buf.h"
 #include "config.h"
 #include "probe.h"
+#include "tls.h"
 
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define SWEEP_MS 1000
@@ -48,8 +50,11 @@ typedef struct client {
     uv_tcp_t tcp; /* first */
     pp_http *http;
     struct client *prev, *next;
+    h2o_socket_t *sock;     /* h2o's socket over tcp */
     uint64_t pending_since; /* uv_now when its write queue last became non-empty, 0 = empty */
     bool cut;
+    bool stuck_seen; /* found stuck closing by the last sweep (see reap_stuck) */
+    bool reaped;
 } client;
 
 /* A scrape held until the page shows every target's first attempt (of
@@ -79,6 +84,9 @@ struct pp_http {
     client *clients;    /* open client connections */
     parked *parked;
     pp_http_options opt;
+    const pp_webconfig *web; /* borrowed from opt; NULL: plain HTTP, no auth */
+    SSL_CTX *ssl_ctx;        /* owned; NULL: plain HTTP */
+    pp_auth *auth;           /* owned; NULL: no authentication */
     pp_http_hooks hooks;
     pp_http_stats *stats;
     pp_snapshot *snapshot;
@@ -572,17 +580,14 @@ static void serve_reload(pp_http *h, h2o_req_t *req)
     send_text(req, 200, "OK", "config reloaded\n");
 }
 
-static int on_req(h2o_handler_t *self, h2o_req_t *req)
+static void route(pp_http *h, h2o_req_t *req)
 {
-    pp_http *h = ((handler *)self)->http;
-    if (h->stopping)
-        req->http1_is_persistent = 0; /* close once answered: we are draining */
     bool get = method_is(req, H2O_STRLIT("GET"));
     bool head = method_is(req, H2O_STRLIT("HEAD"));
     h2o_iovec_t path = req->path_normalized;
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/-/reload"))) {
         serve_reload(h, req);
-        return 0;
+        return;
     }
     bool is_metrics =
         h2o_memis(path.base, path.len, h->opt.telemetry_path, strlen(h->opt.telemetry_path));
@@ -595,29 +600,29 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     bool is_probe = h2o_memis(path.base, path.len, H2O_STRLIT("/probe")) && h->probes != NULL;
     if (!is_metrics && !is_root && !is_healthy && !is_ready && !is_primary && !is_replica &&
         !is_probe) {
-        h2o_send_error_404(req, "Not Found", "not found\n", 0);
-        return 0;
+        h2o_send_error_404(req, "Not Found", "not found\n", H2O_SEND_ERROR_KEEP_HEADERS);
+        return;
     }
     if (!get && !head) {
         not_allowed(req, H2O_STRLIT("GET, HEAD"));
-        return 0;
+        return;
     }
     if (is_metrics) {
         if (!park(h, req, NULL))
             serve_metrics(h, req);
-        return 0;
+        return;
     }
     if (is_probe) {
         serve_probe(h, req);
-        return 0;
+        return;
     }
     if (is_primary || is_replica) {
         serve_role(h, req, is_primary ? PP_ROLE_PRIMARY : PP_ROLE_STANDBY);
-        return 0;
+        return;
     }
     if (is_healthy) {
         send_text(req, 200, "OK", "pgpulse is healthy.\n");
-        return 0;
+        return;
     }
     if (is_ready) {
         if (ready(h))
@@ -625,11 +630,73 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         else
             send_text(req, 503, "Service Unavailable",
                       "pgpulse is not ready: a target's first connection attempt is under way.\n");
-        return 0;
+        return;
     }
     req->res.status = 200;
     req->res.reason = "OK";
     send_body(req, "text/html; charset=utf-8", h->landing, h->landing_len);
+}
+
+/* A request waiting for its credentials to be checked. */
+typedef struct auth_wait {
+    pp_http *http;
+    h2o_req_t *req;
+} auth_wait;
+
+static void unauthorized(h2o_req_t *req)
+{
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                   H2O_STRLIT("Basic realm=\"pgpulse\""));
+    send_text(req, 401, "Unauthorized", "Unauthorized\n");
+}
+
+static void on_auth_done(void *data, pp_auth_result result)
+{
+    auth_wait *w = data;
+    pp_http *h = w->http;
+    if (h->stopping)
+        w->req->http1_is_persistent = 0;
+    if (result == PP_AUTH_OK)
+        route(h, w->req);
+    else if (result == PP_AUTH_CANCELLED)
+        send_text(w->req, 503, "Service Unavailable", "shutting down\n");
+    else
+        unauthorized(w->req);
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    pp_http *h = ((handler *)self)->http;
+    if (h->stopping)
+        req->http1_is_persistent = 0; /* close once answered: we are draining */
+    for (size_t i = 0; h->web != NULL && i < h->web->nheaders; i++) {
+        const pp_web_header *hd = &h->web->headers[i];
+        h2o_add_header_by_str(&req->pool, &req->res.headers, hd->name, strlen(hd->name), 1, NULL,
+                              hd->value, strlen(hd->value));
+    }
+    if (h->auth == NULL) {
+        route(h, req);
+        return 0;
+    }
+    /* every path, "/" and 404s included, as exporter-toolkit does */
+    ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
+    const char *v = i >= 0 ? req->headers.entries[i].value.base : NULL;
+    size_t vlen = i >= 0 ? req->headers.entries[i].value.len : 0;
+    /* h2o stops reading a connection while its request is handled, so the
+     * request stays valid until we answer, however long the check takes */
+    auth_wait *w = h2o_mem_alloc_pool(&req->pool, sizeof(*w));
+    w->http = h;
+    w->req = req;
+    switch (pp_auth_check(h->auth, v, vlen, on_auth_done, w)) {
+    case PP_AUTH_OK:
+        route(h, req);
+        break;
+    case PP_AUTH_PENDING:
+        break;
+    default:
+        unauthorized(req);
+        break;
+    }
     return 0;
 }
 
@@ -652,13 +719,17 @@ static void maybe_finish(pp_http *h)
         return;
     if (h->clients == NULL)
         close_timer(&h->drain); /* drained before the deadline */
-    if (h->connections > 0 || h->open_listeners > 0 || h->timers > 0 || h->parked != NULL)
+    if (h->connections > 0 || h->open_listeners > 0 || h->timers > 0 || h->parked != NULL ||
+        (h->auth != NULL && pp_auth_pending(h->auth) > 0))
         return;
     if (h->ctx_ready) {
         h->ctx_ready = false;
         h2o_context_dispose(&h->ctx);
         h2o_config_dispose(&h->config);
     }
+    /* connections hold their own references to the context */
+    SSL_CTX_free(h->ssl_ctx);
+    pp_auth_free(h->auth);
     void (*cb)(void *) = h->on_closed;
     void *data = h->closed_data;
     free(h->listeners);
@@ -720,8 +791,34 @@ static void on_connection(uv_stream_t *server, int status)
     if (h->clients != NULL)
         h->clients->prev = c;
     h->clients = c;
-    h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)conn, on_conn_closed);
-    h2o_accept(&h->accept, sock);
+    c->sock = h2o_uv_socket_create((uv_stream_t *)conn, on_conn_closed);
+    h2o_accept(&h->accept, c->sock);
+}
+
+/*
+ * h2o 2.2.5 can leave a TLS connection half-closed for ever, holding its
+ * descriptor, its memory and, at shutdown, the whole process. When a read
+ * fails (ECONNRESET: a client that closed without close_notify, after the
+ * server sent it TLS 1.3 session tickets, is enough), libuv clears the
+ * stream's writable flag before h2o's read callback runs; h2o then closes
+ * the connection, which for TLS first writes a close_notify, and libuv
+ * refuses that write at once (UV_EPIPE) without ever calling its
+ * callback, which is the only thing that would finish the close. Such a
+ * connection is the only kind whose stream stops being writable while
+ * still open (h2o never shuts a stream down), and h2o then waits on the
+ * pending write alone: closing it again takes h2o's path for "a write is
+ * in flight", which disposes of the socket at once.
+ */
+static bool stuck_closing(const pp_http *h, const client *c)
+{
+    return h->ssl_ctx != NULL && !c->reaped && !uv_is_closing((uv_handle_t *)&c->tcp) &&
+           !uv_is_writable((const uv_stream_t *)&c->tcp);
+}
+
+static void reap_stuck(client *c)
+{
+    c->reaped = true;
+    h2o_socket_close(c->sock);
 }
 
 static void on_sweep(uv_timer_t *t)
@@ -729,7 +826,15 @@ static void on_sweep(uv_timer_t *t)
     pp_http *h = t->data;
     uint64_t now = uv_now(h->loop);
     uint64_t limit = (uint64_t)(h->opt.write_timeout * 1000);
-    for (client *c = h->clients; c != NULL; c = c->next) {
+    for (client *c = h->clients, *next; c != NULL; c = next) {
+        next = c->next;
+        /* seen on two sweeps in a row, to be sure h2o is done with it */
+        bool stuck = stuck_closing(h, c);
+        if (stuck && c->stuck_seen) {
+            reap_stuck(c);
+            continue;
+        }
+        c->stuck_seen = stuck;
         if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) {
             c->pending_since = 0;
             continue;
@@ -751,11 +856,15 @@ static void on_sweep(uv_timer_t *t)
 static void on_drain_deadline(uv_timer_t *t)
 {
     pp_http *h = t->data;
-    for (client *c = h->clients; c != NULL; c = c->next)
-        if (!c->cut) {
+    for (client *c = h->clients, *next; c != NULL; c = next) {
+        next = c->next;
+        if (stuck_closing(h, c))
+            reap_stuck(c);
+        else if (!c->cut) {
             c->cut = true;
             shut(c, SHUT_RDWR);
         }
+    }
     close_timer(&h->drain);
 }
 
@@ -826,6 +935,22 @@ int pp_http_start(pp_http **out, uv_loop_t *loop, const pp_http_options *opt,
     h->ctx_ready = true;
     h->accept.ctx = &h->ctx;
     h->accept.hosts = h->config.hosts;
+    h->web = opt->web;
+    if (h->web != NULL && h->web->tls) {
+        if (pp_tls_new(h->web, &h->ssl_ctx, err, errlen) != 0)
+            goto fail;
+        h->accept.ssl_ctx = h->ssl_ctx;
+        pp_log_write(log, PP_LOG_INFO, "TLS is enabled", "client_auth_type",
+                     pp_webconfig_client_auth_name(h->web->client_auth), NULL);
+    } else {
+        pp_log_write(log, PP_LOG_INFO, "TLS is disabled", NULL);
+    }
+    if (h->web != NULL && h->web->nusers > 0) {
+        char n[24];
+        snprintf(n, sizeof(n), "%zu", h->web->nusers);
+        h->auth = pp_auth_new(loop, h->web->users, h->web->nusers);
+        pp_log_write(log, PP_LOG_INFO, "basic authentication is required", "users", n, NULL);
+    }
 
     size_t n = opt->naddresses;
     const char *const *addresses = opt->addresses;
@@ -877,14 +1002,23 @@ void pp_http_stop(pp_http *h, double drain, void (*on_closed)(void *data), void 
     for (size_t i = 0; i < h->nlisteners; i++)
         uv_close((uv_handle_t *)&h->listeners[i]->tcp, on_listener_closed);
     h->nlisteners = 0;
+    /* checks not yet on a thread are answered now; running ones finish */
+    if (h->auth != NULL)
+        pp_auth_cancel_waiting(h->auth);
     /* answer held scrapes with the page as it is */
     while (h->parked != NULL)
         unpark(h, h->parked);
     close_timer(&h->park);
     close_timer(&h->sweep);
-    /* idle connections read EOF now; busy ones after their response */
-    for (client *c = h->clients; c != NULL; c = c->next)
-        shut(c, SHUT_RD);
+    /* idle connections read EOF now; busy ones after their response;
+     * ones stuck closing are closed */
+    for (client *c = h->clients, *next; c != NULL; c = next) {
+        next = c->next;
+        if (stuck_closing(h, c))
+            reap_stuck(c);
+        else
+            shut(c, SHUT_RD);
+    }
     if (h->clients != NULL) {
         uv_timer_start(&h->drain, on_drain_deadline, (uint64_t)(drain * 1000), 0);
     } else {

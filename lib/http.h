@@ -11,6 +11,11 @@
  * anything, until the page shows every target's first connection attempt,
  * at most until the scrape's own deadline.
  *
+ * With a web config (--web.config.file), connections are TLS (tls.h) and
+ * every request, whatever its path, must carry basic-auth credentials
+ * (auth.h) before it is routed; a request whose password is being checked
+ * waits, like a held scrape, and is answered when the check ends.
+ *
  * Hardened defaults (see the h2o notes): HTTP/1.1 only, small request
  * bodies, short idle timeout, our own Server header, HEAD answered without
  * a body, a cap on open connections and a deadline for each response to be
@@ -27,6 +32,7 @@
 #include "probe.h"
 #include "selfmetrics.h"
 #include "snapshot.h"
+#include "webconfig.h"
 
 typedef struct pp_http pp_http;
 
@@ -38,6 +44,7 @@ typedef struct pp_http_options {
     double write_timeout;       /* seconds a response may take to be read */
     double startup_wait;        /* most seconds a scrape waits for first attempts */
     bool enable_lifecycle;      /* serve POST/PUT /-/reload */
+    const pp_webconfig *web;    /* borrowed, must outlive the server; NULL = plain HTTP */
 } pp_http_options;
 
 /* What the server asks of its owner. Both run on the loop thread. */
