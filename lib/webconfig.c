@@ -491,21 +491,11 @@ fail:
 int pp_webconfig_load(const char *path, pp_webconfig **out, char *err, size_t errlen)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+    char *data;
+    size_t n;
+    if (pp_read_file(path, MAX_FILE_BYTES, &data, &n, err, errlen) != 0)
         return -1;
-    }
-    char *data = pp_malloc(MAX_FILE_BYTES + 1);
-    size_t n = fread(data, 1, MAX_FILE_BYTES + 1, f);
-    int rc = -1;
-    if (ferror(f))
-        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-    else if (n > MAX_FILE_BYTES)
-        snprintf(err, errlen, "%s: larger than %d bytes", path, MAX_FILE_BYTES);
-    else
-        rc = pp_webconfig_parse(path, data, n, out, err, errlen);
-    fclose(f);
+    int rc = pp_webconfig_parse(path, data, n, out, err, errlen);
     free(data);
     return rc;
 }

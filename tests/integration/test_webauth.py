@@ -337,7 +337,7 @@ class WebAuthTest(unittest.TestCase):
                 self.assertNotIn(PASSWORD, err)
         rc, err = self.start_fails("", "/nonexistent/web.yml")
         self.assertNotEqual(rc, 0, err)
-        self.assertIn("/nonexistent/web.yml: cannot read", err)
+        self.assertIn("/nonexistent/web.yml: No such file or directory", err)
 
     def test_empty_file_is_plain_http(self):
         pulse = self.start("# nothing here\n", name="empty.yml")
