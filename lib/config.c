@@ -90,6 +90,10 @@ static const flag flags[] = {
     {"collection.max-connecting", K_COUNT, F(max_connecting), 0, NULL, "16", 0,
      "Most connection attempts (lookup, TCP, TLS and authentication) in flight at once; "
      "others wait their turn, so a start or an outage never storms the servers (0: no bound)."},
+    {"collection.max-connections-per-server", K_COUNT, F(max_per_server), 0, NULL, "0", 0,
+     "Most connections to one server (its databases found by --auto-discover-databases, or "
+     "listed): one runs the server-wide queries, the others take turns between their runs "
+     "(0: no bound; else at least 2)."},
     {"collection.role-interval", K_WAIT, F(role_interval), 0, NULL, "5s", 0,
      "Check each server's role (primary or standby) and reachability at least this often, "
      "between query runs too, so /primary, /replica and pg_up follow a failover quickly "

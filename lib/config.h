@@ -92,6 +92,7 @@ typedef struct pp_config {
     double max_connections;          /* open HTTP connections; 0 = no cap */
     double max_series;               /* samples per query run unless the query says */
     double max_connecting;           /* connection attempts in flight at once */
+    double max_per_server;           /* connections to one server; 0 = no bound */
     double role_interval;            /* seconds between role checks at most */
     bool enable_lifecycle;           /* POST /-/reload */
     bool collectors[PP_NCOLLECTORS]; /* --[no-]collector.<name> */

@@ -289,6 +289,12 @@ static int load(exporter *e, const pp_config *cfg, loaded *out, char *err, size_
     memset(out, 0, sizeof(*out));
     pp_catalog *cat;
     char *constant = NULL;
+    if (cfg->max_per_server == 1) {
+        snprintf(err, errlen,
+                 "--collection.max-connections-per-server: 1 leaves no connection for "
+                 "the databases besides the server-wide one: use 0 or at least 2");
+        return -1;
+    }
     if (cfg->metric_prefix[0] == '\0') {
         snprintf(err, errlen, "--metric-prefix: must not be empty");
         return -1;
@@ -320,6 +326,7 @@ static int load(exporter *e, const pp_config *cfg, loaded *out, char *err, size_
         .lock_timeout = cfg->lock_timeout,
         .max_series = (size_t)cfg->max_series,
         .max_connecting = (size_t)cfg->max_connecting,
+        .max_per_server = (size_t)cfg->max_per_server,
         .auto_discover = cfg->auto_discover,
         .role_interval = cfg->role_interval,
     };

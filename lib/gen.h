@@ -25,6 +25,7 @@ typedef struct pp_target_options {
     double lock_timeout;    /* seconds, set at connect */
     size_t max_series;      /* per query run, when the catalog gives none */
     size_t max_connecting;  /* connection attempts in flight at once; 0 = no bound */
+    size_t max_per_server;  /* connections to one server (0 = no bound; else at least 2) */
     double role_interval;   /* seconds between role checks at most; 0 = with queries */
     bool auto_discover;     /* collect every database of each listed server */
     char **include;         /* owned by the generation: databases discovery keeps (none: all) */

@@ -19,7 +19,9 @@ struct pp_registry {
     pp_registry_change_cb on_change;
     void *data;
     pp_gen *gen;
-    pp_gate *gate; /* connection attempts in flight */
+    pp_gate *gate;       /* connection attempts in flight */
+    struct seats *seats; /* per server label: connections of its non-leaders */
+    size_t nseats;
     pp_target **targets;
     size_t n;
     size_t unsettled;
@@ -80,6 +82,37 @@ static void elect(pp_registry *r, const char *server)
             pp_target_set_leader(t, t == lead);
     }
     r->electing = false;
+}
+
+/* Connections to one server: its leader's, plus max_per_server - 1 seats
+ * its other targets take turns at. */
+struct seats {
+    char *label;
+    pp_gate *gate;
+};
+
+static void assign_seats(pp_registry *r)
+{
+    size_t max = r->gen->topt.max_per_server;
+    for (size_t i = 0; i < r->n; i++) {
+        pp_target *t = r->targets[i];
+        if (max == 0) {
+            pp_target_set_seats(t, NULL);
+            continue;
+        }
+        const char *label = pp_target_dsn(t)->label;
+        size_t k = 0;
+        while (k < r->nseats && strcmp(r->seats[k].label, label) != 0)
+            k++;
+        if (k == r->nseats) {
+            r->seats = pp_realloc(r->seats, (r->nseats + 1) * sizeof(struct seats));
+            r->seats[k].label = pp_strdup(label);
+            r->seats[k].gate = pp_gate_new(r->loop, max - 1);
+            r->nseats++;
+        }
+        pp_gate_set_max(r->seats[k].gate, max - 1);
+        pp_target_set_seats(t, r->seats[k].gate);
+    }
 }
 
 static void elect_all(pp_registry *r)
@@ -213,6 +246,7 @@ static void apply_list(pp_registry *r, pp_dsn *dsns, size_t n, pp_gen *gen, doub
     free(started);
     free(taken);
     elect_all(r);
+    assign_seats(r);
     r->settled_at = 0;
     count_settled(r);
     if (diff != NULL)
@@ -415,6 +449,11 @@ void pp_registry_close(pp_registry *r)
     for (size_t i = 0; i < r->n; i++)
         pp_target_close(r->targets[i]);
     pp_gate_close(r->gate);
+    for (size_t i = 0; i < r->nseats; i++) {
+        pp_gate_close(r->seats[i].gate);
+        free(r->seats[i].label);
+    }
+    free(r->seats);
     if (r->reconcile != NULL) {
         r->reconcile->r = NULL;
         uv_close((uv_handle_t *)&r->reconcile->timer, on_reconcile_closed);

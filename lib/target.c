@@ -59,6 +59,9 @@ struct pp_target {
     pp_conn *conn;
     pp_gate *gate;         /* borrowed: bounds connection attempts, or NULL */
     pp_gate_waiter gate_w; /* this target's place in it */
+    pp_gate *seats;        /* borrowed: connections to its server (non-leaders), or NULL */
+    pp_gate_waiter seat_w; /* this target's seat, or its place in the queue */
+    bool resting;          /* gave its seat up between cycles: its results stay */
     uv_timer_t timer;      /* next cycle or reconnect */
     bool closing;
 
@@ -152,8 +155,14 @@ static void on_connect_timer(uv_timer_t *h);
 
 static void on_gate_open(pp_gate_waiter *w);
 
+static void on_seat_open(pp_gate_waiter *w);
+
 static void connect_now(pp_target *t)
 {
+    /* a database of a busy server waits for a seat first (leaders keep
+     * theirs: they run the server's queries and discovery) */
+    if (t->seats != NULL && !t->leader && !pp_gate_enter(t->seats, &t->seat_w, on_seat_open))
+        return; /* admitted later: on_seat_open */
     if (t->gate != NULL && !pp_gate_enter(t->gate, &t->gate_w, on_gate_open))
         return; /* admitted later: on_gate_open */
     const char *kw[3] = {"options", NULL, NULL};
@@ -179,6 +188,12 @@ static void on_gate_open(pp_gate_waiter *w)
     connect_now(t);
 }
 
+static void on_seat_open(pp_gate_waiter *w)
+{
+    pp_target *t = (pp_target *)((char *)w - offsetof(pp_target, seat_w));
+    connect_now(t);
+}
+
 static double backoff(pp_target *t)
 {
     return pp_schedule_backoff(t->failures, min_interval(t), (double)rand() / (double)RAND_MAX);
@@ -196,11 +211,16 @@ static void on_up(pp_conn *c, void *data)
     t->last_error[0] = '\0';
     t->role = ROLE_UNKNOWN;
     t->session_timeout_ms = -1;
-    double now = loop_now(t);
-    for (size_t i = 0; i < t->cat->nqueries; i++)
-        t->q[i].next_due = now;
-    pp_log_write(t->log, PP_LOG_INFO, "connected", "target", t->dsn.label, "server_version",
-                 pp_conn_server_version_string(t->conn), NULL);
+    if (t->resting) {
+        /* back for its turn: what is due runs, the rest keeps its time */
+        t->resting = false;
+    } else {
+        double now = loop_now(t);
+        for (size_t i = 0; i < t->cat->nqueries; i++)
+            t->q[i].next_due = now;
+        pp_log_write(t->log, PP_LOG_INFO, "connected", "target", t->dsn.label, "server_version",
+                     pp_conn_server_version_string(t->conn), NULL);
+    }
     notify(t, true);
     start_timer(t, 0, on_cycle_timer);
 }
@@ -210,7 +230,9 @@ static void on_down(pp_conn *c, void *data, const char *reason)
     pp_target *t = data;
     (void)c;
     pp_gate_leave(t->gate, &t->gate_w);
-    bool was_up = t->up;
+    pp_gate_leave(t->seats, &t->seat_w); /* others may use the server meanwhile */
+    bool was_up = t->up || t->resting;
+    t->resting = false;
     t->up = false;
     t->settled = true;
     t->phase = PHASE_NONE;
@@ -573,6 +595,18 @@ static void on_batch_done(pp_conn *c, void *data)
     t->last_cycle_error = t->cycle_error;
     t->last_collect = pp_clock_wall();
     notify(t, first);
+    if (t->seats != NULL && !t->leader && pp_gate_waiting(t->seats) > 0) {
+        /* other databases of the server wait for a seat: give it up until
+         * something is due again, keeping what was collected */
+        pp_conn_reset(t->conn);
+        t->up = false;
+        t->resting = true;
+        pp_gate_leave(t->seats, &t->seat_w);
+        double next =
+            pp_schedule_earliest(&t->q[0].next_due, t->cat->nqueries, sizeof(pp_query_state));
+        start_timer(t, next - loop_now(t), on_connect_timer);
+        return;
+    }
     schedule_next(t);
 }
 
@@ -793,6 +827,7 @@ void pp_target_close(pp_target *t)
         return;
     t->closing = true;
     pp_gate_leave(t->gate, &t->gate_w);
+    pp_gate_leave(t->seats, &t->seat_w);
     /* the conn borrows t->dsn; it is done with it once closed (its frees
      * come later but never read the DSN) */
     pp_conn_close(t->conn);
@@ -808,7 +843,18 @@ const pp_dsn *pp_target_dsn(const pp_target *t)
 
 bool pp_target_up(const pp_target *t)
 {
-    return t->up;
+    return t->up || t->resting;
+}
+
+void pp_target_set_seats(pp_target *t, pp_gate *seats)
+{
+    if (t->closing || t->seats == seats)
+        return;
+    bool waiting = t->seat_w.queued;
+    pp_gate_leave(t->seats, &t->seat_w);
+    t->seats = seats;
+    if (waiting)
+        connect_now(t); /* queue at the new gate, or go */
 }
 
 pp_role pp_target_role(const pp_target *t)
@@ -879,6 +925,15 @@ void pp_target_set_leader(pp_target *t, bool leader)
             invalidate(&t->q[i]); /* the new leader reports the server now */
             changed = true;
         }
+    }
+    if (leader && t->seats != NULL) {
+        /* a leader needs no seat and never waits for one */
+        bool waiting = t->seat_w.queued;
+        pp_gate_leave(t->seats, &t->seat_w);
+        if (waiting)
+            connect_now(t);
+        else if (t->resting)
+            start_timer(t, 0, on_connect_timer);
     }
     if (leader && t->up && t->phase == PHASE_NONE)
         start_timer(t, 0, on_cycle_timer);

@@ -65,6 +65,13 @@ typedef void (*pp_target_change_cb)(pp_target *t, void *data, bool state);
 pp_target *pp_target_new(uv_loop_t *loop, pp_dsn *dsn, pp_gen *gen, pp_gate *gate,
                          pp_target_change_cb on_change, void *data, const pp_log *log);
 
+/* The bound on connections to the target's server it shares with the
+ * other targets of that server (borrowed, NULL: none). A target that is
+ * not its server's leader holds a seat while connected; after a cycle, if
+ * others wait for one, it disconnects until its next query is due,
+ * keeping its results on the page and pg_up at 1 ("resting"). */
+void pp_target_set_seats(pp_target *t, pp_gate *seats);
+
 /* Starts connecting after delay seconds (spreads many targets out). */
 void pp_target_start(pp_target *t, double delay);
 

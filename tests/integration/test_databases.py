@@ -11,13 +11,17 @@ A reload that drops the database whose connection runs the server-wide
 queries hands them to another one: they stay on the page, once.
 --auto-discover-databases with --exclude-databases collects every other
 database of the listed server but the excluded one, picks up a database
-created meanwhile and drops one that is dropped.
+created meanwhile and drops one that is dropped. With
+--collection.max-connections-per-server=3, twelve discovered databases are
+all collected and up while the server never sees more than three pgpulse
+backends; a bound of 1 is refused.
 """
 
 import os
 import shutil
 import signal
 import tempfile
+import time
 import unittest
 
 from pgharness import PgServer, Pgpulse, assert_promtool_ok
@@ -159,6 +163,68 @@ class DatabasesTest(unittest.TestCase):
         self.assertEqual(dbs(page), {"postgres", "app1", "app2"})
         pulse.wait_log("databases discovered")
         pulse.stop_checked()
+
+    def test_databases_take_turns_within_the_connection_bound(self):
+        """Twelve databases, at most three connections to the server: the
+        leader keeps one (server-wide queries, discovery), the others share
+        two seats between their runs. Every database is still collected and
+        up, and the server never sees more than three pgpulse backends."""
+        many = [f"turn{i}" for i in range(12)]
+        for db in many:
+            self.pg.psql(f"CREATE DATABASE {db}")
+            self.addCleanup(lambda db=db: self.pg.psql(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+        fast = os.path.join(self.dir, "turns.yaml")
+        with open(fast, "w") as f:
+            f.write("""queries:
+  - name: turns
+    namespace: itest_turns
+    interval: 2s
+    sql: SELECT current_database() AS datname, pg_backend_pid() AS pid
+    columns:
+      datname: label
+      pid: {role: gauge, help: "the backend that read it"}
+""")
+        pulse = Pgpulse([f"--catalog={fast}", "--auto-discover-databases",
+                         "--collection.max-connections-per-server=3",
+                         "--include-databases=" + ",".join(["postgres", *many])],
+                        env={"DATA_SOURCE_NAME": self.pg.uri(dbname="postgres")})
+        self.addCleanup(pulse.destroy)
+        want = {"postgres", *many}
+
+        def backends():
+            return int(self.pg.scalar("SELECT count(*) FROM pg_stat_activity "
+                                      "WHERE application_name = 'pgpulse'"))
+        seen_max, pids = 0, {}
+
+        def all_collected(page):
+            nonlocal seen_max
+            seen_max = max(seen_max, backends())
+            for smp in page.find("itest_turns_pid"):
+                pids.setdefault(smp.labels["datname"], set()).add(smp.value)
+            return set(pids) == want and page
+        page = pulse.wait_for(all_collected, 90, "every database collected in turn")
+        self.assertEqual({s.labels["datname"] for s in page.find("pg_up") if s.value == 1}, want)
+        # keep watching for a while: turns keep coming, the bound holds
+        end = time.time() + 8
+        while time.time() < end:
+            seen_max = max(seen_max, backends())
+            page = pulse.metrics()
+            for smp in page.find("itest_turns_pid"):
+                pids.setdefault(smp.labels["datname"], set()).add(smp.value)
+            time.sleep(0.2)
+        self.assertLessEqual(seen_max, 3)
+        self.assertGreater(seen_max, 0)
+        # databases that rest reconnect for their runs: new backends
+        self.assertTrue(any(len(p) > 1 for d, p in pids.items() if d != "postgres"), pids)
+        self.assertEqual(pulse.metrics().problems, [])
+        pulse.stop_checked()
+
+    def test_connection_bound_of_one_is_refused(self):
+        pulse = Pgpulse(["--collection.max-connections-per-server=1"], wait=False,
+                        env={"DATA_SOURCE_NAME": self.pg.uri()})
+        self.addCleanup(pulse.destroy)
+        self.assertEqual(pulse.proc.wait(20), 1)
+        self.assertIn("--collection.max-connections-per-server", pulse.stderr())
 
 
 if __name__ == "__main__":
