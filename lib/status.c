@@ -642,7 +642,7 @@ static void render_node(pp_buf *b, const pp_registry *reg, const size_t *idx, si
     knum(b, "server_time", server_now);
     knum(b, "data_age_seconds", last > 0 ? now - last : NAN);
     knum(b, "connections", conns.value);
-    knum(b, "tps", h != NULL ? h->tps : NAN);
+    knum(b, "tps", up ? h->tps : NAN); /* the history keeps the past, not the now */
     knum(b, "lag_bytes", lagb.value);
     knum(b, "lag_seconds", lags.value);
     key(b, "replication");
