@@ -117,7 +117,8 @@
     const dl = el("dl");
     const add = (k, v) => { dl.appendChild(el("dt", null, k)); dl.appendChild(el("dd", null, v)); };
     add("reachable", n.up ? "yes (pg_up 1)" : "no (pg_up 0)");
-    add("version", n.version_string ? n.version_string.replace(/ on .*$/, "") : "–");
+    add("version", n.version_string ? n.version_string.replace(/^(PostgreSQL \S+).*$/, "$1") : "–");
+    if (n.version_string) dl.lastChild.title = n.version_string;
     add("uptime", duration(n.uptime_seconds));
     add("server time", clock(n.server_time));
     add("connections", num(n.connections));
