@@ -190,8 +190,13 @@ static void test_builtin(void)
         snprintf(name, sizeof name, "pg_stat_wal_receiver_%s", walrcv[i]);
         check_family(c, name, G);
     }
+    /* What the dashboard shows besides (dashboard.yaml). */
+    check_family(c, "pg_static", G);
+    check_family(c, "pg_server_time_seconds", G);
+    check_family(c, "pg_table_rows", G);
     /* Nothing else: every static family is one of the above. */
-    CHECK(c->nfamilies == 1 + 17 + 2 + 2 + 1 + 11 + 3 + 2 + 1 + 12 + 9 + 8 + 1 + 3 + 3 + 7 + 10);
+    CHECK(c->nfamilies ==
+          1 + 17 + 2 + 2 + 1 + 11 + 3 + 2 + 1 + 12 + 9 + 8 + 1 + 3 + 3 + 7 + 10 + 3);
 
     /* Headers are pre-rendered with upstream's HELP text. */
     size_t i = pp_catalog_find_family(c, "pg_locks_count");
@@ -250,6 +255,9 @@ static void test_builtin(void)
         {"pg_replication_slots_slot", 15},
         {"pg_replication_slots_wal_status", 15},
         {"pg_stat_wal_receiver", 15},
+        {"pg_static", 15},
+        {"pg_server_time", 15},
+        {"pg_table_rows", 15},
     };
     CHECK(c->nqueries == sizeof freshness / sizeof freshness[0]);
     for (size_t k = 0; k < sizeof freshness / sizeof freshness[0]; k++) {
