@@ -11,7 +11,8 @@ back as the same string and never as markup, and no password appears; a
 the page shows the right counts per node and the replication row, shows
 the hostile name as text with no element injected, follows inserts on the
 primary on the standby without a reload, fits a phone's width, shows the
-primary DOWN (colour and words) once it stops, and logs no console error.
+primary DOWN (colour and words) once it stops, logs no console error, and
+refuses to run an inline script injected into it (the CSP in force).
 Screenshots are saved in the build directory (their paths are printed).
 
 Chromium is required: without it (or chromedriver, or Selenium) the test
@@ -343,6 +344,20 @@ class DashboardTest(unittest.TestCase):
         d.save_screenshot(shot)
         print(f"screenshot: {shot}", file=sys.stderr)
         self.assertEqual(self.severe(d), [])
+
+        # the browser enforces the CSP: an inline script put into the page
+        # does not run (and is reported as a violation)
+        ran = d.execute_script(
+            "window.__violations = [];"
+            "document.addEventListener('securitypolicyviolation',"
+            "  e => window.__violations.push(e.effectiveDirective));"
+            "const s = document.createElement('script');"
+            "s.textContent = 'window.__inline_ran = true;';"
+            "document.body.appendChild(s);"
+            "return window.__inline_ran === true;")
+        self.assertFalse(ran, "an inline script ran despite the CSP")
+        self.assertEqual(wait_for(lambda: d.execute_script("return window.__violations;"), 10,
+                                  what="the CSP violation event"), ["script-src-elem"])
 
     @staticmethod
     def severe(d):
