@@ -26,6 +26,59 @@
 
 /* ---- reading samples back from pieces ----------------------------------- */
 
+/* The families the dashboard reads, all static catalog families. */
+typedef enum fam {
+    F_STATIC,
+    F_SERVER_TIME,
+    F_TABLE_ROWS,
+    F_START_TIME,
+    F_ACTIVITY,
+    F_XACT_COMMIT,
+    F_XACT_ROLLBACK,
+    F_LAG_BYTES,
+    F_LAG_SECONDS,
+    F_REPL_WRITE,
+    F_REPL_FLUSH,
+    F_REPL_REPLAY,
+    F_WALRCV_INFO,
+    F_WALRCV_AGE,
+    NFAM
+} fam;
+
+static const char *const fam_names[NFAM] = {
+    "pg_static",
+    "pg_server_time_seconds",
+    "pg_table_rows",
+    "pg_postmaster_start_time_seconds",
+    "pg_stat_activity_count",
+    "pg_stat_database_xact_commit",
+    "pg_stat_database_xact_rollback",
+    "pg_replication_lag_bytes",
+    "pg_replication_lag_seconds",
+    "pg_stat_replication_write_lag_seconds",
+    "pg_stat_replication_flush_lag_seconds",
+    "pg_stat_replication_replay_lag_seconds",
+    "pg_stat_wal_receiver_info",
+    "pg_stat_wal_receiver_last_msg_receipt_age_seconds",
+};
+
+/* Their ids in one catalog, resolved once per catalog and request (the
+ * targets of a generation share one), not once per lookup. */
+typedef struct fam_ids {
+    const pp_catalog *cat;
+    size_t id[NFAM];
+} fam_ids;
+
+static size_t fam_id(fam_ids *ids, const pp_catalog *cat, fam f)
+{
+    if (ids->cat != cat) {
+        for (size_t i = 0; i < NFAM; i++)
+            ids->id[i] = cat != NULL ? pp_catalog_find_family(cat, fam_names[i]) : (size_t)-1;
+        ids->cat = cat;
+    }
+    return ids->id[f];
+}
+
 typedef struct sample {
     const char *labels; /* inside the braces, not NUL-terminated */
     size_t labels_len;
@@ -77,13 +130,12 @@ static const char *parse_line(const char *p, const char *end, sample *s, bool *o
     return nl ? nl + 1 : end;
 }
 
-/* Calls fn for every sample of the static family name that t shows now;
- * returns how many there were. */
-static size_t each_sample(const pp_target *t, const char *name, sample_fn fn, void *arg)
+/* Calls fn for every sample of family f that t shows now; returns how many
+ * there were. */
+static size_t each_sample(fam_ids *ids, const pp_target *t, fam f, sample_fn fn, void *arg)
 {
-    const pp_catalog *cat = pp_target_catalog(t);
-    size_t fam = cat != NULL ? pp_catalog_find_family(cat, name) : (size_t)-1;
-    if (fam == (size_t)-1)
+    size_t id = fam_id(ids, pp_target_catalog(t), f);
+    if (id == (size_t)-1)
         return 0;
     size_t count = 0;
     for (size_t qi = 0; qi < pp_target_nqueries(t); qi++) {
@@ -92,7 +144,7 @@ static size_t each_sample(const pp_target *t, const char *name, sample_fn fn, vo
             continue;
         const pp_piece *p = qs->piece;
         for (size_t k = 0; k < p->nspans; k++) {
-            if (p->spans[k].family != fam)
+            if (p->spans[k].family != id)
                 continue;
             const char *c = p->text + p->spans[k].off, *end = c + p->spans[k].len;
             while (c < end) {
@@ -169,33 +221,33 @@ static void take_max(const sample *s, void *arg)
     r->n++;
 }
 
-static reading read_sum(const pp_target *t, const char *family)
+static reading read_sum(fam_ids *ids, const pp_target *t, fam family)
 {
     reading r = {NAN, 0, 0};
-    each_sample(t, family, take_sum, &r);
+    each_sample(ids, t, family, take_sum, &r);
     return r;
 }
 
-static reading read_max(const pp_target *t, const char *family)
+static reading read_max(fam_ids *ids, const pp_target *t, fam family)
 {
     reading r = {NAN, 0, 0};
-    each_sample(t, family, take_max, &r);
+    each_sample(ids, t, family, take_max, &r);
     return r;
 }
 
 /* pg_replication_lag_bytes comes from a per-standby query on a primary
  * (labelled application_name) and from one row on a standby. */
-static reading lag_bytes(const pp_target *t)
+static reading lag_bytes(fam_ids *ids, const pp_target *t)
 {
-    return read_max(t, "pg_replication_lag_bytes");
+    return read_max(ids, t, F_LAG_BYTES);
 }
 
 /* A standby's own lag; a primary's: its slowest standby's replay lag. */
-static reading lag_seconds(const pp_target *t)
+static reading lag_seconds(fam_ids *ids, const pp_target *t)
 {
     if (pp_target_role(t) == PP_ROLE_PRIMARY)
-        return read_max(t, "pg_stat_replication_replay_lag_seconds");
-    return read_max(t, "pg_replication_lag_seconds");
+        return read_max(ids, t, F_REPL_REPLAY);
+    return read_max(ids, t, F_LAG_SECONDS);
 }
 
 /* ---- history ------------------------------------------------------------ */
@@ -215,8 +267,9 @@ void pp_status_sample(pp_target *t, double now)
 
     /* transactions per second between two readings of the counters (the
      * query runs less often than cycles end: keep the last rate between) */
-    reading x = read_sum(t, "pg_stat_database_xact_commit");
-    reading rb = read_sum(t, "pg_stat_database_xact_rollback");
+    fam_ids ids = {NULL, {0}};
+    reading x = read_sum(&ids, t, F_XACT_COMMIT);
+    reading rb = read_sum(&ids, t, F_XACT_ROLLBACK);
     if (!isnan(x.value) && !isnan(rb.value) && x.at > 0) {
         double total = x.value + rb.value;
         if (x.at != h->xact_at) {
@@ -233,10 +286,10 @@ void pp_status_sample(pp_target *t, double now)
         h->xact_total = NAN;
     }
     pp_history_sample s = {.t = now};
-    s.v[PP_HIST_LAG_BYTES] = (float)lag_bytes(t).value;
-    s.v[PP_HIST_LAG_SECONDS] = (float)lag_seconds(t).value;
+    s.v[PP_HIST_LAG_BYTES] = (float)lag_bytes(&ids, t).value;
+    s.v[PP_HIST_LAG_SECONDS] = (float)lag_seconds(&ids, t).value;
     s.v[PP_HIST_TPS] = (float)h->tps;
-    s.v[PP_HIST_CONNECTIONS] = (float)read_sum(t, "pg_stat_activity_count").value;
+    s.v[PP_HIST_CONNECTIONS] = (float)read_sum(&ids, t, F_ACTIVITY).value;
     pp_history_push(h, &s);
 }
 
@@ -508,14 +561,14 @@ static void take_table(const sample *s, void *arg)
     pp_buf_putc(b, ',');
 }
 
-static void render_database(pp_buf *b, const pp_target *t)
+static void render_database(pp_buf *b, fam_ids *ids, const pp_target *t)
 {
     pp_buf_putc(b, '{');
     kstr(b, "name", pp_dsn_database(pp_target_dsn(t)));
     kbool(b, "up", pp_target_up(t));
     key(b, "tables");
     pp_buf_putc(b, '[');
-    each_sample(t, "pg_table_rows", take_table, b);
+    each_sample(ids, t, F_TABLE_ROWS, take_table, b);
     close_with(b, ']');
     pp_buf_putc(b, '}');
     pp_buf_putc(b, ',');
@@ -554,7 +607,8 @@ static const char *role_name(pp_role r)
 }
 
 /* One server: the targets reg[idx[0..n)] share its label. */
-static void render_node(pp_buf *b, const pp_registry *reg, const size_t *idx, size_t n, double now)
+static void render_node(pp_buf *b, fam_ids *ids, const pp_registry *reg, const size_t *idx,
+                        size_t n, double now)
 {
     pp_target *lead = pp_registry_at(reg, idx[0]);
     for (size_t i = 0; i < n; i++) {
@@ -568,31 +622,29 @@ static void render_node(pp_buf *b, const pp_registry *reg, const size_t *idx, si
     pp_role role = up ? pp_target_role(lead) : PP_ROLE_UNKNOWN;
 
     version v = {false, "", ""};
-    each_sample(lead, "pg_static", take_version, &v);
-    reading start = read_max(lead, "pg_postmaster_start_time_seconds");
-    reading clock = read_max(lead, "pg_server_time_seconds");
+    each_sample(ids, lead, F_STATIC, take_version, &v);
+    reading start = read_max(ids, lead, F_START_TIME);
+    reading clock = read_max(ids, lead, F_SERVER_TIME);
     /* the server's clock now: its last reading plus the time since */
     double server_now = !isnan(clock.value) && clock.at > 0 ? clock.value + (now - clock.at) : NAN;
     double last = pp_target_last_collect(lead);
-    reading conns = read_sum(lead, "pg_stat_activity_count");
-    reading lagb = lag_bytes(lead);
-    reading lags = lag_seconds(lead);
+    reading conns = read_sum(ids, lead, F_ACTIVITY);
+    reading lagb = lag_bytes(ids, lead);
+    reading lags = lag_seconds(ids, lead);
     const pp_history *h = pp_target_history(lead);
 
     replicas *rs = pp_calloc(1, sizeof(*rs));
     receiver rcv = {false, "", "", ""};
     if (role == PP_ROLE_PRIMARY) {
-        each_sample(lead, "pg_replication_lag_bytes", take_replica_bytes, rs);
+        each_sample(ids, lead, F_LAG_BYTES, take_replica_bytes, rs);
         static const char *const which[] = {"write", "flush", "replay"};
-        static const char *const fam[] = {"pg_stat_replication_write_lag_seconds",
-                                          "pg_stat_replication_flush_lag_seconds",
-                                          "pg_stat_replication_replay_lag_seconds"};
+        static const fam lag[] = {F_REPL_WRITE, F_REPL_FLUSH, F_REPL_REPLAY};
         for (size_t i = 0; i < 3; i++) {
             rs->metric = which[i];
-            each_sample(lead, fam[i], take_replica_lag, rs);
+            each_sample(ids, lead, lag[i], take_replica_lag, rs);
         }
     } else if (role == PP_ROLE_STANDBY) {
-        each_sample(lead, "pg_stat_wal_receiver_info", take_receiver, &rcv);
+        each_sample(ids, lead, F_WALRCV_INFO, take_receiver, &rcv);
     }
 
     /* what a person should notice, in words */
@@ -670,8 +722,7 @@ static void render_node(pp_buf *b, const pp_registry *reg, const size_t *idx, si
         kstr(b, "status", rcv.status);
         kstr(b, "upstream_host", rcv.upstream);
         kstr(b, "slot_name", rcv.slot);
-        knum(b, "last_msg_age_seconds",
-             read_max(lead, "pg_stat_wal_receiver_last_msg_receipt_age_seconds").value);
+        knum(b, "last_msg_age_seconds", read_max(ids, lead, F_WALRCV_AGE).value);
         close_with(b, '}');
     } else {
         pp_buf_puts(b, "null");
@@ -680,7 +731,7 @@ static void render_node(pp_buf *b, const pp_registry *reg, const size_t *idx, si
     key(b, "databases");
     pp_buf_putc(b, '[');
     for (size_t i = 0; i < n; i++)
-        render_database(b, pp_registry_at(reg, idx[i]));
+        render_database(b, ids, pp_registry_at(reg, idx[i]));
     close_with(b, ']');
     pp_buf_putc(b, ',');
     render_history(b, h);
@@ -693,6 +744,7 @@ void pp_status_render(pp_buf *out, const pp_registry *reg, const char *metrics_p
     size_t n = pp_registry_count(reg);
     size_t *idx = pp_malloc((n ? n : 1) * sizeof(size_t));
     bool *done = pp_calloc(n ? n : 1, sizeof(bool));
+    fam_ids ids = {NULL, {0}};
     pp_buf_putc(out, '{');
     kstr(out, "pgpulse_version", PGPULSE_VERSION);
     knum(out, "generated_at", now);
@@ -713,7 +765,7 @@ void pp_status_render(pp_buf *out, const pp_registry *reg, const char *metrics_p
                 done[j] = true;
                 idx[k++] = j;
             }
-        render_node(out, reg, idx, k, now);
+        render_node(out, &ids, reg, idx, k, now);
         pp_buf_putc(out, ',');
     }
     close_with(out, ']');
