@@ -364,5 +364,32 @@ class DashboardTest(unittest.TestCase):
         return [e for e in d.get_log("browser") if e["level"] == "SEVERE"]
 
 
+
+class TwoDatabasesTest(unittest.TestCase):
+    """Two databases of one server are one node with two databases."""
+
+    def test_one_node_two_databases(self):
+        pg = PgServer()
+        self.addCleanup(pg.destroy)
+        pg.psql("CREATE DATABASE app")
+        pg.psql("CREATE TABLE in_postgres AS SELECT 1 AS x")
+        pg.psql("CREATE TABLE in_app AS SELECT g AS x FROM generate_series(1, 4) g", dbname="app")
+        pulse = Pgpulse(env={"DATA_SOURCE_NAME": pg.uri() + "," + pg.uri(dbname="app")})
+        self.addCleanup(pulse.destroy)
+        self.addCleanup(pulse.stop_checked)
+
+        def both():
+            doc = json.loads(pulse.get("/api/v1/status")[2])
+            dbs = {d["name"]: {t["name"]: t["rows"] for t in d["tables"]}
+                   for n in doc["nodes"] for d in n["databases"]}
+            return (len(doc["nodes"]) == 1 and dbs == {"postgres": {"in_postgres": 1},
+                                                        "app": {"in_app": 4}}
+                    and doc["nodes"][0]["version"] and doc)
+        doc = wait_for(both, BOUND, interval=0.5, what="one node with both databases' tables")
+        n = doc["nodes"][0]
+        self.assertEqual((n["server"], n["role"], n["status"]), (pg.label(), "primary", "ok"))
+        self.assertIsNotNone(n["uptime_seconds"])
+
+
 if __name__ == "__main__":
     unittest.main()
