@@ -449,15 +449,18 @@ static void close_with(pp_buf *b, char c)
 
 /* ---- replication -------------------------------------------------------- */
 
+enum { LAG_WRITE, LAG_FLUSH, LAG_REPLAY, NLAGS };
+
 typedef struct replica {
     char app[LABEL_MAX], addr[LABEL_MAX], state[64], sync[64];
-    double lag_bytes, write, flush, replay;
+    double lag_bytes;
+    double lag[NLAGS]; /* seconds */
 } replica;
 
 typedef struct replicas {
     replica r[MAX_REPLICAS];
     size_t n;
-    const char *metric; /* which value a lag family sets: "write", ... */
+    size_t which; /* the lag the family being read gives: LAG_WRITE, ... */
 } replicas;
 
 static replica *replica_for(replicas *rs, const sample *s)
@@ -476,7 +479,7 @@ static replica *replica_for(replicas *rs, const sample *s)
     memset(r, 0, sizeof(*r));
     snprintf(r->app, sizeof(r->app), "%s", app);
     snprintf(r->addr, sizeof(r->addr), "%s", addr);
-    r->lag_bytes = r->write = r->flush = r->replay = NAN;
+    r->lag_bytes = r->lag[LAG_WRITE] = r->lag[LAG_FLUSH] = r->lag[LAG_REPLAY] = NAN;
     if (!label(s, "state", r->state, sizeof(r->state)))
         r->state[0] = '\0';
     return r;
@@ -498,17 +501,12 @@ static void take_replica_lag(const sample *s, void *arg)
     replica *r = replica_for(rs, s);
     if (r == NULL)
         return;
-    if (strcmp(rs->metric, "write") == 0)
-        r->write = s->value;
-    else if (strcmp(rs->metric, "flush") == 0)
-        r->flush = s->value;
-    else
-        r->replay = s->value;
+    r->lag[rs->which] = s->value;
 }
 
 static bool replica_lagging(const replica *r)
 {
-    return strcmp(r->state, "streaming") != 0 || r->replay > PP_STATUS_LAG_SECONDS ||
+    return strcmp(r->state, "streaming") != 0 || r->lag[LAG_REPLAY] > PP_STATUS_LAG_SECONDS ||
            r->lag_bytes > PP_STATUS_LAG_BYTES;
 }
 
@@ -637,10 +635,9 @@ static void render_node(pp_buf *b, fam_ids *ids, const pp_registry *reg, const s
     receiver rcv = {false, "", "", ""};
     if (role == PP_ROLE_PRIMARY) {
         each_sample(ids, lead, F_LAG_BYTES, take_replica_bytes, rs);
-        static const char *const which[] = {"write", "flush", "replay"};
-        static const fam lag[] = {F_REPL_WRITE, F_REPL_FLUSH, F_REPL_REPLAY};
-        for (size_t i = 0; i < 3; i++) {
-            rs->metric = which[i];
+        static const fam lag[NLAGS] = {F_REPL_WRITE, F_REPL_FLUSH, F_REPL_REPLAY};
+        for (size_t i = 0; i < NLAGS; i++) {
+            rs->which = i;
             each_sample(ids, lead, lag[i], take_replica_lag, rs);
         }
     } else if (role == PP_ROLE_STANDBY) {
@@ -706,9 +703,9 @@ static void render_node(pp_buf *b, fam_ids *ids, const pp_registry *reg, const s
         kstr(b, "client_addr", r->addr);
         kstr(b, "state", r->state);
         kstr(b, "sync_state", r->sync);
-        knum(b, "write_lag_seconds", r->write);
-        knum(b, "flush_lag_seconds", r->flush);
-        knum(b, "replay_lag_seconds", r->replay);
+        knum(b, "write_lag_seconds", r->lag[LAG_WRITE]);
+        knum(b, "flush_lag_seconds", r->lag[LAG_FLUSH]);
+        knum(b, "replay_lag_seconds", r->lag[LAG_REPLAY]);
         knum(b, "lag_bytes", r->lag_bytes);
         kbool(b, "lagging", replica_lagging(r));
         close_with(b, '}');
