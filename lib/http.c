@@ -19,6 +19,7 @@
  */
 #include "http.h"
 
+#include <assert.h>
 #include <h2o.h>
 #include <netdb.h>
 #include <stdbool.h>
@@ -482,58 +483,58 @@ static void dashboard_headers(h2o_req_t *req, const char *cache)
                    strlen(cache));
 }
 
-/* The dashboard's routes; false when path is none of them. */
-static bool serve_dashboard(pp_http *h, h2o_req_t *req, h2o_iovec_t path, bool dashboard_only)
-{
+/* The dashboard's routes: its page, its two files and its data. */
+typedef enum dash_kind { DASH_PAGE, DASH_FILE, DASH_STATUS } dash_kind;
+
+typedef struct dash_route {
+    const char *path;
+    dash_kind kind;
+    const char *file; /* DASH_FILE: the name in pp_web_assets */
     const char *type;
-    const char *body;
-    size_t len;
-    if (h2o_memis(path.base, path.len, H2O_STRLIT("/"))) {
-        type = "text/html; charset=utf-8";
-        const pp_buf *page = dashboard_only ? &h->dash_page : &h->page;
-        body = page->data;
-        len = page->len;
-    } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/dashboard.js"))) {
-        type = "text/javascript; charset=utf-8";
-        const pp_web_asset *a = asset("dashboard.js");
-        body = a->data;
-        len = a->len;
-    } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/dashboard.css"))) {
-        type = "text/css; charset=utf-8";
-        const pp_web_asset *a = asset("dashboard.css");
-        body = a->data;
-        len = a->len;
-    } else if (h2o_memis(path.base, path.len, H2O_STRLIT("/api/v1/status"))) {
+} dash_route;
+
+static const dash_route dash_routes[] = {
+    {"/", DASH_PAGE, NULL, "text/html; charset=utf-8"},
+    {"/dashboard.js", DASH_FILE, "dashboard.js", "text/javascript; charset=utf-8"},
+    {"/dashboard.css", DASH_FILE, "dashboard.css", "text/css; charset=utf-8"},
+    {"/api/v1/status", DASH_STATUS, NULL, "application/json; charset=utf-8"},
+};
+
+static const dash_route *dashboard_route(h2o_iovec_t path)
+{
+    for (size_t i = 0; i < sizeof(dash_routes) / sizeof(dash_routes[0]); i++)
+        if (h2o_memis(path.base, path.len, dash_routes[i].path, strlen(dash_routes[i].path)))
+            return &dash_routes[i];
+    return NULL;
+}
+
+static void serve_dashboard(pp_http *h, h2o_req_t *req, const dash_route *r, bool dashboard_only)
+{
+    req->res.status = 200;
+    req->res.reason = "OK";
+    if (r->kind == DASH_STATUS) {
         /* built now from what the targets last published: no database */
         pp_buf b = PP_BUF_INIT;
         if (h->hooks.status != NULL)
             h->hooks.status(h->hooks.data, dashboard_only ? NULL : h->opt.telemetry_path, &b);
-        else
+        if (b.len == 0)
             pp_buf_puts(&b, "{\"nodes\":[]}\n");
         char *copy = h2o_mem_alloc_pool(&req->pool, b.len + 1);
         memcpy(copy, b.data, b.len + 1);
-        req->res.status = 200;
-        req->res.reason = "OK";
         dashboard_headers(req, "no-store");
-        send_body(req, "application/json; charset=utf-8", copy, b.len);
+        send_body(req, r->type, copy, b.len);
         pp_buf_deinit(&b);
-        return true;
-    } else {
-        return false;
+        return;
     }
-    req->res.status = 200;
-    req->res.reason = "OK";
     dashboard_headers(req, "no-cache");
-    send_body(req, type, body, len);
-    return true;
-}
-
-static bool is_dashboard_path(h2o_iovec_t path)
-{
-    return h2o_memis(path.base, path.len, H2O_STRLIT("/")) ||
-           h2o_memis(path.base, path.len, H2O_STRLIT("/dashboard.js")) ||
-           h2o_memis(path.base, path.len, H2O_STRLIT("/dashboard.css")) ||
-           h2o_memis(path.base, path.len, H2O_STRLIT("/api/v1/status"));
+    if (r->kind == DASH_PAGE) {
+        const pp_buf *page = dashboard_only ? &h->dash_page : &h->page;
+        send_body(req, r->type, page->data, page->len);
+        return;
+    }
+    const pp_web_asset *a = asset(r->file);
+    assert(a != NULL); /* compiled in with the table */
+    send_body(req, r->type, a->data, a->len);
 }
 
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
@@ -544,15 +545,15 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     bool get = method_is(req, H2O_STRLIT("GET"));
     bool head = method_is(req, H2O_STRLIT("HEAD"));
     h2o_iovec_t path = req->path_normalized;
+    const dash_route *dash = dashboard_route(path);
     if (((handler *)self)->dashboard_only) {
         /* a dashboard address: the page, its files and its data, no more */
-        if (!is_dashboard_path(path)) {
+        if (dash == NULL)
             h2o_send_error_404(req, "Not Found", "not found\n", 0);
-        } else if (!get && !head) {
+        else if (!get && !head)
             not_allowed(req, H2O_STRLIT("GET, HEAD"));
-        } else {
-            serve_dashboard(h, req, path, true);
-        }
+        else
+            serve_dashboard(h, req, dash, true);
         return 0;
     }
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/-/reload"))) {
@@ -561,7 +562,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     }
     bool is_metrics =
         h2o_memis(path.base, path.len, h->opt.telemetry_path, strlen(h->opt.telemetry_path));
-    bool is_dashboard = is_dashboard_path(path);
+    bool is_dashboard = dash != NULL;
     bool is_healthy = h2o_memis(path.base, path.len, H2O_STRLIT("/-/healthy")) ||
                       h2o_memis(path.base, path.len, H2O_STRLIT("/health"));
     bool is_ready = h2o_memis(path.base, path.len, H2O_STRLIT("/-/ready"));
@@ -596,7 +597,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
                       "pgpulse is not ready: a target's first connection attempt is under way.\n");
         return 0;
     }
-    serve_dashboard(h, req, path, false);
+    serve_dashboard(h, req, dash, false);
     return 0;
 }
 
