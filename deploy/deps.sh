@@ -11,6 +11,7 @@
 #   deploy/deps.sh cluster    what deploy/local/cluster.sh runs besides PostgreSQL (Prometheus, HAProxy, curl)
 #   deploy/deps.sh bench      the reference exporter and wrk
 #   deploy/deps.sh lint       clang-format, for the formatting check
+#   deploy/deps.sh browser    headless Chromium, its WebDriver and Selenium, for the dashboard test
 #   deploy/deps.sh package    what the man page and the .deb need (help2man; dpkg-shlibdeps
 #                             and file for the dependencies) and their test uses (man,
 #                             systemd-analyze, which works without a running systemd)
@@ -24,6 +25,7 @@ declare -A groups=(
     [cluster]="prometheus haproxy curl"
     [bench]="prometheus-postgres-exporter wrk"
     [lint]="clang-format"
+    [browser]="chromium chromium-driver python3-selenium"
     [package]="help2man dpkg-dev file man-db systemd"
 )
 

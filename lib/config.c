@@ -20,6 +20,7 @@ typedef enum kind {
     K_FILE,     /* char *: a file name */
     K_TEXT,     /* char *: any text, may be empty */
     K_LIST,     /* char ** + size_t count, repeatable */
+    K_ADDRS,    /* as K_LIST, and each value may be a comma-separated list */
     K_LEVEL,    /* pp_log_level */
     K_FORMAT,   /* pp_log_format */
     K_DURATION, /* double seconds, more than 0 */
@@ -45,6 +46,9 @@ typedef struct flag {
 static const flag flags[] = {
     {"web.listen-address", K_LIST, F(listen), F(nlisten), "PG_EXPORTER_WEB_LISTEN_ADDRESS", ":9187",
      0, "Address on which to expose metrics and web interface (repeatable)."},
+    {"web.dashboard-address", K_ADDRS, F(dashboard), F(ndashboard), NULL, NULL, 0,
+     "Address on which to serve only the dashboard, its files and /api/v1/status, e.g. :5000 "
+     "(repeatable or comma-separated; the dashboard is also at / of every listen address)."},
     {"web.telemetry-path", K_PATH, F(telemetry_path), 0, "PG_EXPORTER_WEB_TELEMETRY_PATH",
      "/metrics", 0, "Path under which to expose metrics."},
     {"web.enable-lifecycle", K_BOOL, F(enable_lifecycle), 0, NULL, "false", 0,
@@ -265,6 +269,22 @@ static int apply(pp_config *c, const flag *f, const char *v, const char *src, ch
     case K_LIST:
         push((char ***)(base + f->field), (size_t *)(base + f->count), v);
         return 0;
+    case K_ADDRS:
+        for (const char *p = v;;) {
+            size_t n = strcspn(p, ",");
+            if (n == 0) {
+                snprintf(err, errlen, "%s: empty address in \"%s\"", src, v);
+                return -1;
+            }
+            char *one = pp_malloc(n + 1);
+            memcpy(one, p, n);
+            one[n] = '\0';
+            push((char ***)(base + f->field), (size_t *)(base + f->count), one);
+            free(one);
+            if (p[n] == '\0')
+                return 0;
+            p += n + 1;
+        }
     case K_LEVEL:
         if (pp_log_parse_level(v, (pp_log_level *)(base + f->field)) != 0) {
             snprintf(err, errlen, "%s: \"%s\" is not one of debug, info, warn, error", src, v);
@@ -327,7 +347,7 @@ static void set_defaults(pp_config *c)
     memset(c, 0, sizeof(*c));
     char err[64];
     for (size_t i = 0; i < NFLAGS; i++)
-        if (flags[i].def != NULL && flags[i].kind != K_LIST &&
+        if (flags[i].def != NULL && flags[i].kind != K_LIST && flags[i].kind != K_ADDRS &&
             apply(c, &flags[i], flags[i].def, flags[i].name, err, sizeof(err)) != 0)
             abort(); /* a default the table itself gets wrong */
 }
@@ -515,6 +535,7 @@ static void free_list(char **list, size_t n)
 void pp_config_deinit(pp_config *c)
 {
     free_list(c->listen, c->nlisten);
+    free_list(c->dashboard, c->ndashboard);
     free_list(c->catalogs, c->ncatalogs);
     free_list(c->data_sources, c->ndata_sources);
     free(c->telemetry_path);

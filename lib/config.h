@@ -65,6 +65,8 @@ typedef enum pp_collector {
 typedef struct pp_config {
     char **listen; /* owned; default {":9187"} */
     size_t nlisten;
+    char **dashboard; /* owned; --web.dashboard-address, none by default */
+    size_t ndashboard;
     char *telemetry_path; /* owned; default "/metrics" */
     char **catalogs;      /* owned; --catalog, in order; none = built-in */
     size_t ncatalogs;

@@ -30,6 +30,7 @@
 #include "registry.h"
 #include "snapshot.h"
 #include "webconfig.h"
+#include "status.h"
 
 #define CONNECT_SPREAD 2.0 /* seconds over which many new targets start */
 #define FORCE_GRACE 5.0    /* seconds past the drain before giving up on a clean exit */
@@ -72,7 +73,9 @@ static void on_registry_change(pp_registry *r, pp_target *t, bool state, void *d
 {
     exporter *e = data;
     (void)r;
-    (void)t;
+    /* the dashboard's history: one sample when a collection has ended */
+    if (t != NULL)
+        pp_status_sample(t, pp_clock_wall());
     if (e->snapshot != NULL)
         pp_snapshot_mark_dirty(e->snapshot, state);
 }
@@ -439,6 +442,7 @@ static int reload(exporter *e, char *err, size_t errlen)
     }
     /* what HTTP was started with stays until a restart */
     if (!same_list(cfg.listen, cfg.nlisten, e->cfg.listen, e->cfg.nlisten) ||
+        !same_list(cfg.dashboard, cfg.ndashboard, e->cfg.dashboard, e->cfg.ndashboard) ||
         strcmp(cfg.telemetry_path, e->cfg.telemetry_path) != 0 ||
         cfg.enable_lifecycle != e->cfg.enable_lifecycle ||
         cfg.max_connections != e->cfg.max_connections ||
@@ -453,9 +457,13 @@ static int reload(exporter *e, char *err, size_t errlen)
     e->cfg = cfg;
     char **listen = e->cfg.listen;
     size_t nlisten = e->cfg.nlisten;
+    char **dashboard = e->cfg.dashboard;
+    size_t ndashboard = e->cfg.ndashboard;
     char *path = e->cfg.telemetry_path;
     e->cfg.listen = old.listen;
     e->cfg.nlisten = old.nlisten;
+    e->cfg.dashboard = old.dashboard;
+    e->cfg.ndashboard = old.ndashboard;
     e->cfg.telemetry_path = old.telemetry_path;
     e->cfg.enable_lifecycle = old.enable_lifecycle;
     e->cfg.max_connections = old.max_connections;
@@ -463,6 +471,8 @@ static int reload(exporter *e, char *err, size_t errlen)
     e->cfg.startup_wait = old.startup_wait;
     old.listen = listen;
     old.nlisten = nlisten;
+    old.dashboard = dashboard;
+    old.ndashboard = ndashboard;
     old.telemetry_path = path;
     pp_config_deinit(&old);
 
@@ -505,6 +515,16 @@ static bool on_ready_hook(void *data)
         return true;
     return pp_registry_settled(e->reg) &&
            pp_snapshot_built_at(e->snapshot) >= pp_registry_settled_at(e->reg);
+}
+
+static void on_status_hook(void *data, const char *metrics_path, pp_buf *out)
+{
+    exporter *e = data;
+    if (e->reg == NULL) {
+        pp_buf_puts(out, "{\"nodes\":[]}\n");
+        return;
+    }
+    pp_status_render(out, e->reg, metrics_path, pp_clock_wall());
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -636,6 +656,8 @@ int pp_exporter_run(int argc, char **argv, const pp_config *cfg, const pp_log *l
     pp_http_options hopt = {
         .addresses = (const char *const *)e->cfg.listen,
         .naddresses = e->cfg.nlisten,
+        .dashboard_addresses = (const char *const *)e->cfg.dashboard,
+        .ndashboard_addresses = e->cfg.ndashboard,
         .telemetry_path = e->cfg.telemetry_path,
         .max_connections = (size_t)e->cfg.max_connections,
         .write_timeout = e->cfg.write_timeout,
@@ -643,7 +665,7 @@ int pp_exporter_run(int argc, char **argv, const pp_config *cfg, const pp_log *l
         .enable_lifecycle = e->cfg.enable_lifecycle,
         .web = e->web,
     };
-    pp_http_hooks hooks = {on_ready_hook, on_reload_hook, e};
+    pp_http_hooks hooks = {on_ready_hook, on_reload_hook, on_status_hook, e};
     if (pp_http_start(&e->http, &e->loop, &hopt, &hooks, e->snapshot, e->probes, &e->status.http,
                       &e->log, err, sizeof(err)) != 0) {
         pp_log_write(&e->log, PP_LOG_ERROR, "cannot start the web server", "err", err, NULL);

@@ -19,6 +19,7 @@
  */
 #include "http.h"
 
+#include <assert.h>
 #include <h2o.h>
 #include <netdb.h>
 #include <stdbool.h>
@@ -32,6 +33,7 @@
 #include "buf.h"
 #include "config.h"
 #include "probe.h"
+#include "web.h"
 #include "tls.h"
 
 #define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
@@ -39,9 +41,18 @@
 #define PARK_POLL_MS 25
 #define SCRAPE_MARGIN 0.5 /* seconds kept from a scrape's own timeout */
 
+/* The dashboard loads its own script, style and data and nothing else. */
+#define DASHBOARD_CSP                                                                              \
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "                \
+    "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+/* Where the page's template says what differs per listener. */
+#define METRICS_LINK_MARK "<!--pgpulse:metrics-link-->"
+#define VERSION_MARK "<!--pgpulse:version-->"
+
 typedef struct listener {
     uv_tcp_t tcp;
     pp_http *http;
+    h2o_accept_ctx_t *accept; /* the listener's kind: everything, or the dashboard only */
 } listener;
 
 /* A client connection; h2o takes over tcp.data, so the owner is kept
@@ -69,13 +80,17 @@ typedef struct parked {
 typedef struct handler {
     h2o_handler_t super; /* first: h2o hands us this pointer */
     pp_http *http;
+    bool dashboard_only; /* the handler of the dashboard addresses */
 } handler;
 
 struct pp_http {
     uv_loop_t *loop;
     h2o_globalconf_t config;
     h2o_context_t ctx;
-    h2o_accept_ctx_t accept;
+    h2o_accept_ctx_t accept;      /* --web.listen-address */
+    h2o_accept_ctx_t dash_accept; /* --web.dashboard-address */
+    h2o_hostconf_t *hosts[2];     /* NULL-terminated, one host each */
+    h2o_hostconf_t *dash_hosts[2];
     bool ctx_ready;
     listener **listeners;
     size_t nlisteners;
@@ -92,8 +107,8 @@ struct pp_http {
     pp_snapshot *snapshot;
     pp_probes *probes;
     const pp_log *log;
-    char *landing;
-    size_t landing_len;
+    pp_buf page;      /* the dashboard's HTML, with the metrics link */
+    pp_buf dash_page; /* the same without it, for dashboard addresses */
     uv_timer_t sweep; /* write deadlines */
     uv_timer_t park;  /* held scrapes */
     uv_timer_t drain; /* shutdown deadline */
@@ -580,25 +595,117 @@ static void serve_reload(pp_http *h, h2o_req_t *req)
     send_text(req, 200, "OK", "config reloaded\n");
 }
 
-static void route(pp_http *h, h2o_req_t *req)
+/* ---- dashboard ---------------------------------------------------------- */
+
+static const pp_web_asset *asset(const char *name)
+{
+    for (const pp_web_asset *a = pp_web_assets; a->name != NULL; a++)
+        if (strcmp(a->name, name) == 0)
+            return a;
+    return NULL;
+}
+
+static void add_header(h2o_req_t *req, const char *name, const char *value)
+{
+    h2o_add_header_by_str(&req->pool, &req->res.headers, name, strlen(name), 0, NULL, value,
+                          strlen(value));
+}
+
+/* What every response of the dashboard carries. */
+static void dashboard_headers(h2o_req_t *req, const char *cache)
+{
+    add_header(req, "content-security-policy", DASHBOARD_CSP);
+    add_header(req, "x-content-type-options", "nosniff");
+    add_header(req, "x-frame-options", "DENY");
+    add_header(req, "referrer-policy", "no-referrer");
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CACHE_CONTROL, NULL, cache,
+                   strlen(cache));
+}
+
+/* The dashboard's routes: its page, its two files and its data. */
+typedef enum dash_kind { DASH_PAGE, DASH_FILE, DASH_STATUS } dash_kind;
+
+typedef struct dash_route {
+    const char *path;
+    dash_kind kind;
+    const char *file; /* DASH_FILE: the name in pp_web_assets */
+    const char *type;
+} dash_route;
+
+static const dash_route dash_routes[] = {
+    {"/", DASH_PAGE, NULL, "text/html; charset=utf-8"},
+    {"/dashboard.js", DASH_FILE, "dashboard.js", "text/javascript; charset=utf-8"},
+    {"/dashboard.css", DASH_FILE, "dashboard.css", "text/css; charset=utf-8"},
+    {"/api/v1/status", DASH_STATUS, NULL, "application/json; charset=utf-8"},
+};
+
+static const dash_route *dashboard_route(h2o_iovec_t path)
+{
+    for (size_t i = 0; i < sizeof(dash_routes) / sizeof(dash_routes[0]); i++)
+        if (h2o_memis(path.base, path.len, dash_routes[i].path, strlen(dash_routes[i].path)))
+            return &dash_routes[i];
+    return NULL;
+}
+
+static void serve_dashboard(pp_http *h, h2o_req_t *req, const dash_route *r, bool dashboard_only)
+{
+    req->res.status = 200;
+    req->res.reason = "OK";
+    if (r->kind == DASH_STATUS) {
+        /* built now from what the targets last published: no database */
+        pp_buf b = PP_BUF_INIT;
+        if (h->hooks.status != NULL)
+            h->hooks.status(h->hooks.data, dashboard_only ? NULL : h->opt.telemetry_path, &b);
+        if (b.len == 0)
+            pp_buf_puts(&b, "{\"nodes\":[]}\n");
+        char *copy = h2o_mem_alloc_pool(&req->pool, b.len + 1);
+        memcpy(copy, b.data, b.len + 1);
+        dashboard_headers(req, "no-store");
+        send_body(req, r->type, copy, b.len);
+        pp_buf_deinit(&b);
+        return;
+    }
+    dashboard_headers(req, "no-cache");
+    if (r->kind == DASH_PAGE) {
+        const pp_buf *page = dashboard_only ? &h->dash_page : &h->page;
+        send_body(req, r->type, page->data, page->len);
+        return;
+    }
+    const pp_web_asset *a = asset(r->file);
+    assert(a != NULL); /* compiled in with the table */
+    send_body(req, r->type, a->data, a->len);
+}
+
+static void route(pp_http *h, h2o_req_t *req, bool dashboard_only)
 {
     bool get = method_is(req, H2O_STRLIT("GET"));
     bool head = method_is(req, H2O_STRLIT("HEAD"));
     h2o_iovec_t path = req->path_normalized;
+    const dash_route *dash = dashboard_route(path);
+    if (dashboard_only) {
+        /* a dashboard address: the page, its files and its data, no more */
+        if (dash == NULL)
+            h2o_send_error_404(req, "Not Found", "not found\n", H2O_SEND_ERROR_KEEP_HEADERS);
+        else if (!get && !head)
+            not_allowed(req, H2O_STRLIT("GET, HEAD"));
+        else
+            serve_dashboard(h, req, dash, true);
+        return;
+    }
     if (h2o_memis(path.base, path.len, H2O_STRLIT("/-/reload"))) {
         serve_reload(h, req);
         return;
     }
     bool is_metrics =
         h2o_memis(path.base, path.len, h->opt.telemetry_path, strlen(h->opt.telemetry_path));
-    bool is_root = h2o_memis(path.base, path.len, H2O_STRLIT("/"));
+    bool is_dashboard = dash != NULL;
     bool is_healthy = h2o_memis(path.base, path.len, H2O_STRLIT("/-/healthy")) ||
                       h2o_memis(path.base, path.len, H2O_STRLIT("/health"));
     bool is_ready = h2o_memis(path.base, path.len, H2O_STRLIT("/-/ready"));
     bool is_primary = h2o_memis(path.base, path.len, H2O_STRLIT("/primary"));
     bool is_replica = h2o_memis(path.base, path.len, H2O_STRLIT("/replica"));
     bool is_probe = h2o_memis(path.base, path.len, H2O_STRLIT("/probe")) && h->probes != NULL;
-    if (!is_metrics && !is_root && !is_healthy && !is_ready && !is_primary && !is_replica &&
+    if (!is_metrics && !is_dashboard && !is_healthy && !is_ready && !is_primary && !is_replica &&
         !is_probe) {
         h2o_send_error_404(req, "Not Found", "not found\n", H2O_SEND_ERROR_KEEP_HEADERS);
         return;
@@ -632,15 +739,14 @@ static void route(pp_http *h, h2o_req_t *req)
                       "pgpulse is not ready: a target's first connection attempt is under way.\n");
         return;
     }
-    req->res.status = 200;
-    req->res.reason = "OK";
-    send_body(req, "text/html; charset=utf-8", h->landing, h->landing_len);
+    serve_dashboard(h, req, dash, false);
 }
 
 /* A request waiting for its credentials to be checked. */
 typedef struct auth_wait {
     pp_http *http;
     h2o_req_t *req;
+    bool dashboard_only;
 } auth_wait;
 
 static void unauthorized(h2o_req_t *req)
@@ -657,7 +763,7 @@ static void on_auth_done(void *data, pp_auth_result result)
     if (h->stopping)
         w->req->http1_is_persistent = 0;
     if (result == PP_AUTH_OK)
-        route(h, w->req);
+        route(h, w->req, w->dashboard_only);
     else if (result == PP_AUTH_CANCELLED)
         send_text(w->req, 503, "Service Unavailable", "shutting down\n");
     else
@@ -667,6 +773,7 @@ static void on_auth_done(void *data, pp_auth_result result)
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     pp_http *h = ((handler *)self)->http;
+    bool dashboard_only = ((handler *)self)->dashboard_only;
     if (h->stopping)
         req->http1_is_persistent = 0; /* close once answered: we are draining */
     for (size_t i = 0; h->web != NULL && i < h->web->nheaders; i++) {
@@ -675,7 +782,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
                               hd->value, strlen(hd->value));
     }
     if (h->auth == NULL) {
-        route(h, req);
+        route(h, req, dashboard_only);
         return 0;
     }
     /* every path, "/" and 404s included, as exporter-toolkit does */
@@ -687,9 +794,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     auth_wait *w = h2o_mem_alloc_pool(&req->pool, sizeof(*w));
     w->http = h;
     w->req = req;
+    w->dashboard_only = dashboard_only;
     switch (pp_auth_check(h->auth, v, vlen, on_auth_done, w)) {
     case PP_AUTH_OK:
-        route(h, req);
+        route(h, req, dashboard_only);
         break;
     case PP_AUTH_PENDING:
         break;
@@ -733,7 +841,8 @@ static void maybe_finish(pp_http *h)
     void (*cb)(void *) = h->on_closed;
     void *data = h->closed_data;
     free(h->listeners);
-    free(h->landing);
+    pp_buf_deinit(&h->page);
+    pp_buf_deinit(&h->dash_page);
     free(h);
     if (cb != NULL)
         cb(data);
@@ -792,7 +901,7 @@ static void on_connection(uv_stream_t *server, int status)
         h->clients->prev = c;
     h->clients = c;
     c->sock = h2o_uv_socket_create((uv_stream_t *)conn, on_conn_closed);
-    h2o_accept(&h->accept, c->sock);
+    h2o_accept(l->accept, c->sock);
 }
 
 /*
@@ -890,14 +999,83 @@ static void close_timer(uv_timer_t *t)
         uv_close((uv_handle_t *)t, on_timer_closed);
 }
 
-static void build_landing(pp_http *h)
+/* The page's template with its marks filled in: the version, and the link
+ * to the metrics where they are served. */
+static void build_page(pp_buf *out, const char *metrics_path)
 {
-    pp_buf b = PP_BUF_INIT;
-    pp_buf_puts(&b, "<html>\n<head><title>pgpulse</title></head>\n<body>\n"
-                    "<h1>pgpulse: PostgreSQL exporter</h1>\n<p><a href=\"");
-    pp_buf_puts(&b, h->opt.telemetry_path); /* validated at start-up: a plain path */
-    pp_buf_puts(&b, "\">Metrics</a></p>\n<p>version " PGPULSE_VERSION "</p>\n</body>\n</html>\n");
-    h->landing = pp_buf_steal(&b, &h->landing_len);
+    const pp_web_asset *a = asset("dashboard.html");
+    const char *p = a->data, *end = a->data + a->len;
+    while (p < end) {
+        const char *link = strstr(p, METRICS_LINK_MARK);
+        const char *ver = strstr(p, VERSION_MARK);
+        const char *mark = link == NULL ? ver : ver == NULL ? link : link < ver ? link : ver;
+        if (mark == NULL) {
+            pp_buf_append(out, p, (size_t)(end - p));
+            break;
+        }
+        pp_buf_append(out, p, (size_t)(mark - p));
+        if (mark == link) {
+            if (metrics_path != NULL) {
+                /* validated at start-up: a plain path, nothing to escape */
+                pp_buf_puts(out, "<a id=\"metrics-link\" href=\"");
+                pp_buf_puts(out, metrics_path);
+                pp_buf_puts(out, "\">Metrics</a>");
+            }
+            p = mark + strlen(METRICS_LINK_MARK);
+        } else {
+            pp_buf_puts(out, PGPULSE_VERSION);
+            p = mark + strlen(VERSION_MARK);
+        }
+    }
+}
+
+static handler *add_host(pp_http *h, const char *name, h2o_hostconf_t **slot, bool dashboard_only)
+{
+    h2o_hostconf_t *host =
+        h2o_config_register_host(&h->config, h2o_iovec_init(name, strlen(name)), 65535);
+    h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
+    handler *hd = (handler *)h2o_create_handler(path, sizeof(handler));
+    hd->super.on_req = on_req;
+    hd->http = h;
+    hd->dashboard_only = dashboard_only;
+    slot[0] = host;
+    slot[1] = NULL;
+    return hd;
+}
+
+/* Binds and listens on every address of one kind. */
+static int listen_all(pp_http *h, const char *const *addresses, size_t n, h2o_accept_ctx_t *accept,
+                      const char *flag, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct sockaddr_storage sa;
+        if (pp_http_parse_address(addresses[i], &sa, err, errlen) != 0)
+            return -1;
+        listener *l = pp_calloc(1, sizeof(*l));
+        l->http = h;
+        l->accept = accept;
+        uv_tcp_init(h->loop, &l->tcp);
+        h->listeners[h->nlisteners++] = l;
+        h->open_listeners++;
+        int rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&sa, 0);
+        if ((rc == UV_EAFNOSUPPORT || rc == UV_EADDRNOTAVAIL) && sa.ss_family == AF_INET6 &&
+            addresses[i][0] == ':') {
+            /* ":port" on a machine without IPv6: every IPv4 interface */
+            struct sockaddr_in any4;
+            uv_ip4_addr("0.0.0.0", ntohs(((struct sockaddr_in6 *)&sa)->sin6_port), &any4);
+            rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&any4, 0);
+        }
+        if (rc == 0)
+            rc = uv_listen((uv_stream_t *)&l->tcp, 1024, on_connection);
+        if (rc != 0) {
+            snprintf(err, errlen, "cannot listen on \"%s\" (--%s): %s", addresses[i], flag,
+                     uv_strerror(rc));
+            return -1;
+        }
+        pp_log_write(h->log, PP_LOG_INFO, "listening", "address", addresses[i], "serves",
+                     accept == &h->accept ? "all" : "dashboard", NULL);
+    }
+    return 0;
 }
 
 int pp_http_start(pp_http **out, uv_loop_t *loop, const pp_http_options *opt,
@@ -912,7 +1090,8 @@ int pp_http_start(pp_http **out, uv_loop_t *loop, const pp_http_options *opt,
     h->snapshot = snapshot;
     h->probes = probes;
     h->log = log;
-    build_landing(h);
+    build_page(&h->page, opt->telemetry_path);
+    build_page(&h->dash_page, NULL);
     uv_timer_init(loop, &h->sweep);
     uv_timer_init(loop, &h->park);
     uv_timer_init(loop, &h->drain);
@@ -925,21 +1104,22 @@ int pp_http_start(pp_http **out, uv_loop_t *loop, const pp_http_options *opt,
     h->config.max_request_entity_size = 4096;
     h->config.http1.req_timeout = 5000;
     h->config.http1.upgrade_to_http2 = 0;
-    h2o_hostconf_t *host =
-        h2o_config_register_host(&h->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
-    h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
-    handler *hd = (handler *)h2o_create_handler(path, sizeof(handler));
-    hd->super.on_req = on_req;
-    hd->http = h;
+    /* one host per kind of listener; a connection only ever sees the hosts
+     * of the listener that accepted it */
+    add_host(h, "default", h->hosts, false);
+    add_host(h, "dashboard", h->dash_hosts, true);
     h2o_context_init(&h->ctx, loop, &h->config);
     h->ctx_ready = true;
     h->accept.ctx = &h->ctx;
-    h->accept.hosts = h->config.hosts;
+    h->accept.hosts = h->hosts;
+    h->dash_accept.ctx = &h->ctx;
+    h->dash_accept.hosts = h->dash_hosts;
     h->web = opt->web;
     if (h->web != NULL && h->web->tls) {
         if (pp_tls_new(h->web, &h->ssl_ctx, err, errlen) != 0)
             goto fail;
         h->accept.ssl_ctx = h->ssl_ctx;
+        h->dash_accept.ssl_ctx = h->ssl_ctx; /* the dashboard is behind the same TLS */
         pp_log_write(log, PP_LOG_INFO, "TLS is enabled", "client_auth_type",
                      pp_webconfig_client_auth_name(h->web->client_auth), NULL);
     } else {
@@ -952,36 +1132,14 @@ int pp_http_start(pp_http **out, uv_loop_t *loop, const pp_http_options *opt,
         pp_log_write(log, PP_LOG_INFO, "basic authentication is required", "users", n, NULL);
     }
 
-    size_t n = opt->naddresses;
-    const char *const *addresses = opt->addresses;
-    h->listeners = pp_calloc(n ? n : 1, sizeof(listener *));
-    for (size_t i = 0; i < n; i++) {
-        struct sockaddr_storage sa;
-        if (pp_http_parse_address(addresses[i], &sa, err, errlen) != 0)
-            goto fail;
-        listener *l = pp_calloc(1, sizeof(*l));
-        l->http = h;
-        uv_tcp_init(loop, &l->tcp);
-        h->listeners[h->nlisteners++] = l;
-        h->open_listeners++;
-        int rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&sa, 0);
-        if ((rc == UV_EAFNOSUPPORT || rc == UV_EADDRNOTAVAIL) && sa.ss_family == AF_INET6 &&
-            addresses[i][0] == ':') {
-            /* ":port" on a machine without IPv6: every IPv4 interface */
-            struct sockaddr_in any4;
-            uv_ip4_addr("0.0.0.0", ntohs(((struct sockaddr_in6 *)&sa)->sin6_port), &any4);
-            rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&any4, 0);
-        }
-        if (rc == 0)
-            rc = uv_listen((uv_stream_t *)&l->tcp, 1024, on_connection);
-        if (rc != 0) {
-            snprintf(err, errlen, "cannot listen on \"%s\" (--web.listen-address): %s",
-                     addresses[i], uv_strerror(rc));
-            goto fail;
-        }
-        pp_log_write(log, PP_LOG_INFO, "listening", "address", addresses[i], NULL);
-    }
+    h->listeners = pp_calloc(opt->naddresses + opt->ndashboard_addresses + 1, sizeof(listener *));
+    if (listen_all(h, opt->addresses, opt->naddresses, &h->accept, "web.listen-address", err,
+                   errlen) != 0 ||
+        listen_all(h, opt->dashboard_addresses, opt->ndashboard_addresses, &h->dash_accept,
+                   "web.dashboard-address", err, errlen) != 0)
+        goto fail;
     h->opt.addresses = NULL; /* borrowed for the call only */
+    h->opt.dashboard_addresses = NULL;
     *out = h;
     return 0;
 

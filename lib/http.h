@@ -3,8 +3,13 @@
  *
  * Serves the telemetry path from the published snapshot (zero copy: the
  * page is linked to the request's pool and sent as is, gzip-encoded when
- * the client accepts it), a landing page at "/", /-/healthy, /-/ready and,
- * when enabled, /-/reload; 404 for anything else. Handlers read the
+ * the client accepts it), the dashboard at "/" (its script and style at
+ * /dashboard.js and /dashboard.css, its data at /api/v1/status, built by
+ * the status hook from cached state), /-/healthy, /-/ready and, when
+ * enabled, /-/reload; 404 for anything else. Dashboard addresses, if any,
+ * get listeners of their own that serve the dashboard and nothing else.
+ * The dashboard's responses carry a strict Content-Security-Policy: the
+ * page loads nothing but its own script, style and data. Handlers read the
  * snapshot and nothing else: no handler waits on a database, a lookup, a
  * file or a lock. The one wait is bounded and cheap: right after start-up
  * (or a reload that added targets) a scrape is held, without touching
@@ -28,6 +33,7 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "buf.h"
 #include "log.h"
 #include "probe.h"
 #include "selfmetrics.h"
@@ -39,6 +45,8 @@ typedef struct pp_http pp_http;
 typedef struct pp_http_options {
     const char *const *addresses; /* borrowed */
     size_t naddresses;
+    const char *const *dashboard_addresses; /* borrowed; only the dashboard there */
+    size_t ndashboard_addresses;
     const char *telemetry_path; /* borrowed; must outlive the server */
     size_t max_connections;     /* connections beyond this are closed at once; 0 = no cap */
     double write_timeout;       /* seconds a response may take to be read */
@@ -53,6 +61,9 @@ typedef struct pp_http_hooks {
     bool (*ready)(void *data);
     /* Reloads the configuration; 0, or -1 with a message. */
     int (*reload)(void *data, char *err, size_t errlen);
+    /* Appends the dashboard's JSON document (status.h) to out; metrics_path
+     * is the path to link to, NULL on a dashboard-only listener. */
+    void (*status)(void *data, const char *metrics_path, pp_buf *out);
     void *data;
 } pp_http_hooks;
 

@@ -20,6 +20,7 @@
 #include "clock.h"
 #include "conn.h"
 #include "gate.h"
+#include "history.h"
 #include "render.h"
 #include "rows.h"
 #include "schedule.h"
@@ -103,6 +104,7 @@ struct pp_target {
     size_t result_peak; /* largest result libpq held in the last cycle */
     uint64_t changes;   /* every notify() */
     pp_target_self self;
+    pp_history *history; /* the dashboard's, made at the first sample */
 };
 
 /* Monotonic seconds; finer than uv_now's milliseconds, for durations. */
@@ -817,6 +819,7 @@ static void on_timer_closed(uv_handle_t *h)
     free(t->meta);
     free(t->setcfg);
     pp_rows_free(t->rows);
+    pp_history_free(t->history);
     pp_dsn_deinit(&t->dsn);
     free(t);
 }
@@ -961,9 +964,18 @@ double pp_target_last_collect(const pp_target *t)
     return t->last_collect;
 }
 
+pp_history *pp_target_history(pp_target *t)
+{
+    if (t->history == NULL)
+        t->history = pp_history_new(PP_TARGET_HISTORY_SLOTS);
+    return t->history;
+}
+
 size_t pp_target_memory(const pp_target *t)
 {
     size_t n = sizeof(*t) + pp_rows_memory(t->rows) + t->result_peak;
+    if (t->history != NULL)
+        n += pp_history_memory(t->history);
     for (size_t i = 0; i < t->cat->nqueries; i++)
         n += sizeof(pp_query_state) + (t->q[i].piece ? pp_piece_memory(t->q[i].piece) : 0);
     if (t->self.piece != NULL)

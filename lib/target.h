@@ -27,6 +27,7 @@
 #include "dsn.h"
 #include "gate.h"
 #include "gen.h"
+#include "history.h"
 #include "log.h"
 #include "piece.h"
 #include "rows.h"
@@ -132,6 +133,13 @@ typedef struct pp_target_self {
 } pp_target_self;
 
 pp_target_self *pp_target_self_cache(pp_target *t);
+/* The dashboard's recent history of the target (history.h): owned by the
+ * target, made at the first call with PP_TARGET_HISTORY_SLOTS slots,
+ * written by status.c when a collection ends, counted in
+ * pp_target_memory. */
+#define PP_TARGET_HISTORY_SLOTS 180
+pp_history *pp_target_history(pp_target *t);
+
 /* Counts every change of what the target shows (state, results, labels). */
 uint64_t pp_target_changes(const pp_target *t);
 

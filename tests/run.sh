@@ -22,7 +22,7 @@ while (($#)); do
     shift
 done
 
-"$root/deploy/deps.sh" build server test package
+"$root/deploy/deps.sh" build server test package browser
 
 if [[ $sanitize == ON ]]; then
     export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The seed's PostgreSQL HA cluster on this machine, without containers: a
 # primary streaming to two hot standbys, one pgpulse per node, Prometheus
-# scraping them with deploy/prometheus/alerts.yml loaded, and HAProxy with
+# scraping them with deploy/prometheus/alerts.yml loaded, HAProxy with
 # deploy/haproxy/haproxy.cfg: a write port to the primary, a read port
-# over the standbys.
+# over the standbys, and one more pgpulse watching all three nodes that
+# serves the dashboard where the seed's web UI was (port 5000).
 #
 #   deploy/local/cluster.sh [up]             install, build, start (default)
 #   deploy/local/cluster.sh status           roles, replication, exporters, Prometheus, HAProxy
@@ -20,6 +21,7 @@
 #   PRIMARY_PORT [5432]  REPLICA1_PORT [5433]  REPLICA2_PORT [5434]
 #   PULSE_PRIMARY_PORT [9187]  PULSE_REPLICA1_PORT [9188]  PULSE_REPLICA2_PORT [9189]
 #   PROMETHEUS_PORT [9090]  HAPROXY_WRITE_PORT [6432]  HAPROXY_READ_PORT [6433]
+#   PULSE_CLUSTER_PORT [9190]  DASHBOARD_PORT [5000]
 #   PULSE_DB_PASSWORD [securepwd123, the seed's demo password: set your own]
 #   CLUSTER_DIR [${XDG_STATE_HOME:-$HOME/.local/state}/pgpulse-cluster]
 #   PGPULSE_BIN [build with CMake into build/ and use build/pgpulse]
@@ -38,7 +40,7 @@ die() {
 say() { echo "$prog: $*"; }
 
 usage() {
-    sed -n '2,27s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+    sed -n '2,29s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
 CLUSTER_DIR=${CLUSTER_DIR:-${XDG_STATE_HOME:-$HOME/.local/state}/pgpulse-cluster}
@@ -57,6 +59,8 @@ PULSE_REPLICA2_PORT=${PULSE_REPLICA2_PORT:-9189}
 PROMETHEUS_PORT=${PROMETHEUS_PORT:-9090}
 HAPROXY_WRITE_PORT=${HAPROXY_WRITE_PORT:-6432}
 HAPROXY_READ_PORT=${HAPROXY_READ_PORT:-6433}
+PULSE_CLUSTER_PORT=${PULSE_CLUSTER_PORT:-9190}
+DASHBOARD_PORT=${DASHBOARD_PORT:-5000}
 PULSE_DB_PASSWORD=${PULSE_DB_PASSWORD:-securepwd123}
 PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 # Debian puts haproxy in /usr/sbin, which a user's PATH may lack.
@@ -226,6 +230,40 @@ pulse_start() {
         http_ok "http://127.0.0.1:$port/"
 }
 
+# Percent-encodes every byte but the unreserved ones of a URI.
+urlencode() {
+    local LC_ALL=C s=$1 out="" c i
+    for ((i = 0; i < ${#s}; i++)); do
+        c=${s:i:1}
+        case $c in
+        [a-zA-Z0-9._~-]) out+=$c ;;
+        *)
+            printf -v c '%%%02X' "'$c"
+            out+=$c
+            ;;
+        esac
+    done
+    echo "$out"
+}
+
+# One pgpulse for the whole cluster: every node as a target, the dashboard
+# on its own port (only the dashboard there), metrics on PULSE_CLUSTER_PORT.
+cluster_pulse_start() {
+    proc_alive pgpulse-cluster "127.0.0.1:$PULSE_CLUSTER_PORT" && return 0
+    # URIs: DATA_SOURCE_NAME is split on commas, which %2C hides
+    local dsn="" n pw
+    pw=$(urlencode "$PULSE_DB_PASSWORD")
+    for n in "${NODES[@]}"; do
+        dsn+="${dsn:+,}postgresql://$DB_USER:$pw@127.0.0.1:$(pg_port "$n")/$DB_NAME?sslmode=disable"
+    done
+    DATA_SOURCE_NAME=$dsn setsid nohup "$PGPULSE" --web.listen-address="127.0.0.1:$PULSE_CLUSTER_PORT" \
+        --web.dashboard-address="127.0.0.1:$DASHBOARD_PORT" --collection.role-interval=1s \
+        >>"$CLUSTER_DIR/log/pgpulse-cluster.log" 2>&1 </dev/null &
+    echo $! >"$(pidfile pgpulse-cluster)"
+    wait_until 30 "the cluster's pgpulse on $PULSE_CLUSTER_PORT (log: $CLUSTER_DIR/log/pgpulse-cluster.log)" \
+        http_ok "http://127.0.0.1:$DASHBOARD_PORT/api/v1/status"
+}
+
 prometheus_config() {
     local dir=$CLUSTER_DIR/prometheus
     mkdir -p "$dir/data"
@@ -310,7 +348,7 @@ check_ports() {
     local v seen=" "
     for v in PRIMARY_PORT REPLICA1_PORT REPLICA2_PORT PULSE_PRIMARY_PORT \
         PULSE_REPLICA1_PORT PULSE_REPLICA2_PORT PROMETHEUS_PORT HAPROXY_WRITE_PORT \
-        HAPROXY_READ_PORT; do
+        HAPROXY_READ_PORT PULSE_CLUSTER_PORT DASHBOARD_PORT; do
         local p=${!v}
         if ! [[ $p =~ ^[0-9]+$ ]] || ((p < 1 || p > 65535)); then
             die "$v=$p is not a port number"
@@ -341,7 +379,7 @@ write_env() {
         local v
         for v in PRIMARY_PORT REPLICA1_PORT REPLICA2_PORT PULSE_PRIMARY_PORT \
             PULSE_REPLICA1_PORT PULSE_REPLICA2_PORT PROMETHEUS_PORT HAPROXY_WRITE_PORT \
-            HAPROXY_READ_PORT PGROOT PG_BINDIR; do
+            HAPROXY_READ_PORT PULSE_CLUSTER_PORT DASHBOARD_PORT PGROOT PG_BINDIR; do
             printf '%s=%q\n' "$v" "${!v}"
         done
     } >"$envfile"
@@ -423,6 +461,7 @@ PostgreSQL HA cluster (database $DB_NAME, user $DB_USER):
   postgres-primary     127.0.0.1:$PRIMARY_PORT    pgpulse http://127.0.0.1:$PULSE_PRIMARY_PORT/metrics
   postgres-replica-1   127.0.0.1:$REPLICA1_PORT    pgpulse http://127.0.0.1:$PULSE_REPLICA1_PORT/metrics
   postgres-replica-2   127.0.0.1:$REPLICA2_PORT    pgpulse http://127.0.0.1:$PULSE_REPLICA2_PORT/metrics
+  Dashboard            http://127.0.0.1:$DASHBOARD_PORT/  (pgpulse of the whole cluster; its metrics: http://127.0.0.1:$PULSE_CLUSTER_PORT/metrics)
   Prometheus           http://127.0.0.1:$PROMETHEUS_PORT  (targets: http://127.0.0.1:$PROMETHEUS_PORT/targets, alerts: /alerts)
   HAProxy writes       127.0.0.1:$HAPROXY_WRITE_PORT    (whichever node is the primary)
   HAProxy reads        127.0.0.1:$HAPROXY_READ_PORT    (round robin over the standbys; the primary if none is up)
@@ -449,6 +488,7 @@ all_running() {
         is_running "$n" || return 1
         proc_alive "pgpulse-$n" "127.0.0.1:$(pulse_port "$n")" || return 1
     done
+    proc_alive pgpulse-cluster "127.0.0.1:$PULSE_CLUSTER_PORT" || return 1
     proc_alive prometheus "127.0.0.1:$PROMETHEUS_PORT" || return 1
     proc_alive haproxy "$CLUSTER_DIR/haproxy/haproxy.cfg"
 }
@@ -502,6 +542,7 @@ cmd_up() {
     for n in "${NODES[@]}"; do
         pulse_start "$n"
     done
+    cluster_pulse_start
     prometheus_start
     haproxy_start
     # HAProxy counts a node as up until its first check, within a second.
@@ -550,6 +591,15 @@ cmd_status() {
             bad=1
         fi
     done
+    local nodes
+    if nodes=$(curl -fsS --max-time 2 "http://127.0.0.1:$DASHBOARD_PORT/api/v1/status" 2>/dev/null); then
+        # one "status" per node, in the document's order
+        printf '%-28s %s\n' dashboard "http://127.0.0.1:$DASHBOARD_PORT/  nodes: $(grep -o '"status":"[a-z]*"' <<<"$nodes" |
+            sed 's/"status":"\([a-z]*\)"/\1/' | sort | uniq -c | awk '{printf "%s%s %s", sep, $1, $2; sep=", "}')"
+    else
+        printf '%-28s %s\n' dashboard "not answering on $DASHBOARD_PORT (log: $CLUSTER_DIR/log/pgpulse-cluster.log)"
+        bad=1
+    fi
     if http_ok "http://127.0.0.1:$PROMETHEUS_PORT/-/ready"; then
         local targets
         targets=$(curl -fsS --max-time 5 "http://127.0.0.1:$PROMETHEUS_PORT/api/v1/targets?state=active" || true)
@@ -709,6 +759,7 @@ cmd_down() {
     proc_stop haproxy "$CLUSTER_DIR/haproxy/haproxy.cfg"
     proc_stop prometheus "127.0.0.1:$PROMETHEUS_PORT"
     local n
+    proc_stop pgpulse-cluster "127.0.0.1:$PULSE_CLUSTER_PORT"
     for n in "${NODES[@]}"; do
         proc_stop "pgpulse-$n" "127.0.0.1:$(pulse_port "$n")"
     done

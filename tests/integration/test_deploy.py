@@ -9,11 +9,13 @@ rewritten for this machine; every script parses and passes shellcheck;
 cluster.sh refuses a taken port naming its variable, brings up the seed's
 cluster on free ports (both standbys streaming, three pgpulses, Prometheus
 with every target up, HAProxy's write port on the primary and read port on
-the standbys), reports it with `status`, fails over (the write port
-follows), rejoins the old primary both by a fresh clone and by pg_rewind,
+the standbys, the cluster-wide pgpulse's dashboard with the seed's row
+counts on every node), reports it with `status`, fails over (the write port
+follows, the dashboard shows the old primary down), rejoins the old primary both by a fresh clone and by pg_rewind,
 and leaves nothing behind after `down --wipe`.
 """
 
+import json
 import os
 import shutil
 import socket
@@ -105,7 +107,8 @@ class ClusterScriptTest(unittest.TestCase):
         ports = {}
         for var in ("PRIMARY_PORT", "REPLICA1_PORT", "REPLICA2_PORT", "PULSE_PRIMARY_PORT",
                     "PULSE_REPLICA1_PORT", "PULSE_REPLICA2_PORT", "PROMETHEUS_PORT",
-                    "HAPROXY_WRITE_PORT", "HAPROXY_READ_PORT"):
+                    "HAPROXY_WRITE_PORT", "HAPROXY_READ_PORT", "PULSE_CLUSTER_PORT",
+                    "DASHBOARD_PORT"):
             port = free_port()
             while port in ports.values():
                 port = free_port()
@@ -130,6 +133,11 @@ class ClusterScriptTest(unittest.TestCase):
                  "-U", "testadmin", "-d", "testdb", "-c", sql], env=env, timeout=60)
         self.assertEqual(p.returncode, 0, p.stderr)
         return p.stdout.strip()
+
+    def dashboard(self):
+        url = f"http://127.0.0.1:{self.ports['DASHBOARD_PORT']}/api/v1/status"
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return json.loads(r.read())
 
     def test_taken_port_is_named(self):
         for var in ("REPLICA2_PORT", "HAPROXY_WRITE_PORT"):
@@ -178,6 +186,21 @@ class ClusterScriptTest(unittest.TestCase):
         for port in ("PULSE_PRIMARY_PORT", "PULSE_REPLICA1_PORT", "PULSE_REPLICA2_PORT"):
             self.assertTrue(http_ok(f"http://127.0.0.1:{self.ports[port]}/metrics"))
 
+        # the seed's web UI: the cluster's pgpulse, its dashboard on its own port
+        dash = self.ports["DASHBOARD_PORT"]
+        self.assertIn(f"http://127.0.0.1:{dash}/", p.stdout)
+        self.assertRegex(status, rf"dashboard\s+http://127.0.0.1:{dash}/")
+        self.assertTrue(http_ok(f"http://127.0.0.1:{dash}/"))
+        self.assertTrue(http_ok(f"http://127.0.0.1:{self.ports['PULSE_CLUSTER_PORT']}/metrics"))
+
+        def dashboard_healthy():
+            doc = self.dashboard()
+            rows = [{t["name"]: t["rows"] for d in n["databases"] for t in d["tables"]}
+                    for n in doc["nodes"]]
+            return (len(doc["nodes"]) == 3 and all(n["status"] == "ok" for n in doc["nodes"])
+                    and all(r.get("messages") == 1000 for r in rows))
+        wait_for(dashboard_healthy, 90, what="the dashboard: three nodes ok, 1000 messages each")
+
         # failover: replica-1 becomes the primary and replica-2 follows it,
         # and so does HAProxy's write port before failover returns
         p = self.cluster("failover")
@@ -187,6 +210,9 @@ class ClusterScriptTest(unittest.TestCase):
         self.assertEqual(self.psql(r1, "SELECT application_name FROM pg_stat_replication"
                                        " WHERE state = 'streaming'"), "postgres-replica-2")
         self.psql(r1, "INSERT INTO nodes (hostname) VALUES ('after failover')")
+        wait_for(lambda: {n["server"]: n["status"] for n in self.dashboard()["nodes"]}
+                 .get(f"127.0.0.1:{primary}") == "down", 60,
+                 what="the dashboard to show the stopped primary down")
         p = self.cluster("status", ok=False)
         self.assertEqual(p.returncode, 1, "the stopped old primary makes status fail")
         self.assertRegex(p.stdout, r"postgres-primary\s+\d+\s+down")

@@ -247,9 +247,12 @@ static void test_builtin(void)
         snprintf(name, sizeof name, "pg_stat_checkpointer_%s_total", ckpt[k]);
         check_family(c, name, C);
     }
+    /* What the dashboard shows besides (dashboard.yaml). */
+    check_family(c, "pg_server_time_seconds", G);
+    check_family(c, "pg_table_rows", G);
     /* Nothing else: every static family is one of the above. */
     CHECK(c->nfamilies == 1 + 17 + 2 + 2 + 1 + 11 + 3 + 2 + 1 + 12 + 9 + 8 + 1 + 3 + 3 + 7 + 10 +
-                              sizeof more / sizeof more[0] + sizeof ckpt / sizeof ckpt[0]);
+                              2 + sizeof more / sizeof more[0] + sizeof ckpt / sizeof ckpt[0]);
 
     /* Headers are pre-rendered with upstream's HELP text. */
     size_t i = pp_catalog_find_family(c, "pg_locks_count");
@@ -330,6 +333,8 @@ static void test_builtin(void)
         {"pg_buffercache_summary", 60, "buffercache_summary", V_16},
         {"pg_process_idle_buckets", 15, "process_idle", V_ALL},
         {"pg_process_idle", 15, "process_idle", V_ALL},
+        {"pg_server_time", 15, "dashboard", V_ALL},
+        {"pg_table_rows", 15, "dashboard", V_ALL},
     };
     CHECK(c->nqueries == sizeof freshness / sizeof freshness[0]);
     for (size_t k = 0; k < sizeof freshness / sizeof freshness[0]; k++) {
@@ -372,7 +377,8 @@ static void test_builtin(void)
             check_failures++;
         }
     }
-    CHECK(c->ncollectors == PP_NCOLLECTORS + 2);
+    /* + static and database_conflicts (legacy in upstream), + dashboard */
+    CHECK(c->ncollectors == PP_NCOLLECTORS + 3);
     /* the histogram's samples, from two queries */
     q = query(c, "pg_process_idle_buckets");
     CHECK_STR(column(q, "bucket")->metric, "pg_process_idle_seconds_bucket");

@@ -249,11 +249,36 @@ static void test_unread_env(void)
     }
 }
 
+/* --web.dashboard-address: none by default, repeatable and comma-separated */
+static void test_dashboard_addresses(void)
+{
+    pp_config c;
+    char err[256] = "";
+    char *none[] = {"pgpulse"};
+    CHECK(parse(&c, err, sizeof err, 1, none) == 0);
+    CHECK(c.ndashboard == 0);
+    pp_config_deinit(&c);
+    char *two[] = {"pgpulse", "--web.dashboard-address=:5000,127.0.0.1:5001",
+                   "--web.dashboard-address", "[::1]:5002"};
+    CHECK(parse(&c, err, sizeof err, 4, two) == 0);
+    CHECK(c.ndashboard == 3);
+    if (c.ndashboard == 3) {
+        CHECK_STR(c.dashboard[0], ":5000");
+        CHECK_STR(c.dashboard[1], "127.0.0.1:5001");
+        CHECK_STR(c.dashboard[2], "[::1]:5002");
+    }
+    pp_config_deinit(&c);
+    char *empty[] = {"pgpulse", "--web.dashboard-address=:5000,"};
+    CHECK(parse(&c, err, sizeof err, 2, empty) != 0);
+    CHECK_CONTAINS(err, "--web.dashboard-address");
+}
+
 int main(void)
 {
     test_constant_labels();
     test_unread_env();
     test_defaults_and_forms();
+    test_dashboard_addresses();
     test_flag_beats_env();
     test_errors_name_the_flag();
     test_collectors();
