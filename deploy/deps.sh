@@ -5,8 +5,9 @@
 #
 #   deploy/deps.sh build      compiler, CMake and the libraries pgpulse links
 #   deploy/deps.sh server     PostgreSQL 15 server and client
-#   deploy/deps.sh test       what the test suite uses besides (promtool, python3, curl, HAProxy;
-#                             docker-compose and the shell linter check deploy/, no engine needed)
+#   deploy/deps.sh test       what the test suite uses besides (promtool, python3, curl, HAProxy,
+#                             Debian's postgres_exporter for test_compat_011; docker-compose and
+#                             the shell linter check deploy/, no engine needed)
 #   deploy/deps.sh cluster    what deploy/local/cluster.sh runs besides PostgreSQL (Prometheus, HAProxy, curl)
 #   deploy/deps.sh bench      the reference exporter and wrk
 #   deploy/deps.sh lint       clang-format, for the formatting check
@@ -19,7 +20,7 @@ set -euo pipefail
 declare -A groups=(
     [build]="cmake gcc make pkg-config libh2o-dev libuv1-dev libssl-dev libpq-dev libyaml-dev zlib1g-dev"
     [server]="postgresql-15 postgresql-client-15 postgresql-contrib"
-    [test]="prometheus python3 curl procps shellcheck docker-compose haproxy"
+    [test]="prometheus python3 curl procps shellcheck docker-compose haproxy prometheus-postgres-exporter"
     [cluster]="prometheus haproxy curl"
     [bench]="prometheus-postgres-exporter wrk"
     [lint]="clang-format"
