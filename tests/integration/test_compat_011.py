@@ -14,7 +14,8 @@ all the monitoring role needs (with the pg_stat_statements extension
 created for stat_statements). The default catalog's differences from
 0.11.1 are printed, not asserted: they are the input of docs/migration.md.
 The metrics upstream's mixin alerts and dashboard read are on both pages
-(those 0.11.1 had).
+(those 0.11.1 had). With several DSNs the 0.11 catalog's series carry
+server once, and promtool accepts its pages.
 """
 
 import http.client
@@ -25,7 +26,8 @@ import subprocess
 import tempfile
 import unittest
 
-from pgharness import PgServer, Pgpulse, free_port, parse_exposition, wait_for
+from pgharness import (PgServer, Pgpulse, assert_promtool_ok, free_port, parse_exposition,
+                       wait_for)
 
 SOURCE_DIR = os.environ.get(
     "PGPULSE_SOURCE_DIR",
@@ -227,6 +229,26 @@ class Compat011Test(unittest.TestCase):
         for s in self.compat_page.find("pg_locks_count") + self.compat_page.find("pg_static"):
             self.assertEqual(s.labels.get("server"), self.pg.label(), repr(s))
         self.assertEqual(self.compat_page.find("pg_up")[0].labels, {})
+
+    def test_several_dsns(self):
+        # with two targets every series has server already: once, valid
+        dsns = ",".join([self.dsn, self.standby.uri(user=self.user, password=self.password)])
+        p = Pgpulse([f"--catalog={COMPAT}"], env={"DATA_SOURCE_NAME": dsns})
+        self.addCleanup(p.destroy)
+        page = p.wait_for(lambda pg: len({s.labels.get("server")
+                                          for s in pg.find("pg_locks_count")}) == 2 and pg,
+                          30, "pg_locks_count of both servers")
+        self.assertEqual(page.problems, [])
+        for s in page.find("pg_static") + page.find("pg_up"):
+            self.assertIn(s.labels["server"], (self.pg.label(), self.standby.label()), repr(s))
+        status, _, body = p.get("/metrics")
+        self.assertEqual(status, 200)
+        assert_promtool_ok(self, body)
+
+    def test_promtool_accepts_the_page(self):
+        status, _, body = self.compat.get("/metrics")
+        self.assertEqual(status, 200)
+        assert_promtool_ok(self, body)
 
     def test_mixin_metrics_0_11(self):
         missing = [n for n in MIXIN if n not in NOT_IN_011 and not self.compat_page.find(n)]
