@@ -5,8 +5,9 @@ with a streaming standby, an archiver and a replication slot.
 Covers: with the compat catalog, every metric family Debian's exporter
 shows is on pgpulse's page with the same type (untyped there is a gauge
 here), the same label names, the same series (label values) and the same
-HELP text, bar the differences listed in ALLOWED; settings have the same
-values. Both exporters connect as a login role that is only a member of
+HELP text, bar the differences listed in ALLOWED_*; settings, database
+sizes and pg_static have the same values. Both exporters connect as a
+login role that is only a member of
 pg_monitor, and so does pgpulse with the default catalog and every
 collector switched on, against the primary and the standby: no query
 fails (pgpulse_query_errors_total is 0 for every query), so pg_monitor is
@@ -280,6 +281,16 @@ class Compat011Test(unittest.TestCase):
         differ = {n: (mine[n], ref[n]) for n in ref if n not in SESSION_SETTINGS
                   and mine[n] != ref[n]}
         self.assertEqual(differ, {}, "settings with another value (pgpulse, 0.11.1)")
+
+    def test_sizes_and_static_agree(self):
+        ref = {s.labels["datname"]: s.value for s in self.ref_page.find("pg_database_size_bytes")}
+        mine = {s.labels["datname"]: s.value
+                for s in self.compat_page.find("pg_database_size_bytes")}
+        self.assertEqual(set(mine), set(ref))
+        for db, size in ref.items():  # read a moment apart: within 5 %
+            self.assertLess(abs(mine[db] - size), size * 0.05, db)
+        self.assertEqual(self.compat_page.find("pg_static")[0].labels,
+                         self.ref_page.find("pg_static")[0].labels)
 
     def test_disable_flags_as_0_11(self):
         # 0.11.1's --disable-default-metrics drops its legacy built-ins but
