@@ -29,7 +29,8 @@ else()
                  "(deploy/deps.sh package installs it)")
 endif()
 
-install(FILES deploy/debian/copyright DESTINATION ${CMAKE_INSTALL_DOCDIR})
+install(FILES deploy/debian/copyright docs/migration.md docs/metrics.md
+        DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(FILES deploy/systemd/pgpulse.service DESTINATION /lib/systemd/system
         COMPONENT system EXCLUDE_FROM_ALL)
 # 0640: it may hold a password; systemd reads it as root.
@@ -49,8 +50,9 @@ set(CPACK_STRIP_FILES TRUE)
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "Prometheus exporter for PostgreSQL")
 # The summary is the first line of the Description field; this is the rest.
 set(CPACK_DEBIAN_PACKAGE_DESCRIPTION
-  "pgpulse is a drop-in replacement for postgres_exporter: the same port
-(9187), DATA_SOURCE_NAME, flags and metric names. It keeps one
+  "pgpulse replaces postgres_exporter: the same port (9187),
+DATA_SOURCE_NAME, most of its flags and its metric names (see
+/usr/share/doc/pgpulse for what differs). It keeps one
 asynchronous connection per server, runs its query catalog on its own
 schedule and serves /metrics from a page rendered once per collection, so
 a scrape never waits on a database.

@@ -7,7 +7,8 @@
 #   deploy/deps.sh server     PostgreSQL 15 server and client
 #   deploy/deps.sh test       what the test suite uses besides (promtool, python3, curl, HAProxy,
 #                             openssl and htpasswd for the TLS and basic-auth certificates and hashes;
-#                             docker-compose and the shell linter check deploy/, no engine needed)
+#                             Debian's postgres_exporter for test_compat_011; docker-compose and
+#                             the shell linter check deploy/, no engine needed)
 #   deploy/deps.sh cluster    what deploy/local/cluster.sh runs besides PostgreSQL (Prometheus, HAProxy, curl)
 #   deploy/deps.sh bench      the reference exporter and wrk
 #   deploy/deps.sh lint       clang-format, for the formatting check
@@ -21,7 +22,7 @@ set -euo pipefail
 declare -A groups=(
     [build]="cmake gcc make pkg-config libh2o-dev libuv1-dev libssl-dev libpq-dev libyaml-dev zlib1g-dev libcrypt-dev"
     [server]="postgresql-15 postgresql-client-15 postgresql-contrib"
-    [test]="prometheus python3 curl procps shellcheck docker-compose haproxy openssl apache2-utils"
+    [test]="prometheus python3 curl procps shellcheck docker-compose haproxy openssl apache2-utils prometheus-postgres-exporter"
     [cluster]="prometheus haproxy curl"
     [bench]="prometheus-postgres-exporter wrk"
     [lint]="clang-format"

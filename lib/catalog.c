@@ -438,14 +438,15 @@ typedef struct defaults {
     pp_scope scope;
     const char *collector; /* borrowed from the document; NULL: not set */
     bool default_metrics;
+    bool server_label;
 } defaults;
 
 static const char *const top_keys[] = {"defaults", "queries", NULL};
-static const char *const defaults_keys[] = {"interval",  "timeout",         "runs_on", "scope",
-                                            "collector", "default_metrics", NULL};
+static const char *const defaults_keys[] = {"interval",  "timeout",         "runs_on",      "scope",
+                                            "collector", "default_metrics", "server_label", NULL};
 static const char *const query_keys[] = {
-    "name",  "namespace",  "sql",     "versions",  "interval",        "timeout", "runs_on",
-    "scope", "max_series", "columns", "collector", "default_metrics", NULL};
+    "name",  "namespace",  "sql",     "versions",  "interval",        "timeout",      "runs_on",
+    "scope", "max_series", "columns", "collector", "default_metrics", "server_label", NULL};
 static const char *const version_keys[] = {"min_version", "max_version", "sql", NULL};
 static const char *const column_keys[] = {"role", "help", "metric", "label", "scale", NULL};
 
@@ -530,6 +531,9 @@ static int parse_defaults(ctx *x, const pp_yaml_node *m, defaults *d)
         return -1;
     if ((v = pp_yaml_get(m, "default_metrics")) &&
         get_bool(x, v, "default_metrics", where, &d->default_metrics) < 0)
+        return -1;
+    if ((v = pp_yaml_get(m, "server_label")) &&
+        get_bool(x, v, "server_label", where, &d->server_label) < 0)
         return -1;
     return 0;
 }
@@ -801,6 +805,9 @@ static int check_columns(ctx *x, const pp_yaml_node *cols, pp_catalog_query *q, 
         }
         if (c->role == PP_COL_LABEL && strcmp(c->label, "datname") == 0)
             q->datname_label = true;
+        if (c->role == PP_COL_LABEL && q->server_label && strcmp(c->label, "server") == 0)
+            return fail_at(x, src[i].key,
+                           "label \"server\" is set by \"server_label\" in query \"%s\"", q->name);
         if (c->role == PP_COL_LABEL)
             for (size_t j = 0; j < i; j++)
                 if (q->columns[j].role == PP_COL_LABEL &&
@@ -1074,6 +1081,10 @@ static int parse_query(ctx *x, const pp_yaml_node *m, size_t index, const defaul
     if ((v = pp_yaml_get(m, "default_metrics")) &&
         get_bool(x, v, "default_metrics", where, &q.default_metrics) < 0)
         goto cleanup;
+    q.server_label = d->server_label;
+    if ((v = pp_yaml_get(m, "server_label")) &&
+        get_bool(x, v, "server_label", where, &q.server_label) < 0)
+        goto cleanup;
     if (x->base->keep != NULL && !x->base->keep(&q, x->base->keep_data)) {
         rc = 0; /* switched off: not loaded */
         goto cleanup;
@@ -1108,7 +1119,7 @@ static int load_into(const pp_catalog *base, stage *st, const char *name, const 
                      size_t len, char *err, size_t errlen)
 {
     pp_yaml_doc *doc = NULL;
-    defaults d = {0, 0, PP_RUNS_ON_ANY, PP_SCOPE_DATABASE, NULL, false};
+    defaults d = {0, 0, PP_RUNS_ON_ANY, PP_SCOPE_DATABASE, NULL, false, false};
     const pp_yaml_node *root, *v;
     int rc = -1;
 
@@ -1636,6 +1647,8 @@ void pp_catalog_dump(const pp_catalog *c, FILE *out)
                 fputs(")", out);
             }
         fputs("\n  labels:", out);
+        if (q->server_label)
+            fputs(" server", out);
         for (size_t k = 0; k < q->ncolumns; k++)
             if (q->columns[k].role == PP_COL_LABEL)
                 fprintf(out, " %s", q->columns[k].label);

@@ -109,6 +109,9 @@ typedef struct pp_catalog_query {
     bool default_metrics;   /* one of postgres_exporter's "default metrics"
                                (its built-in map, not a collector), which
                                --disable-default-metrics turns off */
+    bool server_label;      /* its series carry server="host:port" even with
+                               one target, as postgres_exporter 0.11's
+                               legacy series did */
 } pp_catalog_query;
 
 typedef struct pp_catalog_family {

@@ -69,6 +69,8 @@ struct pp_target {
     pp_query_state *q; /* one per catalog query */
     char *label;       /* server="host:port" or "" */
     char *db_label;    /* server="host:port",datname="db" or "" */
+    char *srv_label;   /* server="host:port" whatever the options say, for
+                          queries with server_label */
     bool leader;       /* runs the server-scope queries of its server */
     char *server_opts; /* the "options" value sent at connect */
 
@@ -545,6 +547,8 @@ static void on_result(pp_conn *c, void *data, size_t index, const PGresult *res)
              * server, unless the query has a datname label of its own */
             const char *label =
                 q->scope == PP_SCOPE_DATABASE && !q->datname_label ? t->db_label : t->label;
+            if (q->server_label && !t->opt->server_label)
+                label = t->srv_label;
             pp_rows_begin(t->rows, q, t->families, label, cap);
             t->rows_begun = true;
         }
@@ -622,20 +626,22 @@ static void make_label(pp_target *t)
     pp_buf b = PP_BUF_INIT;
     free(t->label);
     free(t->db_label);
+    free(t->srv_label);
     const char *constant = t->opt->constant_labels;
     if (constant != NULL)
         pp_buf_puts(&b, constant);
+    if (b.len > 0)
+        pp_buf_putc(&b, ',');
+    pp_buf_puts(&b, "server=\"");
+    pp_render_label_value(&b, t->dsn.label, strlen(t->dsn.label));
+    pp_buf_putc(&b, '"');
+    t->srv_label = pp_strdup(b.data);
     if (!t->opt->server_label) {
         t->label = pp_strdup(constant != NULL ? constant : "");
         t->db_label = pp_strdup(t->label);
         pp_buf_deinit(&b);
         return;
     }
-    if (b.len > 0)
-        pp_buf_putc(&b, ',');
-    pp_buf_puts(&b, "server=\"");
-    pp_render_label_value(&b, t->dsn.label, strlen(t->dsn.label));
-    pp_buf_putc(&b, '"');
     t->label = pp_strdup(b.data);
     const char *db = pp_dsn_database(&t->dsn);
     pp_buf_puts(&b, ",datname=\"");
@@ -661,7 +667,7 @@ static bool same_query(const pp_catalog_query *a, const pp_catalog_query *b)
 {
     if (!pp_str_eq(a->name, b->name) || !pp_str_eq(a->namespace, b->namespace) ||
         a->nvariants != b->nvariants || a->ncolumns != b->ncolumns || a->dynamic != b->dynamic ||
-        a->runs_on != b->runs_on)
+        a->runs_on != b->runs_on || a->server_label != b->server_label)
         return false;
     for (size_t i = 0; i < a->nvariants; i++)
         if (a->variants[i].min_version != b->variants[i].min_version ||
@@ -810,6 +816,7 @@ static void on_timer_closed(uv_handle_t *h)
     pp_gen_unref(t->gen);
     free(t->label);
     free(t->db_label);
+    free(t->srv_label);
     pp_piece_unref(t->self.piece);
     for (size_t i = 0; i < t->ndiscovered; i++)
         free(t->discovered[i]);

@@ -50,9 +50,13 @@ INSTALLED = {
     "/etc/default/pgpulse",
     "/usr/share/man/man1/pgpulse.1.gz",
     "/usr/share/doc/pgpulse/copyright",
+    "/usr/share/doc/pgpulse/migration.md",
+    "/usr/share/doc/pgpulse/metrics.md",
     "/usr/share/pgpulse/queries/README.md",
 } | {"/usr/share/pgpulse/queries/" + os.path.basename(p)
-     for p in glob.glob(os.path.join(SOURCE_DIR, "queries", "*.yaml"))}
+     for p in glob.glob(os.path.join(SOURCE_DIR, "queries", "*.yaml"))
+     } | {"/usr/share/pgpulse/queries/compat/" + os.path.basename(p)
+          for p in glob.glob(os.path.join(SOURCE_DIR, "queries", "compat", "*.yaml"))}
 # What deb-systemd-helper leaves while the package is installed.
 SYSTEMD_STATE = [
     "/etc/systemd/system/multi-user.target.wants/pgpulse.service",

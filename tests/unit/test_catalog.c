@@ -434,6 +434,48 @@ static bool keep_not_b(const pp_catalog_query *q, void *data)
     return q->collector == NULL || strcmp(q->collector, "b") != 0;
 }
 
+/* "server_label": from "defaults" or the query; --dumpmaps lists the label,
+ * and a label column of that name is refused. */
+static void test_server_label(void)
+{
+    pp_catalog *c = pp_catalog_new();
+    int rc = load(c, "t.yaml",
+                  "defaults:\n"
+                  "  server_label: true\n"
+                  "queries:\n"
+                  "  - name: q1\n"
+                  "    sql: SELECT 1 AS x\n"
+                  "    columns: {x: {role: gauge, help: h}}\n"
+                  "  - name: q2\n"
+                  "    server_label: false\n"
+                  "    sql: SELECT 1 AS y\n"
+                  "    columns: {y: {role: gauge, help: h}}\n");
+    if (rc != 0)
+        fprintf(stderr, "server_label: %s\n", err);
+    CHECK(rc == 0);
+    CHECK(query(c, "q1")->server_label && !query(c, "q2")->server_label);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    pp_catalog_dump(c, f);
+    fclose(f);
+    CHECK_CONTAINS(text, "q1\n  collector: q1\n  defined at: t.yaml:4:5\n");
+    CHECK_CONTAINS(text, "  labels: server\n  metrics:\n    q1_x gauge: h\n");
+    CHECK_CONTAINS(text, "  labels:\n  metrics:\n    q2_y gauge: h\n");
+    free(text);
+    pp_catalog_free(c);
+    EXPECT_ERROR("queries:\n"
+                 "  - name: a\n"
+                 "    server_label: true\n"
+                 "    sql: SELECT 'x' AS server, 1 AS x\n"
+                 "    columns: {server: label, x: {role: gauge, help: h}}\n",
+                 "t.yaml:5:15: ", "label \"server\" is set by \"server_label\" in query \"a\"");
+    EXPECT_ERROR("defaults:\n"
+                 "  server_label: yes\n"
+                 "queries: []\n",
+                 "t.yaml:2:17: ", "bad boolean \"yes\" for \"server_label\" in \"defaults\"");
+}
+
 /* "collector" and "default_metrics", in a query and in "defaults". */
 static void test_collectors(void)
 {
@@ -1303,6 +1345,7 @@ int main(void)
     test_errors();
     test_reserved();
     test_collectors();
+    test_server_label();
     test_histograms();
     test_format();
     test_pick();
