@@ -163,9 +163,14 @@ static bool is_tls13_suite(const char *name)
            strcmp(name, "TLS_CHACHA20_POLY1305_SHA256") == 0;
 }
 
-static int get_ciphers(ctx *x, const pp_yaml_node *n)
+/* What one item of a list names in OpenSSL's terms: the name, or "" to
+ * leave the item out, or NULL after reporting it. */
+typedef const char *(*item_name)(ctx *x, const pp_yaml_node *s, const char *what);
+
+/* A sequence of scalars as OpenSSL's colon-separated list in *dst (NULL
+ * when empty). Returns 0 or -1. */
+static int get_list(ctx *x, const pp_yaml_node *n, const char *what, item_name name, char **dst)
 {
-    const char *what = "tls_server_config.cipher_suites";
     if (is_null(n))
         return 0;
     if (expect(x, n, PP_YAML_SEQUENCE, what) != 0)
@@ -173,31 +178,38 @@ static int get_ciphers(ctx *x, const pp_yaml_node *n)
     pp_buf b = PP_BUF_INIT;
     for (size_t i = 0; i < n->n; i++) {
         const pp_yaml_node *s = n->items[i];
-        if (expect(x, s, PP_YAML_SCALAR, what) != 0)
-            goto fail;
-        if (is_tls13_suite(s->str))
-            continue;
-        /* the toolkit's names are the IANA ones, as Go spells them */
-        const char *ossl = OPENSSL_cipher_name(s->str);
-        if (strncmp(s->str, "TLS_", 4) != 0 || ossl == NULL || strcmp(ossl, "(NONE)") == 0) {
-            pp_yaml_error_at(x->err, x->errlen, x->doc, s, "%s: unknown cipher suite \"%s\"", what,
-                             s->str);
-            goto fail;
+        const char *v = expect(x, s, PP_YAML_SCALAR, what) == 0 ? name(x, s, what) : NULL;
+        if (v == NULL) {
+            pp_buf_deinit(&b);
+            return -1;
         }
+        if (*v == '\0')
+            continue;
         if (b.len > 0)
             pp_buf_putc(&b, ':');
-        pp_buf_puts(&b, ossl);
+        pp_buf_puts(&b, v);
     }
-    free(x->c->ciphers);
-    x->c->ciphers = b.len > 0 ? pp_buf_steal(&b, NULL) : NULL;
+    free(*dst);
+    *dst = b.len > 0 ? pp_buf_steal(&b, NULL) : NULL;
     pp_buf_deinit(&b);
     return 0;
-fail:
-    pp_buf_deinit(&b);
-    return -1;
 }
 
-static int get_curves(ctx *x, const pp_yaml_node *n)
+static const char *cipher_name(ctx *x, const pp_yaml_node *s, const char *what)
+{
+    if (is_tls13_suite(s->str))
+        return ""; /* TLS 1.3 suites are not configurable, as in Go */
+    /* the toolkit's names are the IANA ones, as Go spells them */
+    const char *ossl = OPENSSL_cipher_name(s->str);
+    if (strncmp(s->str, "TLS_", 4) != 0 || ossl == NULL || strcmp(ossl, "(NONE)") == 0) {
+        pp_yaml_error_at(x->err, x->errlen, x->doc, s, "%s: unknown cipher suite \"%s\"", what,
+                         s->str);
+        return NULL;
+    }
+    return ossl;
+}
+
+static const char *curve_name(ctx *x, const pp_yaml_node *s, const char *what)
 {
     static const char *const map[][2] = {
         {"CurveP256", "P-256"},
@@ -205,36 +217,23 @@ static int get_curves(ctx *x, const pp_yaml_node *n)
         {"CurveP521", "P-521"},
         {"X25519", "X25519"},
     };
-    const char *what = "tls_server_config.curve_preferences";
-    if (is_null(n))
-        return 0;
-    if (expect(x, n, PP_YAML_SEQUENCE, what) != 0)
-        return -1;
-    pp_buf b = PP_BUF_INIT;
-    for (size_t i = 0; i < n->n; i++) {
-        const pp_yaml_node *s = n->items[i];
-        if (expect(x, s, PP_YAML_SCALAR, what) != 0)
-            goto fail;
-        size_t j = 0;
-        while (j < 4 && strcmp(map[j][0], s->str) != 0)
-            j++;
-        if (j == 4) {
-            pp_yaml_error_at(x->err, x->errlen, x->doc, s,
-                             "%s: unknown curve \"%s\" (CurveP256, CurveP384, CurveP521, X25519)",
-                             what, s->str);
-            goto fail;
-        }
-        if (b.len > 0)
-            pp_buf_putc(&b, ':');
-        pp_buf_puts(&b, map[j][1]);
-    }
-    free(x->c->groups);
-    x->c->groups = b.len > 0 ? pp_buf_steal(&b, NULL) : NULL;
-    pp_buf_deinit(&b);
-    return 0;
-fail:
-    pp_buf_deinit(&b);
-    return -1;
+    for (size_t j = 0; j < sizeof(map) / sizeof(map[0]); j++)
+        if (strcmp(map[j][0], s->str) == 0)
+            return map[j][1];
+    pp_yaml_error_at(x->err, x->errlen, x->doc, s,
+                     "%s: unknown curve \"%s\" (CurveP256, CurveP384, CurveP521, X25519)", what,
+                     s->str);
+    return NULL;
+}
+
+static int get_ciphers(ctx *x, const pp_yaml_node *n)
+{
+    return get_list(x, n, "tls_server_config.cipher_suites", cipher_name, &x->c->ciphers);
+}
+
+static int get_curves(ctx *x, const pp_yaml_node *n)
+{
+    return get_list(x, n, "tls_server_config.curve_preferences", curve_name, &x->c->groups);
 }
 
 static int read_tls(ctx *x, const pp_yaml_node *m, const pp_yaml_node *at)

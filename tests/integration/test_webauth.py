@@ -27,6 +27,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.parse
 import unittest
 import warnings
 
@@ -268,6 +269,30 @@ class WebAuthTest(unittest.TestCase):
         self.assertIn("basic authentication is required", log)
         for secret in (PASSWORD, base64.b64encode(f"prometheus:{PASSWORD}".encode()).decode()):
             self.assertNotIn(secret, log)
+
+    def test_dashboard_and_probe_behind_the_same_auth(self):
+        """The dashboard address, the dashboard's data and /probe ask for the
+        same credentials as /metrics: nothing is reachable around them."""
+        from pgharness import free_port
+        dash = free_port()
+        pulse = self.start(f"basic_auth_users:\n  prometheus: {self.hash}\n", name="dash.yml",
+                           args=[f"--web.dashboard-address=127.0.0.1:{dash}"])
+        good = {"Authorization": _basic("prometheus", PASSWORD)}
+        probe = "/probe?target=" + urllib.parse.quote(self.pg.uri())
+        for port, path in ((dash, "/"), (dash, "/api/v1/status"), (dash, "/dashboard.js"),
+                           (pulse.port, "/api/v1/status"), (pulse.port, probe)):
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            resp.read()
+            self.assertEqual(resp.status, 401, (port, path))
+            self.assertEqual(resp.getheader("WWW-Authenticate"), 'Basic realm="pgpulse"')
+            conn.request("GET", path, headers=good)
+            resp = conn.getresponse()
+            resp.read()
+            self.assertEqual(resp.status, 200, (port, path))
+            conn.close()
+        pulse.stop_checked()
 
     def test_basic_auth_without_tls_and_many_at_once(self):
         # bcrypt runs off the loop: sixteen first logins and wrong
