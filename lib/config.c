@@ -124,6 +124,16 @@ static const flag flags[] = {
     PP_COLLECTORS(COLLECTOR_FLAG)
 #undef COLLECTOR_FLAG
     /* postgres_exporter's older names for two of them */
+    {"collector.stat_statements.include_query", K_BOOL, F(ss_include_query), 0, NULL, "false", 0,
+     "Also report pg_stat_statements_query_id{queryid,query}: each statement's text."},
+    {"collector.stat_statements.query_length", K_COUNT, F(ss_query_length), 0, NULL, "120", 0,
+     "Cut statement texts to this many characters."},
+    {"collector.stat_statements.limit", K_COUNT, F(ss_limit), 0, NULL, "100", 0,
+     "Report at most this many statements (the ones that took the most time)."},
+    {"collector.stat_statements.exclude_databases", K_TEXT, F(ss_exclude_databases), 0, NULL, NULL,
+     0, "Leave out the statements of these databases (comma-separated)."},
+    {"collector.stat_statements.exclude_users", K_TEXT, F(ss_exclude_users), 0, NULL, NULL, 0,
+     "Leave out the statements of these users (comma-separated)."},
     {"collector.bgwriter", K_BOOL, F(collectors[PP_COLLECTOR_stat_bgwriter]), 0, NULL, NULL, 0,
      "Same as --collector.stat_bgwriter (its name before postgres_exporter 0.13)."},
     {"collector.replication_slot", K_BOOL, F(collectors[PP_COLLECTOR_replication_slots]), 0, NULL,
@@ -544,6 +554,8 @@ void pp_config_deinit(pp_config *c)
     free(c->extend_query_path);
     free(c->config_file);
     free(c->constant_labels);
+    free(c->ss_exclude_databases);
+    free(c->ss_exclude_users);
     free(c->metric_prefix);
     free(c->probe_allowed);
     free(c->exclude_databases);

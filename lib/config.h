@@ -98,10 +98,17 @@ typedef struct pp_config {
     double role_interval;            /* seconds between role checks at most */
     bool enable_lifecycle;           /* POST /-/reload */
     bool collectors[PP_NCOLLECTORS]; /* --[no-]collector.<name> */
-    bool disable_default_metrics;    /* drop the catalog's default_metrics queries */
-    bool disable_settings_metrics;   /* postgres_exporter 0.11's --no-collector.settings */
-    bool dumpmaps;                   /* print the catalog and exit */
-    char *web_config_file;           /* owned; exporter-toolkit web config, or NULL (plain HTTP) */
+    /* --collector.stat_statements.*: handed to the server as session
+     * settings the stat_statements queries read */
+    bool ss_include_query;
+    double ss_query_length;
+    double ss_limit;
+    char *ss_exclude_databases;    /* owned, or NULL */
+    char *ss_exclude_users;        /* owned, or NULL */
+    bool disable_default_metrics;  /* drop the catalog's default_metrics queries */
+    bool disable_settings_metrics; /* postgres_exporter 0.11's --no-collector.settings */
+    bool dumpmaps;                 /* print the catalog and exit */
+    char *web_config_file;         /* owned; exporter-toolkit web config, or NULL (plain HTTP) */
     bool show_version;
     bool show_help;
 } pp_config;

@@ -287,11 +287,47 @@ static int adjust_catalog(pp_catalog *cat, const pp_config *cfg, const char *con
     return 0;
 }
 
+/* Appends " -c name=value" with value escaped for libpq's options
+ * (spaces and backslashes). */
+static void session_setting(pp_buf *b, const char *name, const char *value)
+{
+    pp_buf_printf(b, "%s-c %s=", b->len > 0 ? " " : "", name);
+    for (const char *p = value; *p != '\0'; p++) {
+        if (*p == ' ' || *p == '\\')
+            pp_buf_putc(b, '\\');
+        pp_buf_putc(b, *p);
+    }
+}
+
+/* The settings the catalog's stat_statements queries read
+ * (current_setting('pgpulse.stat_statements_...')), from the flags. */
+static char *session_settings(const pp_config *cfg)
+{
+    pp_buf b = PP_BUF_INIT;
+    char n[32];
+    snprintf(n, sizeof(n), "%.0f", cfg->ss_limit);
+    session_setting(&b, "pgpulse.stat_statements_limit", n);
+    snprintf(n, sizeof(n), "%.0f", cfg->ss_query_length);
+    session_setting(&b, "pgpulse.stat_statements_query_length", n);
+    session_setting(&b, "pgpulse.stat_statements_include_query",
+                    cfg->ss_include_query ? "on" : "off");
+    session_setting(&b, "pgpulse.stat_statements_exclude_databases",
+                    cfg->ss_exclude_databases != NULL ? cfg->ss_exclude_databases : "");
+    session_setting(&b, "pgpulse.stat_statements_exclude_users",
+                    cfg->ss_exclude_users != NULL ? cfg->ss_exclude_users : "");
+    return pp_buf_steal(&b, NULL);
+}
+
 static int load(exporter *e, const pp_config *cfg, loaded *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
     pp_catalog *cat;
     char *constant = NULL;
+    if (cfg->ss_limit < 1 || cfg->ss_query_length < 1) {
+        snprintf(err, errlen, "--collector.stat_statements.%s: must be at least 1",
+                 cfg->ss_limit < 1 ? "limit" : "query_length");
+        return -1;
+    }
     if (cfg->max_per_server == 1) {
         snprintf(err, errlen,
                  "--collection.max-connections-per-server: 1 leaves no connection for "
@@ -366,6 +402,8 @@ static int load(exporter *e, const pp_config *cfg, loaded *out, char *err, size_
     popt.auto_discover = false;
     popt.constant_labels = constant != NULL ? pp_strdup(constant) : NULL;
     topt.constant_labels = constant;
+    topt.session = session_settings(cfg);
+    popt.session = session_settings(cfg);
     split_names(cfg->include_databases, &topt.include, &topt.ninclude);
     split_names(cfg->exclude_databases, &topt.exclude, &topt.nexclude);
     out->gen = pp_gen_new(cat, &topt, ++e->gen_id);

@@ -45,5 +45,6 @@ void pp_gen_unref(pp_gen *g)
     free(g->topt.include);
     free(g->topt.exclude);
     free(g->topt.constant_labels);
+    free(g->topt.session);
     free(g);
 }

@@ -32,6 +32,7 @@ typedef struct pp_target_options {
     size_t ninclude;
     char **exclude; /* owned by the generation: databases discovery leaves out */
     size_t nexclude;
+    char *session; /* owned by the generation: more "-c name=value" server options, or NULL */
     char *constant_labels; /* owned by the generation: 'k="v",...' on every series of a
                               target (--constantLabels), or NULL */
 } pp_target_options;

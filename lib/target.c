@@ -63,6 +63,7 @@ struct pp_target {
     pp_gate *seats;        /* borrowed: connections to its server (non-leaders), or NULL */
     pp_gate_waiter seat_w; /* this target's seat, or its place in the queue */
     bool resting;          /* gave its seat up between cycles: its results stay */
+    bool reconnect;        /* the server options changed: reconnect after this batch */
     uv_timer_t timer;      /* next cycle or reconnect */
     bool closing;
 
@@ -569,6 +570,8 @@ static void on_result(pp_conn *c, void *data, size_t index, const PGresult *res)
     query_failed(t, (size_t)qi, msg);
 }
 
+static void reconnect(pp_target *t);
+
 static void on_batch_done(pp_conn *c, void *data)
 {
     pp_target *t = data;
@@ -577,7 +580,10 @@ static void on_batch_done(pp_conn *c, void *data)
         /* started before a reload: run the new catalog at once */
         t->phase = PHASE_NONE;
         end_batch(t);
-        start_timer(t, 0, on_cycle_timer);
+        if (t->reconnect)
+            reconnect(t);
+        else
+            start_timer(t, 0, on_cycle_timer);
         return;
     }
     if (t->phase == PHASE_PROBE) {
@@ -601,6 +607,10 @@ static void on_batch_done(pp_conn *c, void *data)
     t->last_cycle_error = t->cycle_error;
     t->last_collect = pp_clock_wall();
     notify(t, first);
+    if (t->reconnect) {
+        reconnect(t);
+        return;
+    }
     if (t->seats != NULL && !t->leader && pp_gate_waiting(t->seats) > 0) {
         /* other databases of the server wait for a seat: give it up until
          * something is due again, keeping what was collected */
@@ -752,6 +762,23 @@ static void use_gen(pp_target *t, pp_gen *gen)
     pp_gen_unref(old);
 }
 
+/* The "options" sent at connect: the user's own first, then our timeouts
+ * and the session settings catalog queries read (fixed per connection: a
+ * reload that changes them reconnects; one that changes lock_timeout
+ * applies to the next connection). */
+static char *server_options(const pp_target *t)
+{
+    pp_buf b = PP_BUF_INIT;
+    const char *user_opts = pp_dsn_get(&t->dsn, "options");
+    long lock_ms = (long)(t->opt->lock_timeout * 1000 + 0.5);
+    pp_buf_printf(&b, "%s%s-c statement_timeout=%ld -c lock_timeout=%ld",
+                  user_opts ? user_opts : "", user_opts ? " " : "", (long)(INTERNAL_TIMEOUT * 1000),
+                  lock_ms > 0 ? lock_ms : 1);
+    if (t->opt->session != NULL)
+        pp_buf_printf(&b, " %s", t->opt->session);
+    return pp_buf_steal(&b, NULL);
+}
+
 pp_target *pp_target_new(uv_loop_t *loop, pp_dsn *dsn, pp_gen *gen, pp_gate *gate,
                          pp_target_change_cb on_change, void *data, const pp_log *log)
 {
@@ -771,16 +798,7 @@ pp_target *pp_target_new(uv_loop_t *loop, pp_dsn *dsn, pp_gen *gen, pp_gate *gat
     t->timer.data = t;
     use_gen(t, gen);
 
-    /* the user's own server options first, then our timeouts (lock_timeout
-     * is fixed per connection: a reload that changes it applies to the
-     * next connection) */
-    pp_buf b = PP_BUF_INIT;
-    const char *user_opts = pp_dsn_get(&t->dsn, "options");
-    long lock_ms = (long)(t->opt->lock_timeout * 1000 + 0.5);
-    pp_buf_printf(&b, "%s%s-c statement_timeout=%ld -c lock_timeout=%ld",
-                  user_opts ? user_opts : "", user_opts ? " " : "", (long)(INTERNAL_TIMEOUT * 1000),
-                  lock_ms > 0 ? lock_ms : 1);
-    t->server_opts = pp_buf_steal(&b, NULL);
+    t->server_opts = server_options(t);
 
     static const pp_conn_callbacks cb = {on_up, on_down, on_result, on_batch_done};
     t->conn = pp_conn_new(loop, &t->dsn, &cb, t, log);
@@ -792,11 +810,35 @@ void pp_target_start(pp_target *t, double delay)
     start_timer(t, delay, on_connect_timer);
 }
 
+/* Makes a new connection with the current server options, keeping what
+ * the target shows meanwhile (pg_up stays 1 unless the attempt fails). */
+static void reconnect(pp_target *t)
+{
+    t->reconnect = false;
+    pp_conn_reset(t->conn);
+    t->up = false;
+    t->resting = true;
+    connect_now(t);
+}
+
 void pp_target_set_gen(pp_target *t, pp_gen *gen)
 {
     if (t->closing || gen == t->gen)
         return;
+    const char *old_session = t->opt->session;
+    bool session_changed = !pp_str_eq(old_session, gen->topt.session);
     use_gen(t, gen);
+    if (session_changed) {
+        /* the queries read settings the connection was made with */
+        free(t->server_opts);
+        t->server_opts = server_options(t);
+        if (t->up && t->phase == PHASE_NONE) {
+            reconnect(t);
+            notify(t, false);
+            return;
+        }
+        t->reconnect = t->up; /* after the batch in flight */
+    }
     if (t->up && t->phase == PHASE_NONE)
         start_timer(t, 0, on_cycle_timer);
     /* a batch in flight ends in on_batch_done, which starts a cycle */

@@ -172,6 +172,51 @@ class CollectorsTest(unittest.TestCase):
                     self.assertEqual(set(s.labels), {"user", "datname", "queryid"}, repr(s))
         self.assertEqual(collectors_of(page, "pg_scrape_collector_success")["stat_statements"], 1)
 
+    def test_stat_statements_options(self):
+        """The --collector.stat_statements.* flags, as upstream: the query
+        text series, its length, the limit and the exclusions."""
+        heavy = "SELECT count(*) FROM generate_series(1, 300000)"
+        self.pg.psql(heavy + " -- from the other database", dbname=NO_EXT_DB)
+        self.pg.psql(f"SET ROLE {self.pg.user}; {heavy} -- as the test user")
+        self.pg.psql(heavy + " -- as postgres, in postgres")
+
+        def have(page, **labels):
+            return any(all(s.labels.get(k) == v for k, v in labels.items())
+                       for s in page.find("pg_stat_statements_calls_total"))
+        # without exclusions the other database and the other user show up
+        plain = self.another(["--collector.stat_statements"]).wait_for(
+            lambda p: have(p, datname=NO_EXT_DB) and have(p, user=self.pg.user) and p, 60,
+            "statements of the other database and user")
+        self.assertFalse(plain.find("pg_stat_statements_query_id"))
+        page = self.another([
+            "--collector.stat_statements", "--collector.stat_statements.include_query",
+            "--collector.stat_statements.query_length=12",
+            f"--collector.stat_statements.exclude_databases={NO_EXT_DB}, nosuchdb",
+            f"--collector.stat_statements.exclude_users={self.pg.user}"]).wait_for(
+            lambda p: p.find("pg_stat_statements_query_id") and p, 60, "the query texts")
+        self.assertTrue(have(page, datname="postgres"))
+        self.assertFalse(have(page, datname=NO_EXT_DB))
+        self.assertFalse(have(page, user=self.pg.user))
+        texts = page.find("pg_stat_statements_query_id")
+        self.assertTrue(all(len(s.labels["query"]) <= 12 and s.value == 1 for s in texts), texts)
+        ids = {s.labels["queryid"] for s in page.find("pg_stat_statements_calls_total")}
+        self.assertLessEqual({s.labels["queryid"] for s in texts}, ids)
+        # the limit, and a reload that changes it (the settings go with the
+        # connection: the target reconnects)
+        flags = os.path.join(tempfile.mkdtemp(prefix="pgpulse-ss-"), "flags")
+        self.addCleanup(shutil.rmtree, os.path.dirname(flags), True)
+        with open(flags, "w") as f:
+            f.write("--collector.stat_statements\n--collector.stat_statements.limit=3\n")
+        pulse = self.another(["--config.flags-file=" + flags])
+        limited = pulse.wait_for(lambda p: p.find("pg_stat_statements_calls_total") and p, 60,
+                                 "three statements")
+        self.assertEqual(len(limited.find("pg_stat_statements_calls_total")), 3)
+        with open(flags, "w") as f:
+            f.write("--collector.stat_statements\n--collector.stat_statements.limit=1\n")
+        pulse.proc.send_signal(signal.SIGHUP)
+        pulse.wait_for(lambda p: len(p.find("pg_stat_statements_calls_total")) == 1, 60,
+                       "one statement after the reload")
+
     def test_failing_collector_reports_zero(self):
         # the extension exists in "postgres" only: in NO_EXT_DB its view
         # does not, so the query fails; the process stays up and says so
