@@ -1537,6 +1537,10 @@ static int parse_legacy_entry(ctx *x, const pp_yaml_node *key, const pp_yaml_nod
     q.line = key->line;
     q.column = key->column;
     q.scope = PP_SCOPE_DATABASE; /* upstream runs user queries on every DSN */
+    /* upstream labels every user query series server="host:port"; it also
+     * keeps them apart from a built-in query's series of the same family
+     * (Debian's example has pg_stat_user_tables_*, as the catalog does) */
+    q.server_label = true;
 
     q.variants = pp_calloc(1, sizeof *q.variants);
     q.nvariants = 1;

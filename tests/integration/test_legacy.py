@@ -172,6 +172,9 @@ class LegacyQueriesTest(unittest.TestCase):
         self.assertGreaterEqual(page.value("pg_itest_legacy_commits", datname="postgres",
                                            tag_lockmode="exclusive"), 1000000)
         self.assertLessEqual(page.value("pg_itest_legacy_commits"), 1000000 + int(commits))
+        # server="host:port" on every series, as upstream's user queries
+        self.assertEqual(page.find("pg_itest_legacy_answer")[0].labels["server"],
+                         self.pg.label())
         fam = page.families["pg_itest_legacy_answer"]
         self.assertEqual((fam.type, fam.help), ("gauge", "The answer"))
         fam = page.families["pg_itest_legacy_commits"]
@@ -245,6 +248,10 @@ class LegacyQueriesTest(unittest.TestCase):
         pulse = self.start(["--extend.query-path=" + self.path])
         page = pulse.wait_for(lambda p: p.find("pg_itest_conv_seconds_count") and p, 30,
                               "the legacy histogram")
+        # upstream's server label is on every series of a user query
+        server = self.pg.label()
+        self.assertEqual({s.labels.pop("server", None) for s in page.samples
+                          if s.name.startswith("pg_itest_conv_")}, {server})
         got = sorted((s.name, tuple(sorted(s.labels.items())), s.value)
                      for s in page.samples if s.name.startswith("pg_itest_conv_"))
 

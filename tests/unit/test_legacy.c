@@ -115,6 +115,7 @@ static void test_translation(void)
         CHECK(q->runs_on == PP_RUNS_ON_PRIMARY);
         CHECK(q->scope == PP_SCOPE_DATABASE);
         CHECK(q->datname_label);
+        CHECK(q->server_label); /* server="host:port" on every series, as upstream */
         CHECK(!q->dynamic);
         CHECK(q->ncolumns == 5);
         const pp_catalog_column *col = column(q, "datname");
