@@ -62,8 +62,9 @@ typedef enum pp_column_role {
 /* How a gauge or counter column's text becomes a value. */
 typedef enum pp_column_conv {
     PP_CONV_NUMBER,   /* pp_render_parse_value: numbers and booleans */
-    PP_CONV_LEGACY,   /* as PP_CONV_NUMBER, and date and timestamp columns
-                         as unix seconds (postgres_exporter's user queries) */
+    PP_CONV_LEGACY,   /* as PP_CONV_NUMBER, date and timestamp columns as
+                         unix seconds, NULL as NaN (postgres_exporter's
+                         user queries) */
     PP_CONV_DURATION, /* Go duration text ("1h2m3s") as whole milliseconds;
                          "-1" gives no sample (a legacy DURATION) */
 } pp_column_conv;

@@ -430,8 +430,10 @@ int pp_rows_parse_array(const char *text, double **vals, size_t *n, size_t *cap)
 /* The value of one cell as conv reads it; false when it gives no sample. */
 static bool cell_value(const PGresult *res, int row, int c, pp_column_conv conv, double *v)
 {
-    if (PQgetisnull(res, row, c))
-        return false;
+    if (PQgetisnull(res, row, c)) {
+        *v = NAN; /* upstream's GAUGE and COUNTER read NULL as NaN */
+        return conv == PP_CONV_LEGACY;
+    }
     const char *text = PQgetvalue(res, row, c);
     switch (conv) {
     case PP_CONV_DURATION:

@@ -388,7 +388,7 @@ static void test_rows(void)
          * counts than bounds */
         "a", "{5,1,2,1}", "{3,9,2,1,7}", "4.5", "3", "1m30s", "2024-02-29 12:34:56.5+00", "7",
         /* +Inf given: no second one; NULL sum NaN, NULL count 0; "-1" and
-         * interval text give no duration */
+         * interval text give no duration, a NULL GAUGE NaN */
         "b", "{1,Infinity}", "{1,2}", NULL, NULL, "-1", NULL, "f",
         /* a bound that is not a number drops that row's histogram only */
         "c", "{1,x}", "{1,2}", "1", "2", "00:00:01", "1970-01-02", "t",
@@ -413,10 +413,13 @@ static void test_rows(void)
                    "pg_h_age_milliseconds{server=\"h:1\",app=\"a\"} 90000\n"
                    "pg_h_age_milliseconds{server=\"h:1\",app=\"d\"} 7200000\n"
                    "pg_h_at{server=\"h:1\",app=\"a\"} 1709210096\n"
+                   "pg_h_at{server=\"h:1\",app=\"b\"} NaN\n"
                    "pg_h_at{server=\"h:1\",app=\"c\"} 86400\n"
+                   "pg_h_at{server=\"h:1\",app=\"d\"} NaN\n"
                    "pg_h_n{server=\"h:1\",app=\"a\"} 7\n"
                    "pg_h_n{server=\"h:1\",app=\"b\"} 0\n"
-                   "pg_h_n{server=\"h:1\",app=\"c\"} 1\n");
+                   "pg_h_n{server=\"h:1\",app=\"c\"} 1\n"
+                   "pg_h_n{server=\"h:1\",app=\"d\"} NaN\n");
     CHECK(dropped == 1); /* c's histogram */
     free(got);
 
