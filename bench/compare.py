@@ -518,9 +518,8 @@ def report(r, facts, args, started):
         "",
         f"- machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']}, Linux {m['kernel']}",
         f"- pgpulse: {m['pgpulse']}"
-        + (", with `" + " ".join(os.path.relpath(a, REPO) if a.startswith(REPO) else a
-                                 for a in facts["pgpulse_args"]) + "`"
-           if facts["pgpulse_args"] else ""),
+        + (", with `" + " ".join(a.replace(REPO + os.sep, "") for a in facts["pgpulse_args"])
+           + "`" if facts["pgpulse_args"] else ""),
         f"- postgres_exporter: {m['postgres_exporter']}"
         + (", with the whole of its example queries.yaml (`--extend.query-path`)"
            if args.queries == "example"
