@@ -1411,7 +1411,7 @@ static int parse_legacy_column(ctx *x, const pp_yaml_node *key, const pp_yaml_no
     col->role = legacy_usages[u].role;
     col->conv = legacy_usages[u].conv;
     if (legacy_usages[u].suffix[0] != '\0') {
-        /* the namespace with --metric-prefix; check_columns checks the name */
+        /* q_namespace has --metric-prefix applied already */
         pp_buf b = PP_BUF_INIT;
         pp_buf_printf(&b, "%s_%s%s", q_namespace, key->str, legacy_usages[u].suffix);
         col->metric = pp_buf_steal(&b, NULL);
