@@ -23,12 +23,26 @@ log_connections on), each logged in as its own role:
    during that run. The body size of one response of each kind is measured
    separately.
 
+What the exporters collect (--queries):
+
+- `tables` (the default, as in earlier results): pgpulse its built-in
+  catalog; postgres_exporter its defaults plus the two per-table
+  namespaces of Debian's example queries.yaml.
+- `example`: both read the whole of Debian's example queries.yaml with
+  --extend.query-path, and pgpulse runs the 0.11 compatibility catalog
+  (queries/compat/postgres_exporter-0.11.yaml) in place of its own, so the
+  two pages carry the same families. The file's pg_stat_statements
+  namespace fails on PostgreSQL 13 and later in both (each says so once
+  per run of it).
+
 It prints a Markdown report (machine facts, one table, ratios pgpulse /
-postgres_exporter) and writes it to bench/results/<date>.md. Everything it
-starts is stopped on exit, failure, Ctrl-C or SIGTERM.
+postgres_exporter) and writes it to bench/results/<date>.md
+(example-<date>.md with --queries example). Everything it starts is
+stopped on exit, failure, Ctrl-C or SIGTERM.
 
     python3 bench/compare.py            # builds pgpulse (Release) in build-bench/
     python3 bench/compare.py --pgpulse /path/to/pgpulse
+    python3 bench/compare.py --queries example
 
 Needs: cmake and the build dependencies (unless --pgpulse), postgresql-15
 (with its contrib module pg_stat_statements), prometheus-postgres-exporter,
@@ -58,6 +72,7 @@ PG_EXPORTER = os.environ.get("POSTGRES_EXPORTER_BIN", "/usr/bin/prometheus-postg
 # per-table queries as an example for --extend.query-path. We use those two.
 PG_EXPORTER_QUERIES = "/usr/share/doc/prometheus-postgres-exporter/examples/queries.yaml"
 PG_EXPORTER_TABLE_QUERIES = ("pg_stat_user_tables", "pg_statio_user_tables")
+COMPAT_CATALOG = os.path.join(REPO, "queries", "compat", "postgres_exporter-0.11.yaml")
 WRK = os.environ.get("WRK", "wrk")
 
 ROLES = {"pgpulse": "bench_pgpulse", "postgres_exporter": "bench_pgexporter"}
@@ -289,10 +304,17 @@ def measure(args, pgpulse_bin, tmpdir):
     r = {n: {} for n in NAMES}  # results per exporter
     note("starting PostgreSQL 15")
     pg = start_server()
-    queries = table_queries_file(tmpdir)
     exps = {}
+    pgpulse_args = []
+    if args.queries == "example":
+        if not os.path.exists(PG_EXPORTER_QUERIES):
+            raise RuntimeError(f"--queries example: {PG_EXPORTER_QUERIES} not found")
+        queries = PG_EXPORTER_QUERIES
+        pgpulse_args = [f"--catalog={COMPAT_CATALOG}", f"--extend.query-path={queries}"]
+    else:
+        queries = table_queries_file(tmpdir)
     try:
-        exps["pgpulse"] = Exporter("pgpulse", [pgpulse_bin],
+        exps["pgpulse"] = Exporter("pgpulse", [pgpulse_bin] + pgpulse_args,
                                    pg.uri(user=ROLES["pgpulse"]), tmpdir)
         exps["postgres_exporter"] = Exporter(
             "postgres_exporter",
@@ -359,7 +381,7 @@ def measure(args, pgpulse_bin, tmpdir):
                 r[n]["log_problems"] = [line.rstrip() for line in f
                                         if re.search(r"level=(?:warn|error)", line)]
         facts = {"postgres": pg.scalar("SHOW server_version"),
-                 "queries": queries}
+                 "queries": queries, "pgpulse_args": pgpulse_args}
         return r, facts
     except BaseException:
         for e in exps.values():
@@ -495,9 +517,13 @@ def report(r, facts, args, started):
         f"Command: `{cmd}` (took {facts['elapsed']:.0f} s)",
         "",
         f"- machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']}, Linux {m['kernel']}",
-        f"- pgpulse: {m['pgpulse']}",
+        f"- pgpulse: {m['pgpulse']}"
+        + (", with `" + " ".join(a.replace(REPO + os.sep, "") for a in facts["pgpulse_args"])
+           + "`" if facts["pgpulse_args"] else ""),
         f"- postgres_exporter: {m['postgres_exporter']}"
-        + (", with the per-table queries of its example queries.yaml" if facts["queries"]
+        + (", with the whole of its example queries.yaml (`--extend.query-path`)"
+           if args.queries == "example"
+           else ", with the per-table queries of its example queries.yaml" if facts["queries"]
            else ""),
         f"- PostgreSQL {facts['postgres']}, {TABLES} tables of {ROWS:,} rows,"
         " pg_stat_statements; everything on loopback",
@@ -534,6 +560,10 @@ def main():
     ap.add_argument("--window", type=int, default=60,
                     help="seconds of the side-by-side scrape window")
     ap.add_argument("--interval", type=int, default=15, help="scrape interval in the window")
+    ap.add_argument("--queries", choices=("tables", "example"), default="tables",
+                    help="tables: pgpulse's catalog against postgres_exporter with the per-table "
+                         "queries of Debian's example queries.yaml; example: both with the whole "
+                         "file (--extend.query-path), pgpulse with the 0.11 compat catalog")
     ap.add_argument("--no-save", action="store_true", help="print only, write no results file")
     args = ap.parse_args()
 
@@ -560,7 +590,7 @@ def main():
     text = report(r, facts, args, started)
     print(text)
     if not args.no_save:
-        path = results_path(started)
+        path = results_path(started, "example-" if args.queries == "example" else "")
         with open(path, "w") as f:
             f.write(text)
         note(f"wrote {os.path.relpath(path, REPO)}")

@@ -461,6 +461,8 @@ static const struct {
 
 static const char *role_name(pp_column_role r)
 {
+    if (r == PP_COL_HISTOGRAM) /* legacy only: not a role of the native format */
+        return "histogram";
     for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
         if (roles[i].role == r)
             return roles[i].name;
@@ -480,6 +482,15 @@ static bool is_histogram_role(pp_column_role r)
 static const char *histogram_suffix(pp_column_role r)
 {
     return r == PP_COL_BUCKET ? "_bucket" : r == PP_COL_SUM ? "_sum" : "_count";
+}
+
+/* Whether sample is one of the samples of the histogram named hist. */
+static bool legacy_sample_of(const char *hist, const char *sample)
+{
+    size_t n = strlen(hist);
+    return strncmp(hist, sample, n) == 0 &&
+           (strcmp(sample + n, "_bucket") == 0 || strcmp(sample + n, "_sum") == 0 ||
+            strcmp(sample + n, "_count") == 0);
 }
 
 static pp_metric_type role_type(pp_column_role r)
@@ -899,12 +910,23 @@ static int check_columns(ctx *x, const pp_yaml_node *cols, pp_catalog_query *q, 
         }
         if (check_reserved_metric(x, src[i].metric ? src[i].metric : src[i].key, q, c) < 0)
             goto cleanup;
-        for (size_t j = 0; j < i; j++)
-            if (is_value_role(q->columns[j].role) && strcmp(q->columns[j].metric, c->metric) == 0) {
-                fail_at(x, src[i].key, "metric \"%s\" is produced twice in query \"%s\"", c->metric,
+        for (size_t j = 0; j < i; j++) {
+            const pp_catalog_column *o = &q->columns[j];
+            const char *twice = NULL;
+            if (!is_value_role(o->role))
+                continue;
+            if (strcmp(o->metric, c->metric) == 0)
+                twice = c->metric;
+            else if (c->role == PP_COL_HISTOGRAM && legacy_sample_of(c->metric, o->metric))
+                twice = o->metric;
+            else if (o->role == PP_COL_HISTOGRAM && legacy_sample_of(o->metric, c->metric))
+                twice = c->metric;
+            if (twice != NULL) {
+                fail_at(x, src[i].key, "metric \"%s\" is produced twice in query \"%s\"", twice,
                         q->name);
                 goto cleanup;
             }
+        }
     }
     /* Families last, once nothing else can fail but a conflict. */
     for (size_t i = 0; i < q->ncolumns; i++) {
@@ -920,6 +942,14 @@ static int check_columns(ctx *x, const pp_yaml_node *cols, pp_catalog_query *q, 
                 fi += x->base->nfamilies;
         }
         size_t other = sample_clash(x, c->metric, fi);
+        /* a legacy histogram's samples are <metric>_bucket, _sum, _count */
+        static const char *const hsuffix[] = {"_bucket", "_sum", "_count"};
+        for (size_t k = 0; c->role == PP_COL_HISTOGRAM && other == (size_t)-1 && k < 3; k++) {
+            pp_buf b = PP_BUF_INIT;
+            pp_buf_printf(&b, "%s%s", c->metric, hsuffix[k]);
+            other = sample_clash(x, b.data, fi);
+            pp_buf_deinit(&b);
+        }
         if (other != (size_t)-1) {
             fail_at(x, src[i].metric ? src[i].metric : src[i].key,
                     "metric \"%s\" of query \"%s\" would mix with the samples of %s \"%s\" of "
@@ -1307,19 +1337,20 @@ static const char *const legacy_column_keys[] = {"usage", "description", "metric
 static const struct {
     const char *name;
     pp_column_role role;
-    const char *unsupported; /* why, when the usage cannot be translated */
+    pp_column_conv conv;
+    const char *suffix; /* appended to "<namespace>_<column>" */
 } legacy_usages[] = {
-    {"LABEL", PP_COL_LABEL, NULL},
-    {"COUNTER", PP_COL_COUNTER, NULL},
-    {"GAUGE", PP_COL_GAUGE, NULL},
-    {"DISCARD", PP_COL_DISCARD, NULL},
+    {"LABEL", PP_COL_LABEL, PP_CONV_NUMBER, ""},
+    {"COUNTER", PP_COL_COUNTER, PP_CONV_LEGACY, ""},
+    {"GAUGE", PP_COL_GAUGE, PP_CONV_LEGACY, ""},
+    {"DISCARD", PP_COL_DISCARD, PP_CONV_NUMBER, ""},
     /* upstream ignores metric_mapping in user queries, so the column never
      * yields a value: reading it as discard gives the same page */
-    {"MAPPEDMETRIC", PP_COL_DISCARD, NULL},
-    {"DURATION", PP_COL_DISCARD,
-     "it parses text such as \"1h2m3s\" into milliseconds; return a number and use GAUGE"},
-    {"HISTOGRAM", PP_COL_DISCARD,
-     "it reads arrays of bucket bounds and counts; return one row per bucket and use GAUGE"},
+    {"MAPPEDMETRIC", PP_COL_DISCARD, PP_CONV_NUMBER, ""},
+    {"DURATION", PP_COL_GAUGE, PP_CONV_DURATION, "_milliseconds"},
+    /* the bounds column; rows.c reads <column>_bucket, _sum and _count,
+     * which upstream's mapping discards, listed or not */
+    {"HISTOGRAM", PP_COL_HISTOGRAM, PP_CONV_NUMBER, ""},
 };
 
 /* YAML 1.1 booleans, as yaml.v2 reads them into a bool. */
@@ -1348,7 +1379,8 @@ static int get_legacy_bool(ctx *x, const pp_yaml_node *n, const char *key, const
 
 /* One "<column>: {usage, description}" pair of "metrics". */
 static int parse_legacy_column(ctx *x, const pp_yaml_node *key, const pp_yaml_node *val,
-                               const char *ns, pp_catalog_column *col, colsrc *src)
+                               const char *ns, const char *q_namespace, pp_catalog_column *col,
+                               colsrc *src)
 {
     char where[320];
     const pp_yaml_node *usage, *desc;
@@ -1373,13 +1405,19 @@ static int parse_legacy_column(ctx *x, const pp_yaml_node *key, const pp_yaml_no
             break;
     if (u == sizeof legacy_usages / sizeof legacy_usages[0])
         return fail_at(x, usage,
-                       "bad usage \"%s\" %s: expected LABEL, COUNTER, GAUGE, DISCARD or "
-                       "MAPPEDMETRIC (upper case)",
+                       "bad usage \"%s\" %s: expected LABEL, COUNTER, GAUGE, DISCARD, "
+                       "MAPPEDMETRIC, DURATION or HISTOGRAM (upper case)",
                        usage->str, where);
-    if (legacy_usages[u].unsupported != NULL)
-        return fail_at(x, usage, "usage %s in \"%s\" is not supported yet (column \"%s\"): %s",
-                       usage->str, ns, key->str, legacy_usages[u].unsupported);
     col->role = legacy_usages[u].role;
+    col->conv = legacy_usages[u].conv;
+    if (legacy_usages[u].suffix[0] != '\0') {
+        /* q_namespace has --metric-prefix applied already */
+        pp_buf b = PP_BUF_INIT;
+        pp_buf_printf(&b, "%s_%s%s", q_namespace, key->str, legacy_usages[u].suffix);
+        col->metric = pp_buf_steal(&b, NULL);
+        if (!pp_render_valid_metric_name(col->metric))
+            return fail_at(x, key, "invalid metric name \"%s\" %s", col->metric, where);
+    }
     src->role = usage;
     if ((desc = pp_yaml_get(val, "description")) != NULL &&
         expect_kind(x, desc, PP_YAML_SCALAR, "description", where) < 0)
@@ -1436,7 +1474,8 @@ static int parse_legacy_metrics(ctx *x, const pp_yaml_node *seq, const pp_yaml_n
                     goto cleanup;
                 }
             size_t c = q->ncolumns++;
-            if (parse_legacy_column(x, key, m->items[2 * k + 1], ns, &q->columns[c], &src[c]) < 0)
+            if (parse_legacy_column(x, key, m->items[2 * k + 1], ns, q->namespace, &q->columns[c],
+                                    &src[c]) < 0)
                 goto cleanup;
         }
     }
@@ -1498,6 +1537,10 @@ static int parse_legacy_entry(ctx *x, const pp_yaml_node *key, const pp_yaml_nod
     q.line = key->line;
     q.column = key->column;
     q.scope = PP_SCOPE_DATABASE; /* upstream runs user queries on every DSN */
+    /* upstream labels every user query series server="host:port"; it also
+     * keeps them apart from a built-in query's series of the same family
+     * (Debian's example has pg_stat_user_tables_*, as the catalog does) */
+    q.server_label = true;
 
     q.variants = pp_calloc(1, sizeof *q.variants);
     q.nvariants = 1;

@@ -53,13 +53,27 @@ typedef enum pp_column_role {
     PP_COL_BUCKET,  /* a histogram's <metric>_bucket sample; the query has an le label */
     PP_COL_SUM,     /* a histogram's <metric>_sum sample */
     PP_COL_COUNT,   /* a histogram's <metric>_count sample */
+    /* a legacy HISTOGRAM: the column holds the bounds as an array
+     * ("{1,2,5}"), <column>_bucket the cumulative counts, <column>_sum and
+     * <column>_count the totals; one row gives a whole histogram */
+    PP_COL_HISTOGRAM,
 } pp_column_role;
+
+/* How a gauge or counter column's text becomes a value. */
+typedef enum pp_column_conv {
+    PP_CONV_NUMBER,   /* pp_render_parse_value: numbers and booleans */
+    PP_CONV_LEGACY,   /* as PP_CONV_NUMBER, date and timestamp columns as
+                         unix seconds, NULL as NaN (postgres_exporter's
+                         user queries) */
+    PP_CONV_DURATION, /* Go duration text ("1h2m3s") as whole milliseconds;
+                         "-1" gives no sample (a legacy DURATION) */
+} pp_column_conv;
 
 /* The roles whose column gives a sample. */
 static inline bool pp_catalog_is_value_role(pp_column_role r)
 {
     return r == PP_COL_GAUGE || r == PP_COL_COUNTER || r == PP_COL_BUCKET || r == PP_COL_SUM ||
-           r == PP_COL_COUNT;
+           r == PP_COL_COUNT || r == PP_COL_HISTOGRAM;
 }
 
 typedef struct pp_catalog_column {
@@ -75,6 +89,8 @@ typedef struct pp_catalog_column {
                       (default 1; 0.001 turns milliseconds into seconds) */
     size_t family; /* gauge/counter in a static query: index into
                       catalog families */
+    /* gauge/counter: how the text is read */
+    pp_column_conv conv;
 } pp_catalog_column;
 
 typedef struct pp_catalog_variant {
@@ -176,12 +192,13 @@ int pp_catalog_load_builtin(pp_catalog *c, char *err, size_t errlen)
  * Translates postgres_exporter's user queries file (--extend.query-path,
  * its "queries.yaml") and adds one query per namespace, named
  * "legacy:<namespace>": columns LABEL, GAUGE, COUNTER and DISCARD as
- * their native roles, MAPPEDMETRIC as discard (upstream never gives it a
- * value), metric "<namespace>_<column>", HELP the description,
- * cache_seconds as the interval (else 15s), master: true as runs_on
- * primary, scope database. DURATION and HISTOGRAM, unknown keys and
- * unknown usages are refused. Errors and atomicity as
- * pp_catalog_load_buffer.
+ * their native roles (gauges and counters with PP_CONV_LEGACY),
+ * MAPPEDMETRIC as discard (upstream never gives it a value), DURATION as
+ * a gauge "<namespace>_<column>_milliseconds" with PP_CONV_DURATION,
+ * HISTOGRAM as PP_COL_HISTOGRAM; metric "<namespace>_<column>", HELP the
+ * description, cache_seconds as the interval (else 15s), master: true as
+ * runs_on primary, scope database. Unknown keys and unknown usages are
+ * refused. Errors and atomicity as pp_catalog_load_buffer.
  */
 int pp_catalog_load_legacy_buffer(pp_catalog *c, const char *name, const char *data, size_t len,
                                   char *err, size_t errlen) __attribute__((warn_unused_result));

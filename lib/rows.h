@@ -47,6 +47,17 @@ int pp_rows_add(pp_rows *r, const PGresult *res, char *err, size_t errlen)
  * because their family could not be interned. */
 uint64_t pp_rows_finish(pp_rows *r, pp_piece **out);
 
+/* postgres_exporter's conversions of user query values, each returning 0
+ * and the value, or -1 when the text does not convert (no sample):
+ * Go's time.ParseDuration text ("1h2m3.5s", "-5ms", "0") as whole
+ * milliseconds; */
+int pp_rows_parse_duration(const char *text, double *ms);
+/* a date, timestamp or timestamptz in ISO output as unix seconds; */
+int pp_rows_parse_timestamp(const char *text, double *secs);
+/* a one-dimensional array of numbers ("{1,2,5}") into *vals, grown with
+ * pp_realloc (*cap its capacity; the caller frees it), *n its length. */
+int pp_rows_parse_array(const char *text, double **vals, size_t *n, size_t *cap);
+
 /* Bytes of heap the accumulator holds (its buffers keep their capacity
  * between runs). */
 size_t pp_rows_memory(const pp_rows *r);

@@ -7,12 +7,15 @@
  * one must hold static queries named "legacy:<namespace>" of scope
  * database, with one SQL variant, an interval of whole seconds, a timeout
  * no longer than it, valid label names, and value columns whose metric is
- * "<namespace>_<column>" in a family of their type with that HELP text,
- * none of them reserved for pgpulse's own metrics. Loading the same text a
- * second time must fail when it defined a query and change nothing.
+ * "<namespace>_<column>" (a DURATION's with "_milliseconds") in a family
+ * of their type with that HELP text, none of them reserved for pgpulse's
+ * own metrics, and no family named as a histogram's samples. Loading
+ * the same text a second time must fail when it defined a query and
+ * change nothing.
  */
 #include <math.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "catalog.h"
@@ -58,19 +61,31 @@ static void check_query(const pp_catalog *c, size_t qi)
             FUZZ_CHECK(strcmp(col->label, col->name) == 0);
             break;
         case PP_COL_GAUGE:
-        case PP_COL_COUNTER: {
+        case PP_COL_COUNTER:
+        case PP_COL_HISTOGRAM: {
             nvalue++;
             FUZZ_CHECK(col->scale == 1 && col->help != NULL && col->metric != NULL);
-            size_t nl = strlen(q->namespace);
+            bool duration = col->conv == PP_CONV_DURATION;
+            FUZZ_CHECK(duration ? col->role == PP_COL_GAUGE
+                                : col->conv == PP_CONV_LEGACY || col->role == PP_COL_HISTOGRAM);
+            size_t nl = strlen(q->namespace), cl = strlen(col->name);
             FUZZ_CHECK(strncmp(col->metric, q->namespace, nl) == 0 && col->metric[nl] == '_' &&
-                       strcmp(col->metric + nl + 1, col->name) == 0);
+                       strncmp(col->metric + nl + 1, col->name, cl) == 0 &&
+                       strcmp(col->metric + nl + 1 + cl, duration ? "_milliseconds" : "") == 0);
             FUZZ_CHECK(!reserved(col->metric));
             FUZZ_CHECK(col->family < c->nfamilies);
             const pp_catalog_family *f = &c->families[col->family];
             FUZZ_CHECK(strcmp(f->name, col->metric) == 0 && strcmp(f->help, col->help) == 0);
-            FUZZ_CHECK(f->type ==
-                       (col->role == PP_COL_GAUGE ? PP_METRIC_GAUGE : PP_METRIC_COUNTER));
+            FUZZ_CHECK(f->type == (col->role == PP_COL_GAUGE     ? PP_METRIC_GAUGE
+                                   : col->role == PP_COL_COUNTER ? PP_METRIC_COUNTER
+                                                                 : PP_METRIC_HISTOGRAM));
             FUZZ_CHECK(pp_catalog_find_family(c, f->name) == col->family);
+            for (size_t k = 0; col->role == PP_COL_HISTOGRAM && k < 3; k++) {
+                static const char *const suffix[] = {"_bucket", "_sum", "_count"};
+                char sample[512];
+                snprintf(sample, sizeof sample, "%s%s", col->metric, suffix[k]);
+                FUZZ_CHECK(pp_catalog_find_family(c, sample) == (size_t)-1);
+            }
             break;
         }
         case PP_COL_DISCARD:

@@ -535,11 +535,13 @@ def promtool_check(body):
 
 # promtool's naming lints that postgres_exporter's own metric names trip
 # (pg_stat_database_xact_commit is a counter without _total; pg_locks_count
-# is a gauge ending in _count). A drop-in replacement must keep those names,
-# so these two messages are tolerated for pg_* families and nothing else.
+# is a gauge ending in _count; a legacy queries.yaml's DURATION column is
+# <namespace>_<column>_milliseconds). A drop-in replacement must keep those
+# names, so these messages are tolerated for pg_* families and nothing else.
 TOLERATED_LINTS = (
     'counter metrics should have "_total" suffix',
     'non-histogram and non-summary metrics should not have "_count" suffix',
+    'use base unit "seconds" instead of "milliseconds"',
 )
 
 

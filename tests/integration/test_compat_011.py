@@ -139,7 +139,7 @@ def label_text(item):
 class PgExporter:
     """Debian's prometheus-postgres-exporter 0.11.1 on a free loopback port."""
 
-    def __init__(self, dsn):
+    def __init__(self, dsn, args=()):
         self.tmpdir = tempfile.mkdtemp(prefix="pgpulse-pgexporter-")
         self.port = free_port()
         env = {k: v for k, v in os.environ.items()
@@ -148,7 +148,7 @@ class PgExporter:
         self.log = os.path.join(self.tmpdir, "log")
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
-                [PG_EXPORTER, f"--web.listen-address=127.0.0.1:{self.port}"], env=env,
+                [PG_EXPORTER, f"--web.listen-address=127.0.0.1:{self.port}", *args], env=env,
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 cwd=self.tmpdir)
         wait_for(lambda: get(self.port, "/")[0] == 200, 30, what="postgres_exporter to answer")

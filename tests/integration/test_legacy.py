@@ -2,16 +2,20 @@
 
 Covers: a file in upstream's format with LABEL, GAUGE, COUNTER, DISCARD and
 MAPPEDMETRIC columns gives upstream's metric names, types, HELP texts and
-values next to the built-in metrics; pg_exporter_user_queries_load_error is
+values next to the built-in metrics; DURATION, HISTOGRAM and timestamp
+columns give, sample by sample, what postgres_exporter's conversions give
+(Go durations in milliseconds, arrays of bounds and cumulative counts, unix
+seconds), and promtool accepts the page; pg_exporter_user_queries_load_error is
 0 with the file's sha256; PG_EXPORTER_EXTEND_QUERY_PATH does the same as the
 flag; a broken file stops start-up with exit 1 and file:line:column, and so
-does a usage pgpulse refuses (HISTOGRAM); SIGHUP after editing the file
+does a histogram whose samples another column produces; SIGHUP after editing the file
 picks up the change, and a broken edit keeps the running queries and sets
 the load-error metric to 1 with the new file's hash; master: true does not
 run on a standby.
 """
 
 import hashlib
+import math
 import os
 import shutil
 import signal
@@ -81,14 +85,45 @@ pg_itest_broken:
         usage: "GAGUE"
 """
 
-# line 5, column 16: a usage pgpulse does not translate
-HISTOGRAM = """\
+# line 7, column 7: the histogram's _sum listed again as a gauge
+HISTOGRAM_CLASH = """\
 pg_process_idle:
   query: "SELECT 'x' AS application_name, ARRAY[1, 2] AS seconds"
   metrics:
     - seconds:
         usage: "HISTOGRAM"
         description: "Idle time of server processes"
+    - seconds_sum:
+        usage: "GAUGE"
+        description: "Total idle time"
+"""
+
+# DURATION, HISTOGRAM and a timestamp GAUGE, one row per app; the bounds
+# are unsorted and repeat one (its last count counts), as upstream reads a
+# Go map; b's duration is "-1" and c's PostgreSQL interval text: no sample
+CONVERSIONS = """\
+pg_itest_conv:
+  query: |
+    SELECT app, ARRAY[2.5, 0.5, 1, 1] AS seconds, bk AS seconds_bucket,
+           total AS seconds_sum, n AS seconds_count, took, at
+    FROM (VALUES ('a', ARRAY[3, 1, 2, 3], 7.25::float8, 4, '1h2m3.5s', to_timestamp(86400)),
+                 ('b', ARRAY[2, 0, 0, 0], 6, 2, '-1', '2024-02-29 12:34:56.5+00'::timestamptz),
+                 ('c', ARRAY[0, 0, 0, 0], 0, 0, (interval '1 second')::text, NULL))
+         AS t(app, bk, total, n, took, at)
+  cache_seconds: 1
+  metrics:
+    - app:
+        usage: "LABEL"
+        description: "Application"
+    - seconds:
+        usage: "HISTOGRAM"
+        description: "Idle time"
+    - took:
+        usage: "DURATION"
+        description: "How long it took"
+    - at:
+        usage: "GAUGE"
+        description: "When"
 """
 
 
@@ -138,6 +173,9 @@ class LegacyQueriesTest(unittest.TestCase):
         self.assertGreaterEqual(page.value("pg_itest_legacy_commits", datname="postgres",
                                            tag_lockmode="exclusive"), 1000000)
         self.assertLessEqual(page.value("pg_itest_legacy_commits"), 1000000 + int(commits))
+        # server="host:port" on every series, as upstream's user queries
+        self.assertEqual(page.find("pg_itest_legacy_answer")[0].labels["server"],
+                         self.pg.label())
         fam = page.families["pg_itest_legacy_answer"]
         self.assertEqual((fam.type, fam.help), ("gauge", "The answer"))
         fam = page.families["pg_itest_legacy_commits"]
@@ -200,11 +238,56 @@ class LegacyQueriesTest(unittest.TestCase):
         # logfmt escapes the message's quotes
         self.assertIn(f'{self.path}:6:16: bad usage \\"GAGUE\\"', err)
 
-    def test_histogram_is_refused(self):
-        write(self.path, HISTOGRAM)
+    def test_histogram_clash_stops_startup(self):
+        write(self.path, HISTOGRAM_CLASH)
         err = self.exits_with_1(self.start(["--extend.query-path=" + self.path], wait=False))
-        self.assertIn(f'{self.path}:5:16: usage HISTOGRAM in \\"pg_process_idle\\" is not '
-                      'supported yet', err)
+        self.assertIn(f'{self.path}:7:7: metric \\"pg_process_idle_seconds_sum\\" is produced '
+                      'twice', err)
+
+    def test_duration_histogram_and_timestamps(self):
+        write(self.path, CONVERSIONS)
+        pulse = self.start(["--extend.query-path=" + self.path])
+        page = pulse.wait_for(lambda p: p.find("pg_itest_conv_seconds_count") and p, 30,
+                              "the legacy histogram")
+        # upstream's server label is on every series of a user query
+        server = self.pg.label()
+        self.assertEqual({s.labels.pop("server", None) for s in page.samples
+                          if s.name.startswith("pg_itest_conv_")}, {server})
+        # c's NULL timestamp is NaN, as upstream reads a NULL GAUGE
+        self.assertTrue(math.isnan(page.value("pg_itest_conv_at", app="c")))
+        got = sorted((s.name, tuple(sorted(s.labels.items())), s.value)
+                     for s in page.samples if s.name.startswith("pg_itest_conv_")
+                     and not math.isnan(s.value))
+
+        def hist(app, buckets, total, count):
+            out = [("pg_itest_conv_seconds_bucket", (("app", app), ("le", le)), v)
+                   for le, v in buckets]
+            return out + [("pg_itest_conv_seconds_sum", (("app", app),), total),
+                          ("pg_itest_conv_seconds_count", (("app", app),), count)]
+
+        want = sorted(
+            hist("a", [("0.5", 1), ("1", 3), ("2.5", 3), ("+Inf", 4)], 7.25, 4)
+            + hist("b", [("0.5", 0), ("1", 0), ("2.5", 2), ("+Inf", 2)], 6, 2)
+            + hist("c", [("0.5", 0), ("1", 0), ("2.5", 0), ("+Inf", 0)], 0, 0)
+            + [("pg_itest_conv_took_milliseconds", (("app", "a"),), 3723500),
+               ("pg_itest_conv_at", (("app", "a"),), 86400),
+               ("pg_itest_conv_at", (("app", "b"),), 1709210096)])
+        self.assertEqual(got, want)
+        fams = page.families
+        self.assertEqual((fams["pg_itest_conv_seconds"].type, fams["pg_itest_conv_seconds"].help),
+                         ("histogram", "Idle time"))
+        self.assertEqual((fams["pg_itest_conv_took_milliseconds"].type,
+                          fams["pg_itest_conv_took_milliseconds"].help),
+                         ("gauge", "How long it took"))
+        self.assertEqual(fams["pg_itest_conv_at"].type, "gauge")
+        self.assertNotIn("pg_itest_conv_took", fams)
+        self.assertEqual(page.problems, [])
+        _, _, body = pulse.get()
+        assert_promtool_ok(self, body)
+        # the row's query did not fail: a value that does not convert is
+        # one missing sample, as upstream
+        self.assertEqual(page.value("pgpulse_query_errors_total", query="legacy:pg_itest_conv"), 0)
+        pulse.stop_checked()
 
     def test_missing_file_stops_startup(self):
         missing = os.path.join(self.dir, "nope.yaml")
