@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "buf.h"
@@ -653,6 +654,8 @@ int pp_exporter_run(int argc, char **argv, const pp_config *cfg, const pp_log *l
     mallopt(M_ARENA_MAX, 2);
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
     signal(SIGPIPE, SIG_IGN);
+    /* backoff and schedule jitter: different in every process */
+    srand((unsigned)(uv_hrtime() ^ (uint64_t)getpid()));
     uv_loop_init(&e->loop);
     uv_signal_init(&e->loop, &e->sigterm);
     uv_signal_init(&e->loop, &e->sigint);

@@ -21,7 +21,7 @@
 
 #define SWEEP_MS 10000
 #define CONNECT_SPREAD 0.0
-#define PAGE_MAX_AGE_MS 1000 /* a probe's page is rebuilt at most this old (data ages) */
+#define PAGE_MAX_AGE_MS 30000 /* a probe of an idle target rebuilds a page this old */
 
 struct pp_probe {
     pp_probes *set;
@@ -86,7 +86,7 @@ static void drop(pp_probe *e)
     if (e->next != NULL)
         e->next->prev = e->prev;
     p->n--;
-    e->last = pp_snapshot_fresh(e->snap, PAGE_MAX_AGE_MS);
+    e->last = pp_snapshot_current(e->snap);
     h2o_mem_addref_shared(e->last);
     pp_registry_close(e->reg);
     pp_snapshot_close(e->snap);
@@ -250,9 +250,9 @@ pp_probe *pp_probes_get(pp_probes *p, const char *target, const char *module, in
     e->refs = 2; /* the set's and the caller's */
     e->reg = pp_registry_new(p->loop, p->log, on_change, e);
     e->snap = pp_snapshot_new(p->loop, e->reg, NULL, p->log);
-    /* built when probed: a timer per target would rebuild pages nobody
-     * reads, all at once */
-    pp_snapshot_set_lazy(e->snap);
+    /* built when its target changes, so a probe finds it ready; no timer
+     * per target rebuilding pages nobody reads, all at once */
+    pp_snapshot_no_refresh(e->snap);
     pp_log_write(p->log, PP_LOG_INFO, "probe target added", "target", dsn.masked, NULL);
     start(e, &dsn);
     pp_dsn_deinit(&dsn);
@@ -266,7 +266,8 @@ pp_probe *pp_probes_get(pp_probes *p, const char *target, const char *module, in
 
 bool pp_probe_ready(const pp_probe *e)
 {
-    return e->reg == NULL || pp_registry_settled(e->reg);
+    return e->reg == NULL || (pp_registry_settled(e->reg) &&
+                              pp_snapshot_built_at(e->snap) >= pp_registry_settled_at(e->reg));
 }
 
 pp_page *pp_probe_page(pp_probe *e)

@@ -50,8 +50,8 @@ pp_probe *pp_probes_get(pp_probes *p, const char *target, const char *module, in
 /* Whether the probe's page shows its first collection (or the target has
  * left: then the page is as it was). */
 bool pp_probe_ready(const pp_probe *e);
-/* The probe's page, built now from its cached results if they changed
- * (no query); see pp_snapshot_fresh. */
+/* The probe's page: built when its target last changed, never by a query;
+ * rebuilt now (from cached results) only if it is older than 30 s. */
 pp_page *pp_probe_page(pp_probe *e);
 /* Drops the caller's hold from pp_probes_get. */
 void pp_probe_release(pp_probe *e);

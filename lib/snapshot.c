@@ -39,7 +39,7 @@ struct pp_snapshot {
     bool closing;
     bool building;          /* a gzip is running on the thread pool */
     bool dirty;             /* changed since the build in flight started */
-    bool lazy;              /* built when read (pp_snapshot_fresh), not on timers */
+    bool no_refresh;        /* built on changes only, always off the loop */
     uint64_t last_build_ms; /* loop time the last build took, for spacing */
 };
 
@@ -382,7 +382,7 @@ static void build(pp_snapshot *s)
     size_t estimate = j->tail_len;
     for (size_t i = 0; i < j->npieces; i++)
         estimate += j->pieces[i]->len;
-    if (estimate < INLINE_GZIP) {
+    if (estimate < INLINE_GZIP && !s->no_refresh) {
         /* small: on the loop, at once */
         assemble(j);
         if (j->rc != 0)
@@ -464,16 +464,15 @@ void pp_snapshot_mark_dirty(pp_snapshot *s, bool urgent)
     s->dirty = true;
     if (urgent)
         s->urgent = true;
-    if (s->building || s->lazy)
+    if (s->building)
         return; /* after_gzip schedules again */
     schedule(s);
 }
 
-void pp_snapshot_set_lazy(pp_snapshot *s)
+void pp_snapshot_no_refresh(pp_snapshot *s)
 {
-    s->lazy = true;
+    s->no_refresh = true;
     uv_timer_stop(&s->refresh);
-    uv_timer_stop(&s->debounce);
 }
 
 pp_page *pp_snapshot_fresh(pp_snapshot *s, uint64_t max_age_ms)

@@ -57,10 +57,13 @@ pp_snapshot *pp_snapshot_new(uv_loop_t *loop, const pp_registry *reg,
  * state, which is published on the next loop turn. */
 void pp_snapshot_mark_dirty(pp_snapshot *s, bool urgent);
 
-/* Builds no more on timers: a page is built when read through
- * pp_snapshot_fresh. For pages read seldom and changing often (a probed
- * target's), where timers would cost more than the reads. */
-void pp_snapshot_set_lazy(pp_snapshot *s);
+/* For many small pages (probed targets'): stops the periodic rebuild, so
+ * the page is built when what it shows changes (once per collection of
+ * its targets) or when read through pp_snapshot_fresh past a given age,
+ * and builds even a small page on the thread pool: 200 targets that
+ * collect together would otherwise compress 200 pages in a row on the
+ * loop. */
+void pp_snapshot_no_refresh(pp_snapshot *s);
 
 /* The current page, rebuilt first (on the loop; a big page on the thread
  * pool, and the previous page meanwhile) when something changed or it is

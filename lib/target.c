@@ -64,6 +64,7 @@ struct pp_target {
     pp_gate_waiter seat_w; /* this target's seat, or its place in the queue */
     bool resting;          /* gave its seat up between cycles: its results stay */
     bool reconnect;        /* the server options changed: reconnect after this batch */
+    bool spread_pending;   /* the first cycle after connecting is in progress */
     uv_timer_t timer;      /* next cycle or reconnect */
     bool closing;
 
@@ -223,6 +224,7 @@ static void on_up(pp_conn *c, void *data)
         double now = loop_now(t);
         for (size_t i = 0; i < t->cat->nqueries; i++)
             t->q[i].next_due = now;
+        t->spread_pending = true;
         pp_log_write(t->log, PP_LOG_INFO, "connected", "target", t->dsn.label, "server_version",
                      pp_conn_server_version_string(t->conn), NULL);
     }
@@ -607,6 +609,16 @@ static void on_batch_done(pp_conn *c, void *data)
     t->last_cycle_error = t->cycle_error;
     t->last_collect = pp_clock_wall();
     notify(t, first);
+    if (t->spread_pending) {
+        /* Targets that connect together (a start, a server restart) would
+         * run their queries together forever: each moves its next runs
+         * earlier by up to half an interval, once, so their cycles spread
+         * over the interval and the data never gets older than one. */
+        t->spread_pending = false;
+        double shift = 0.5 * (double)rand() / (double)RAND_MAX;
+        for (size_t i = 0; i < t->cat->nqueries; i++)
+            t->q[i].next_due -= shift * t->cat->queries[i].interval;
+    }
     if (t->reconnect) {
         reconnect(t);
         return;
