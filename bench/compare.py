@@ -539,6 +539,16 @@ def report(r, facts, args, started):
     return "\n".join(lines) + "\n"
 
 
+def publish(text, started, prefix, no_save, say):
+    """Prints a report and, unless no_save, writes it to results_path()."""
+    print(text)
+    if not no_save:
+        path = results_path(started, prefix)
+        with open(path, "w") as f:
+            f.write(text)
+        say(f"wrote {os.path.relpath(path, REPO)}")
+
+
 def results_path(started, prefix=""):
     """bench/results/<prefix><date>.md, or -2, -3, ... when taken."""
     d = os.path.join(BENCH_DIR, "results")
@@ -588,12 +598,7 @@ def main():
                             wrk=first_line([WRK, "-v"]).split(" Copyright")[0])
     facts["elapsed"] = time.monotonic() - t0
     text = report(r, facts, args, started)
-    print(text)
-    if not args.no_save:
-        path = results_path(started, "example-" if args.queries == "example" else "")
-        with open(path, "w") as f:
-            f.write(text)
-        note(f"wrote {os.path.relpath(path, REPO)}")
+    publish(text, started, "example-" if args.queries == "example" else "", args.no_save, note)
 
 
 if __name__ == "__main__":

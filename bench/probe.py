@@ -217,12 +217,7 @@ def main():
         if pg is not None:
             pg.destroy()
     text = report(r, facts, args, started)
-    print(text)
-    if not args.no_save:
-        path = compare.results_path(started, "probe-")
-        with open(path, "w") as f:
-            f.write(text)
-        note(f"written to {os.path.relpath(path, REPO)}")
+    compare.publish(text, started, "probe-", args.no_save, note)
 
 
 if __name__ == "__main__":

@@ -602,12 +602,7 @@ def main():
     facts["machine"] = compare.machine_facts(binary)
     facts["elapsed"] = time.monotonic() - t0
     text = report(results, facts, args, started)
-    print(text)
-    if not args.no_save:
-        path = compare.results_path(started, "scale-")
-        with open(path, "w") as f:
-            f.write(text)
-        note(f"wrote {os.path.relpath(path, REPO)}")
+    compare.publish(text, started, "scale-", args.no_save, note)
 
 
 if __name__ == "__main__":
