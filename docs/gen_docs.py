@@ -77,25 +77,7 @@ UPSTREAM_DATA_SOURCE = ["DATA_SOURCE_NAME", "DATA_SOURCE_URI", "DATA_SOURCE_URI_
 # What pgpulse does with a flag its --help does not list: an unknown flag
 # stops pgpulse at start ("unknown flag --x"), so each needs its reason.
 # A flag missing from both --help and this table stops the generator.
-NOT_IN_PGPULSE = {
-    "web.systemd-socket": "refused at start: socket activation is not supported; "
-                          "let pgpulse bind `--web.listen-address`",
-    "web.config.file": "refused at start: TLS and basic authentication are not there yet; "
-                       "put a TLS-terminating proxy in front, or keep 9187 on a private "
-                       "network",
-    "collector.stat_statements.include_query": "refused at start: not there yet; the query "
-                                               "keeps upstream's default (no query text)",
-    "collector.stat_statements.query_length": "refused at start: not there yet (upstream's "
-                                              "default, 120, has no effect without the text)",
-    "collector.stat_statements.limit": "refused at start: not there yet; the query keeps "
-                                       "upstream's default of 100 statements",
-    "collector.stat_statements.exclude_databases": "refused at start: not there yet; copy "
-                                                   "`stat_statements.yaml` and add a `WHERE`",
-    "collector.stat_statements.exclude_users": "refused at start: not there yet; copy "
-                                               "`stat_statements.yaml` and add a `WHERE`",
-    "help-long": "refused at start: `--help` lists every flag",
-    "help-man": "refused at start: the package installs `man pgpulse`",
-}
+NOT_IN_PGPULSE = {}
 
 
 def run(argv):

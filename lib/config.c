@@ -51,6 +51,9 @@ static const flag flags[] = {
      "(repeatable or comma-separated; the dashboard is also at / of every listen address)."},
     {"web.telemetry-path", K_PATH, F(telemetry_path), 0, "PG_EXPORTER_WEB_TELEMETRY_PATH",
      "/metrics", 0, "Path under which to expose metrics."},
+    {"web.systemd-socket", K_BOOL, F(systemd_socket), 0, NULL, "false", 0,
+     "Listen on the sockets systemd passes (socket activation) instead of "
+     "--web.listen-address."},
     {"web.enable-lifecycle", K_BOOL, F(enable_lifecycle), 0, NULL, "false", 0,
      "Enable reloading the configuration with POST or PUT to /-/reload."},
     {"web.config.file", K_TEXT, F(web_config_file), 0, NULL, NULL, 0,
@@ -158,6 +161,10 @@ static const flag flags[] = {
      "(at least 1ms)."},
     {"version", K_ACTION, F(show_version), 0, NULL, NULL, 0, "Show application version."},
     {"help", K_ACTION, F(show_help), 0, NULL, NULL, 0, "Show context-sensitive help."},
+    {"help-long", K_ACTION, F(show_help), 0, NULL, NULL, 0,
+     "Same as --help (it lists every flag)."},
+    {"help-man", K_ACTION, F(show_help), 0, NULL, NULL, 0,
+     "Same as --help (the package installs man pgpulse)."},
 };
 
 #define NFLAGS (sizeof(flags) / sizeof(flags[0]))

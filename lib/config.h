@@ -111,6 +111,7 @@ typedef struct pp_config {
     char *web_config_file;         /* owned; exporter-toolkit web config, or NULL (plain HTTP) */
     bool show_version;
     bool show_help;
+    bool systemd_socket; /* --web.systemd-socket */
 } pp_config;
 
 /* Parses argv (argv[0] is skipped) and the environment (getenv_fn, or

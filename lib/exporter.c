@@ -704,6 +704,7 @@ int pp_exporter_run(int argc, char **argv, const pp_config *cfg, const pp_log *l
         .write_timeout = e->cfg.write_timeout,
         .startup_wait = e->cfg.startup_wait,
         .enable_lifecycle = e->cfg.enable_lifecycle,
+        .systemd_socket = e->cfg.systemd_socket,
         .web = e->web,
     };
     pp_http_hooks hooks = {on_ready_hook, on_reload_hook, on_status_hook, e};

@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "auth.h"
@@ -1078,6 +1079,48 @@ static int listen_all(pp_http *h, const char *const *addresses, size_t n, h2o_ac
     return 0;
 }
 
+/* systemd socket activation (--web.systemd-socket): the listening sockets
+ * systemd passed, descriptors 3 to 3 + LISTEN_FDS - 1, when LISTEN_PID is
+ * this process. They replace --web.listen-address. */
+static int listen_systemd(pp_http *h, char *err, size_t errlen)
+{
+    const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+    char *end = NULL;
+    long n = fds != NULL ? strtol(fds, &end, 10) : 0;
+    if (pid == NULL || fds == NULL || strtol(pid, NULL, 10) != (long)getpid() || *end != '\0' ||
+        n < 1 || n > 64) {
+        snprintf(err, errlen,
+                 "--web.systemd-socket: systemd passed no listening socket to this "
+                 "process (LISTEN_PID and LISTEN_FDS; start pgpulse from a .socket "
+                 "unit)");
+        return -1;
+    }
+    for (long i = 0; i < n; i++) {
+        listener *l = pp_calloc(1, sizeof(*l));
+        l->http = h;
+        l->accept = &h->accept;
+        uv_tcp_init(h->loop, &l->tcp);
+        h->listeners[h->nlisteners++] = l;
+        h->open_listeners++;
+        int rc = uv_tcp_open(&l->tcp, (uv_os_sock_t)(3 + i));
+        if (rc == 0)
+            rc = uv_listen((uv_stream_t *)&l->tcp, 1024, on_connection);
+        if (rc != 0) {
+            snprintf(err, errlen, "--web.systemd-socket: descriptor %ld: %s", 3 + i,
+                     uv_strerror(rc));
+            return -1;
+        }
+        char fd[24];
+        snprintf(fd, sizeof(fd), "%ld", 3 + i);
+        pp_log_write(h->log, PP_LOG_INFO, "listening", "systemd_fd", fd, "serves", "all", NULL);
+    }
+    /* as sd_listen_fds(1): children must not take them for theirs */
+    unsetenv("LISTEN_PID");
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    return 0;
+}
+
 int pp_http_start(pp_http **out, uv_loop_t *loop, const pp_http_options *opt,
                   const pp_http_hooks *hooks, pp_snapshot *snapshot, pp_probes *probes,
                   pp_http_stats *stats, const pp_log *log, char *err, size_t errlen)
@@ -1132,9 +1175,11 @@ int pp_http_start(pp_http **out, uv_loop_t *loop, const pp_http_options *opt,
         pp_log_write(log, PP_LOG_INFO, "basic authentication is required", "users", n, NULL);
     }
 
-    h->listeners = pp_calloc(opt->naddresses + opt->ndashboard_addresses + 1, sizeof(listener *));
-    if (listen_all(h, opt->addresses, opt->naddresses, &h->accept, "web.listen-address", err,
-                   errlen) != 0 ||
+    h->listeners =
+        pp_calloc(opt->naddresses + opt->ndashboard_addresses + 64 + 1, sizeof(listener *));
+    if ((opt->systemd_socket ? listen_systemd(h, err, errlen)
+                             : listen_all(h, opt->addresses, opt->naddresses, &h->accept,
+                                          "web.listen-address", err, errlen)) != 0 ||
         listen_all(h, opt->dashboard_addresses, opt->ndashboard_addresses, &h->dash_accept,
                    "web.dashboard-address", err, errlen) != 0)
         goto fail;

@@ -52,6 +52,7 @@ typedef struct pp_http_options {
     double write_timeout;       /* seconds a response may take to be read */
     double startup_wait;        /* most seconds a scrape waits for first attempts */
     bool enable_lifecycle;      /* serve POST/PUT /-/reload */
+    bool systemd_socket;        /* listen on systemd's sockets, not on addresses */
     const pp_webconfig *web;    /* borrowed, must outlive the server; NULL = plain HTTP */
 } pp_http_options;
 

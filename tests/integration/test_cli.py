@@ -13,6 +13,7 @@ PG_EXPORTER_WEB_LISTEN_ADDRESS is honoured and an unknown PG_EXPORTER_
 variable is named in a warning.
 """
 
+import http.client
 import json
 import os
 import secrets
@@ -228,6 +229,51 @@ class CliTest(unittest.TestCase):
         pulse.wait_log("var=PG_EXPORTER_NOT_A_THING")
         self.assertIn("environment variable not read by pgpulse", pulse.stderr())
         self.assertEqual(pulse.stop(), 0, pulse.stderr())
+
+    def test_systemd_socket_activation(self):
+        """--web.systemd-socket serves on the socket systemd passes (fd 3,
+        LISTEN_PID/LISTEN_FDS, as a .socket unit does); without one it
+        refuses to start, naming the flag."""
+        import socket
+        import subprocess
+        from pgharness import _pgpulse_bin, free_port, wait_for
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", free_port()))
+        sock.listen(16)
+        port = sock.getsockname()[1]
+        fd = sock.fileno()
+        script = (f'exec 3<&{fd} {fd}<&-; export LISTEN_PID=$$ LISTEN_FDS=1; '
+                  'exec "$0" "$@"')
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("DATA_SOURCE_", "PG_EXPORTER_"))}
+        env["DATA_SOURCE_NAME"] = self.pg.uri()
+        err_path = os.path.join(self.dir, "stderr")
+        with open(err_path, "wb") as err:
+            proc = subprocess.Popen(["bash", "-c", script, _pgpulse_bin(), "--web.systemd-socket"],
+                                    env=env, pass_fds=(fd,), stdout=subprocess.DEVNULL,
+                                    stderr=err, stdin=subprocess.DEVNULL)
+        sock.close()  # only pgpulse holds it now
+        self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.wait()))
+
+        def answers():
+            if proc.poll() is not None:
+                raise AssertionError(open(err_path).read())
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                conn.request("GET", "/metrics")
+                body = conn.getresponse().read().decode()
+                conn.close()
+                return "pg_up 1" in body
+            except OSError:
+                return False
+        wait_for(answers, 30, what="pg_up 1 on the systemd socket")
+        proc.terminate()
+        self.assertEqual(proc.wait(15), 0, open(err_path).read())
+        self.assertIn("systemd_fd=3", open(err_path).read())
+        # no socket passed: a clear error, not a silent default listener
+        pulse = self.start(["--web.systemd-socket"], wait=False)
+        self.assertIn("--web.systemd-socket: systemd passed no listening socket",
+                      self.exits_nonzero(pulse))
 
 
 if __name__ == "__main__":
