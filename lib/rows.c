@@ -23,7 +23,6 @@
 #include "render.h"
 
 #define SAMPLES_DEFAULT_CAP 500000 /* when the caller gives none */
-#define SCRATCH_KEEP 4096          /* column buffers bigger than this are freed after a run */
 
 /* Text and spans as they grow. */
 typedef struct pp_rendered {
@@ -655,7 +654,8 @@ uint64_t pp_rows_finish(pp_rows *r, pp_piece **out)
     }
     /* A piece lives for an interval and there is one per query and target
      * (30,000 at 1,000 targets): it keeps exactly its bytes, and the
-     * scratch space that grew for a big run goes back. */
+     * column scratch goes back (kept, it was a third of what 1,000
+     * targets held: 113 MB against 85 MB freed). */
     size_t len;
     char *text = pp_buf_steal(&o.text, &len);
     if (len > 0)
@@ -664,8 +664,7 @@ uint64_t pp_rows_finish(pp_rows *r, pp_piece **out)
         o.spans = pp_realloc(o.spans, o.nspans * sizeof(pp_span));
     *out = pp_piece_new(text, len, o.spans, o.nspans);
     for (size_t j = 0; j < r->ncolbuf; j++)
-        if (r->colbuf[j].cap > SCRATCH_KEEP)
-            pp_buf_deinit(&r->colbuf[j]);
+        pp_buf_deinit(&r->colbuf[j]);
     uint64_t dropped = r->dropped;
     r->q = NULL;
     return dropped;
