@@ -7,12 +7,24 @@
  * loop keeps its own, so assembly reads pieces without copying them first
  * and without any lock. Refcounts change on the loop thread only; the
  * bytes are never written after pp_piece_new.
+ *
+ * A piece lives for an interval, and there is one per query and target,
+ * so together they are most of what the process holds (about 50 KiB of
+ * text per target with the default catalog). Text of PP_PIECE_PACK_MIN
+ * bytes or more is kept packed (raw deflate, level 1, about an eighth of
+ * its size); readers get it back through pp_piece_unpack or a reader.
  */
 #ifndef PGPULSE_PIECE_H
 #define PGPULSE_PIECE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <zlib.h>
+
+#include "buf.h"
+
+#define PP_PIECE_PACK_MIN 512
 
 /* A run of samples of one family inside a piece's text. */
 typedef struct pp_span {
@@ -22,20 +34,55 @@ typedef struct pp_span {
 } pp_span;
 
 typedef struct pp_piece {
-    const char *text; /* owned */
-    size_t len;
+    const char *text;            /* owned; NULL when packed (or empty) */
+    const unsigned char *packed; /* owned raw deflate of the text, or NULL */
+    size_t packed_len;
+    size_t len; /* of the text */
     const pp_span *spans; /* owned */
     size_t nspans;
     unsigned refs;
 } pp_piece;
 
 /* Takes ownership of text (malloc'd, may be NULL when len is 0) and spans
- * (malloc'd, may be NULL when nspans is 0). One reference. */
+ * (malloc'd, may be NULL when nspans is 0); packs text that is long
+ * enough and shrinks by packing. One reference. */
 pp_piece *pp_piece_new(char *text, size_t len, pp_span *spans, size_t nspans);
+/* A piece with p's text (shared bytes copied as they are, packed or not)
+ * and other spans (taken over, as many as p has). */
+pp_piece *pp_piece_respan(const pp_piece *p, pp_span *spans);
 pp_piece *pp_piece_ref(pp_piece *p);
 void pp_piece_unref(pp_piece *p); /* accepts NULL */
 
 /* Heap bytes the piece holds. */
 size_t pp_piece_memory(const pp_piece *p);
+
+/* Writes p's text (p->len bytes) to out. z is a raw inflate stream
+ * (inflateInit2 with -15 window bits) the caller keeps between calls, on
+ * one thread. Returns false only if the packed bytes do not inflate to
+ * exactly p->len bytes, which would be a bug. */
+bool pp_piece_unpack(z_stream *z, const pp_piece *p, char *out);
+
+/* Reads pieces' text one at a time, inflating into a buffer of its own
+ * when packed; asking for the same piece again costs nothing. */
+typedef struct pp_piece_reader {
+    z_stream z;
+    bool ready;
+    const pp_piece *last;
+    pp_buf buf;
+} pp_piece_reader;
+
+void pp_piece_reader_init(pp_piece_reader *r);
+void pp_piece_reader_deinit(pp_piece_reader *r);
+/* p's text, valid until the next call with r or until p is released;
+ * NULL if it cannot be had (see pp_piece_unpack). */
+const char *pp_piece_read(pp_piece_reader *r, const pp_piece *p);
+
+/* A malloc'd, NUL-terminated copy of p's text; NULL if it cannot be had. */
+char *pp_piece_strdup(const pp_piece *p);
+
+/* Opens and closes a raw inflate stream for pp_piece_unpack; false when
+ * zlib cannot (out of memory). */
+bool pp_piece_inflate_open(z_stream *z);
+void pp_piece_inflate_close(z_stream *z);
 
 #endif

@@ -63,11 +63,16 @@ static const char *const fam_names[NFAM] = {
 };
 
 /* Their ids in one catalog, resolved once per catalog and request (the
- * targets of a generation share one), not once per lookup. */
+ * targets of a generation share one), not once per lookup; and a reader
+ * for the pieces' text (packed ones are inflated), for one pass on the
+ * loop: no piece is released meanwhile. */
 typedef struct fam_ids {
     const pp_catalog *cat;
     size_t id[NFAM];
+    pp_piece_reader reader;
 } fam_ids;
+
+#define FAM_IDS_INIT {.cat = NULL}
 
 static size_t fam_id(fam_ids *ids, const pp_catalog *cat, fam f)
 {
@@ -146,7 +151,10 @@ static size_t each_sample(fam_ids *ids, const pp_target *t, fam f, sample_fn fn,
         for (size_t k = 0; k < p->nspans; k++) {
             if (p->spans[k].family != id)
                 continue;
-            const char *c = p->text + p->spans[k].off, *end = c + p->spans[k].len;
+            const char *text = pp_piece_read(&ids->reader, p);
+            if (text == NULL)
+                break;
+            const char *c = text + p->spans[k].off, *end = c + p->spans[k].len;
             while (c < end) {
                 sample s;
                 bool ok;
@@ -267,7 +275,7 @@ void pp_status_sample(pp_target *t, double now)
 
     /* transactions per second between two readings of the counters (the
      * query runs less often than cycles end: keep the last rate between) */
-    fam_ids ids = {NULL, {0}};
+    fam_ids ids = FAM_IDS_INIT;
     reading x = read_sum(&ids, t, F_XACT_COMMIT);
     reading rb = read_sum(&ids, t, F_XACT_ROLLBACK);
     if (!isnan(x.value) && !isnan(rb.value) && x.at > 0) {
@@ -291,6 +299,7 @@ void pp_status_sample(pp_target *t, double now)
     s.v[PP_HIST_TPS] = (float)h->tps;
     s.v[PP_HIST_CONNECTIONS] = (float)read_sum(&ids, t, F_ACTIVITY).value;
     pp_history_push(h, &s);
+    pp_piece_reader_deinit(&ids.reader);
 }
 
 /* ---- JSON --------------------------------------------------------------- */
@@ -741,7 +750,7 @@ void pp_status_render(pp_buf *out, const pp_registry *reg, const char *metrics_p
     size_t n = pp_registry_count(reg);
     size_t *idx = pp_malloc((n ? n : 1) * sizeof(size_t));
     bool *done = pp_calloc(n ? n : 1, sizeof(bool));
-    fam_ids ids = {NULL, {0}};
+    fam_ids ids = FAM_IDS_INIT;
     pp_buf_putc(out, '{');
     kstr(out, "pgpulse_version", PGPULSE_VERSION);
     knum(out, "generated_at", now);
@@ -770,4 +779,5 @@ void pp_status_render(pp_buf *out, const pp_registry *reg, const char *metrics_p
     pp_buf_putc(out, '\n');
     free(idx);
     free(done);
+    pp_piece_reader_deinit(&ids.reader);
 }

@@ -722,9 +722,7 @@ static bool remap_families(pp_query_state *s, const pp_families *from, pp_famili
             return false;
         }
     }
-    char *text = pp_malloc(p->len ? p->len : 1);
-    memcpy(text, p->text, p->len);
-    pp_piece *copy = pp_piece_new(text, p->len, spans, p->nspans);
+    pp_piece *copy = pp_piece_respan(p, spans);
     pp_piece_unref(s->piece);
     s->piece = copy;
     return true;

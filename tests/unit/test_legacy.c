@@ -360,9 +360,7 @@ static char *render(const pp_catalog *c, const char *name, const PGresult *res, 
         return pp_strdup(msg);
     }
     *dropped = pp_rows_finish(r, &p);
-    char *s = pp_malloc(p->len + 1);
-    memcpy(s, p->text ? p->text : "", p->len);
-    s[p->len] = '\0';
+    char *s = pp_piece_strdup(p);
     pp_piece_unref(p);
     pp_rows_free(r);
     pp_families_free(fam);

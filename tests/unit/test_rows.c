@@ -55,10 +55,9 @@ static const char *const cells[] = {"x", "1", "10", "y", "2", NULL, "z", "3", "3
 
 static char *text_of(const pp_piece *o)
 {
-    char *s = malloc(o->len + 1);
-    memcpy(s, o->text ? o->text : "", o->len);
-    s[o->len] = '\0';
-    return s;
+    char *s = pp_piece_strdup(o);
+    CHECK(s != NULL);
+    return s != NULL ? s : pp_strdup("");
 }
 
 static void test_whole_and_row_by_row_agree(pp_catalog *cat, pp_families *fam)
