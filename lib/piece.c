@@ -103,8 +103,7 @@ void pp_piece_unref(pp_piece *p)
 
 size_t pp_piece_memory(const pp_piece *p)
 {
-    return sizeof(*p) + (p->packed != NULL ? p->packed_len : p->len) +
-           p->nspans * sizeof(pp_span);
+    return sizeof(*p) + (p->packed != NULL ? p->packed_len : p->len) + p->nspans * sizeof(pp_span);
 }
 
 bool pp_piece_inflate_open(z_stream *z)

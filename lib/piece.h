@@ -37,7 +37,7 @@ typedef struct pp_piece {
     const char *text;            /* owned; NULL when packed (or empty) */
     const unsigned char *packed; /* owned raw deflate of the text, or NULL */
     size_t packed_len;
-    size_t len; /* of the text */
+    size_t len;           /* of the text */
     const pp_span *spans; /* owned */
     size_t nspans;
     unsigned refs;

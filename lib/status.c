@@ -72,7 +72,10 @@ typedef struct fam_ids {
     pp_piece_reader reader;
 } fam_ids;
 
-#define FAM_IDS_INIT {.cat = NULL}
+#define FAM_IDS_INIT                                                                               \
+    {                                                                                              \
+        .cat = NULL                                                                                \
+    }
 
 static size_t fam_id(fam_ids *ids, const pp_catalog *cat, fam f)
 {

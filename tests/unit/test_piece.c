@@ -16,8 +16,9 @@ static char *sample_text(size_t n)
 {
     pp_buf b = PP_BUF_INIT;
     for (unsigned i = 0; b.len < n; i++)
-        pp_buf_printf(&b, "pg_stat_user_tables_n_live_tup{server=\"127.0.1.%u:5432\","
-                          "datname=\"postgres\",schemaname=\"public\",relname=\"t%u\"} %u\n",
+        pp_buf_printf(&b,
+                      "pg_stat_user_tables_n_live_tup{server=\"127.0.1.%u:5432\","
+                      "datname=\"postgres\",schemaname=\"public\",relname=\"t%u\"} %u\n",
                       i % 7, i, i * 37);
     b.len = n;
     b.data[n] = '\0';
