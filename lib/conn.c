@@ -574,6 +574,8 @@ static void process_results(pp_conn *c)
                 (void)PQsetSingleRowMode(c->pg);
             if (c->cur == c->nstmts) {
                 uv_timer_stop(&c->timer);
+                free(c->stmts); /* idle for most of an interval */
+                c->stmts = NULL;
                 c->nstmts = 0;
                 set_state(c, PP_CONN_IDLE);
                 if (watch(c, UV_READABLE, false) != 0) {

@@ -13,6 +13,10 @@
  * text per target with the default catalog). Text of PP_PIECE_PACK_MIN
  * bytes or more is kept packed (raw deflate, level 1, about an eighth of
  * its size); readers get it back through pp_piece_unpack or a reader.
+ * It is packed in chunks of about PP_PIECE_CHUNK bytes that end where a
+ * span ends, each inflatable alone: the page assembly, which needs every
+ * target's piece of a query at once, then holds a chunk of each, not the
+ * whole piece (at 1,000 targets the settings alone are 16 MB).
  */
 #ifndef PGPULSE_PIECE_H
 #define PGPULSE_PIECE_H
@@ -25,31 +29,45 @@
 #include "buf.h"
 
 #define PP_PIECE_PACK_MIN 512
+#define PP_PIECE_CHUNK 4096
 
-/* A run of samples of one family inside a piece's text. */
+/* A run of samples of one family inside a piece's text (a piece's text
+ * is under 4 GiB: the series cap keeps it far below). 700,000 of them at
+ * 1,000 targets: 12 bytes each. */
 typedef struct pp_span {
     uint32_t family;
     uint32_t len;
-    size_t off;
+    uint32_t off;
 } pp_span;
 
+/* One independently inflatable part of a packed piece. */
+typedef struct pp_chunk {
+    uint32_t off, len;               /* in the text */
+    uint32_t packed_off, packed_len; /* in packed */
+} pp_chunk;
+
+/* One allocation holds the piece, its spans, its chunks and its bytes
+ * (30,000 pieces at 1,000 targets: four allocations each cost 3 MB of
+ * malloc headers and rounding). */
 typedef struct pp_piece {
-    const char *text;            /* owned; NULL when packed (or empty) */
-    const unsigned char *packed; /* owned raw deflate of the text, or NULL */
+    const char *text;            /* NULL when packed */
+    const unsigned char *packed; /* raw deflate of the text, or NULL */
     size_t packed_len;
-    size_t len;           /* of the text */
-    const pp_span *spans; /* owned */
+    const pp_chunk *chunks; /* when packed */
+    size_t nchunks;
+    size_t len; /* of the text */
+    const pp_span *spans;
     size_t nspans;
+    size_t size; /* of the allocation */
     unsigned refs;
 } pp_piece;
 
-/* Takes ownership of text (malloc'd, may be NULL when len is 0) and spans
- * (malloc'd, may be NULL when nspans is 0); packs text that is long
- * enough and shrinks by packing. One reference. */
-pp_piece *pp_piece_new(char *text, size_t len, pp_span *spans, size_t nspans);
-/* A piece with p's text (shared bytes copied as they are, packed or not)
- * and other spans (taken over, as many as p has). */
-pp_piece *pp_piece_respan(const pp_piece *p, pp_span *spans);
+/* A piece of text and spans (copied; the caller keeps its own), packed
+ * when it is long enough and packing pays. One reference. */
+pp_piece *pp_piece_new(const char *text, size_t len, const pp_span *spans, size_t nspans);
+/* A piece with p's text (its bytes copied as they are, packed or not) and
+ * other spans (copied, as many as p has). */
+pp_piece *pp_piece_respan(const pp_piece *p, const pp_span *spans);
 pp_piece *pp_piece_ref(pp_piece *p);
 void pp_piece_unref(pp_piece *p); /* accepts NULL */
 
@@ -61,6 +79,10 @@ size_t pp_piece_memory(const pp_piece *p);
  * one thread. Returns false only if the packed bytes do not inflate to
  * exactly p->len bytes, which would be a bug. */
 bool pp_piece_unpack(z_stream *z, const pp_piece *p, char *out);
+/* The same for chunk c of a packed piece: p->chunks[c].len bytes. */
+bool pp_piece_unpack_chunk(z_stream *z, const pp_piece *p, size_t c, char *out);
+/* The chunk of a packed piece that holds text offset off. */
+size_t pp_piece_chunk_at(const pp_piece *p, size_t off);
 
 /* Reads pieces' text one at a time, inflating into a buffer of its own
  * when packed; asking for the same piece again costs nothing. */

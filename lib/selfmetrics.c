@@ -212,14 +212,15 @@ pp_piece *pp_selfmetrics_target_piece(pp_target *t, pp_gen *gen)
                           : pp_families_intern(gen->families, name, strlen(name),
                                                query_families[k].help, query_families[k].type);
         if (id != PP_FAMILY_NONE) { /* NONE: a catalog family of that name and another type */
-            spans[nspans++] = (pp_span){.family = id, .len = (uint32_t)text[k].len, .off = all.len};
+            spans[nspans++] =
+                (pp_span){.family = id, .len = (uint32_t)text[k].len, .off = (uint32_t)all.len};
             pp_buf_append(&all, text[k].data, text[k].len);
         }
         pp_buf_deinit(&text[k]);
     }
-    size_t len;
-    char *data = pp_buf_steal(&all, &len);
-    c->piece = pp_piece_new(data, len, spans, nspans);
+    c->piece = pp_piece_new(all.data, all.len, spans, nspans);
+    pp_buf_deinit(&all);
+    free(spans);
     c->changes = pp_target_changes(t);
     c->gen_id = gen->id;
     return c->piece;

@@ -38,11 +38,9 @@ static char *noise(size_t n)
     return s;
 }
 
-static pp_span *one_span(size_t len)
+static pp_span one_span(size_t len)
 {
-    pp_span *sp = pp_malloc(sizeof(pp_span));
-    *sp = (pp_span){.family = 3, .len = (uint32_t)len, .off = 0};
-    return sp;
+    return (pp_span){.family = 3, .len = (uint32_t)len, .off = 0};
 }
 
 /* every reader gives back want */
@@ -74,18 +72,18 @@ int main(void)
     /* long, repetitive: packed, far smaller, read back whole */
     size_t n = 60000;
     char *want = sample_text(n);
-    char *text = pp_malloc(n + 1);
-    memcpy(text, want, n + 1);
-    pp_piece *p = pp_piece_new(text, n, one_span(n), 1);
+    pp_span whole = one_span(n);
+    pp_piece *p = pp_piece_new(want, n, &whole, 1);
     CHECK(p->packed != NULL && p->text == NULL);
+    CHECK(p->nchunks == 1); /* one span: one chunk */
     CHECK(p->packed_len * 5 < n);
     CHECK(pp_piece_memory(p) < n / 5);
     check_reads(p, want, n);
 
     /* new spans, same text: the packed bytes are copied as they are */
-    pp_span *sp = one_span(n);
-    sp->family = 9;
-    pp_piece *q = pp_piece_respan(p, sp);
+    pp_span sp = one_span(n);
+    sp.family = 9;
+    pp_piece *q = pp_piece_respan(p, &sp);
     CHECK(q->packed != NULL && q->packed_len == p->packed_len && q->spans[0].family == 9);
     pp_piece_unref(p);
     check_reads(q, want, n);
@@ -94,8 +92,7 @@ int main(void)
     /* two pieces through one reader: the second is not the first's text */
     char *other = sample_text(n / 2);
     other[0] = 'x';
-    char *t1 = pp_strdup(want), *t2 = pp_strdup(other);
-    pp_piece *a = pp_piece_new(t1, n, NULL, 0), *b = pp_piece_new(t2, n / 2, NULL, 0);
+    pp_piece *a = pp_piece_new(want, n, NULL, 0), *b = pp_piece_new(other, n / 2, NULL, 0);
     pp_piece_reader r;
     pp_piece_reader_init(&r);
     const char *ra = pp_piece_read(&r, a);
@@ -107,20 +104,19 @@ int main(void)
     pp_piece_unref(b);
 
     /* short: kept as it is */
-    char *s = pp_strdup("pg_up 1\n");
-    pp_piece *small = pp_piece_new(s, 8, one_span(8), 1);
+    pp_span eight = one_span(8);
+    pp_piece *small = pp_piece_new("pg_up 1\n", 8, &eight, 1);
     CHECK(small->packed == NULL && small->text != NULL);
     check_reads(small, "pg_up 1\n", 8);
-    pp_piece *small2 = pp_piece_respan(small, one_span(8));
+    pp_piece *small2 = pp_piece_respan(small, &eight);
     check_reads(small2, "pg_up 1\n", 8);
     pp_piece_unref(small);
     pp_piece_unref(small2);
 
     /* incompressible: packing would not pay, kept as it is */
     char *rnd = noise(4096);
-    char *rcopy = pp_malloc(4097);
-    memcpy(rcopy, rnd, 4097);
-    pp_piece *hard = pp_piece_new(rcopy, 4096, one_span(4096), 1);
+    pp_span all = one_span(4096);
+    pp_piece *hard = pp_piece_new(rnd, 4096, &all, 1);
     CHECK(hard->packed == NULL);
     check_reads(hard, rnd, 4096);
     pp_piece_unref(hard);
@@ -131,6 +127,39 @@ int main(void)
     CHECK(e != NULL && e[0] == '\0');
     free(e);
     pp_piece_unref(empty);
+
+    /* many spans: chunks of about PP_PIECE_CHUNK bytes that end where a
+     * span ends, each inflating alone to its own part of the text */
+    size_t nsp = 300, each = 97; /* spans of 97 bytes, a few thousand per chunk */
+    pp_span *spans = pp_malloc(nsp * sizeof(pp_span));
+    for (size_t k = 0; k < nsp; k++) /* out of order: chunking sorts them */
+        spans[k] = (pp_span){
+            .family = (uint32_t)k, .len = (uint32_t)each, .off = (uint32_t)((nsp - 1 - k) * each)};
+    pp_piece *many = pp_piece_new(want, nsp * each, spans, nsp);
+    CHECK(many->packed != NULL && many->nchunks > 2 && many->nchunks < nsp);
+    check_reads(many, want, nsp * each);
+    z_stream z;
+    CHECK(pp_piece_inflate_open(&z));
+    size_t at = 0;
+    for (size_t c = 0; c < many->nchunks; c++) {
+        const pp_chunk *ch = &many->chunks[c];
+        CHECK(ch->off == at && ch->off % each == 0); /* contiguous, on span ends */
+        CHECK(c + 1 == many->nchunks || ch->len >= PP_PIECE_CHUNK);
+        char *part = pp_malloc(ch->len);
+        CHECK(pp_piece_unpack_chunk(&z, many, c, part) &&
+              memcmp(part, want + ch->off, ch->len) == 0);
+        free(part);
+        CHECK(pp_piece_chunk_at(many, ch->off) == c);
+        CHECK(pp_piece_chunk_at(many, ch->off + ch->len - 1) == c);
+        at += ch->len;
+    }
+    CHECK(at == nsp * each);
+    pp_piece_inflate_close(&z);
+    for (size_t k = 0; k < nsp; k++) /* every span inside one chunk */
+        CHECK(pp_piece_chunk_at(many, spans[k].off) ==
+              pp_piece_chunk_at(many, spans[k].off + spans[k].len - 1));
+    pp_piece_unref(many);
+    free(spans);
 
     free(want);
     free(other);
