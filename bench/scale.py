@@ -1,10 +1,19 @@
 #!/usr/bin/env python3
 """pgpulse at 1, 100, 500 and 1,000 targets: the scale curve, in one run.
 
-One throwaway PostgreSQL 15 server listening on every address ('*') stands
-in for many: each 127.x.y.z loopback address reaches it, so N DSNs
-postgresql://bench_pgpulse@127.0.<a>.<b>:PORT/postgres are N distinct
-host:port targets to pgpulse. For each N a fresh pgpulse (Release build,
+Throwaway PostgreSQL 15 servers listening on every address ('*') stand
+in for many: each 127.x.y.z loopback address reaches each of them, so N
+DSNs postgresql://bench_pgpulse@127.0.<a>.<b>:PORT/postgres are N distinct
+host:port targets to pgpulse. Target i goes to server i // --per-server
+(100 by default: ten servers for 1,000 targets). A real server is watched
+by one connection; a single stand-in with all N would list N backends in
+every server-wide view (pg_stat_activity, pg_stat_replication, pg_locks)
+that each of the N targets reads, work that grows with N squared: at 1,000
+targets on one server it took 1.3 of this machine's 2 cores from pgpulse
+(--per-server 1000 shows it). For the same reason the stand-ins run at
+nice 10 (--server-nice): on a real deployment they are other machines,
+and here they take the CPU pgpulse leaves rather than making it wait
+behind a thousand backends for its turn on a core. For each N a fresh pgpulse (Release build,
 built-in catalog, whose default intervals are 15 s) watches N of them, and
 the script measures:
 
@@ -101,20 +110,23 @@ def loopback_addresses(n):
 
 # -- the server ------------------------------------------------------------------
 
-def start_server(max_targets):
+def start_server(max_targets, nice):
     """One PostgreSQL 15 server on '*' that every 127.x.y.z reaches."""
     pg = pgharness.PgServer(start=False, settings={
         # Every 127.x.y.z must reach it: '127.0.0.1' binds that address only.
         "listen_addresses": "'*'",
         # One backend per target, plus psql and the reserved slots.
         "max_connections": str(max_targets + 50),
-        "shared_buffers": "'128MB'",
+        "shared_buffers": "'32MB'",
         "log_min_messages": "warning",
     })
     pg._append_as_postgres(os.path.join(pg.datadir, "pg_hba.conf"),
                            "# scale.py: every loopback address is a target\n"
                            "host all all 127.0.0.0/8 trust\n")
     pg.start()
+    if nice:
+        # backends are forked from the postmaster afterwards: they inherit it
+        os.setpriority(os.PRIO_PROCESS, pg.postmaster_pid(), nice)
     pg.psql(f"CREATE ROLE {ROLE} LOGIN IN ROLE pg_monitor")
     for i in range(1, TABLES + 1):
         pg.psql(f"CREATE TABLE bench_t{i} (id int PRIMARY KEY, n int, note text);"
@@ -125,8 +137,12 @@ def start_server(max_targets):
     return pg
 
 
-def server_cpu_seconds(pg):
-    """User + system CPU time of the postmaster and its living children."""
+def server_cpu_seconds(pgs):
+    """User + system CPU time of the postmasters and their living children."""
+    return sum(one_server_cpu_seconds(pg) for pg in pgs)
+
+
+def one_server_cpu_seconds(pg):
     root, total = pg.postmaster_pid(), 0
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -148,8 +164,9 @@ def machine_busy_seconds():
     return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
-def role_backends(pg):
-    return int(pg.scalar(f"SELECT count(*) FROM pg_stat_activity WHERE usename = '{ROLE}'"))
+def role_backends(pgs):
+    return sum(int(pg.scalar(f"SELECT count(*) FROM pg_stat_activity WHERE usename = '{ROLE}'"))
+               for pg in pgs)
 
 
 # -- pgpulse ---------------------------------------------------------------------
@@ -314,10 +331,10 @@ def percentile(sorted_vals, p):
 
 # -- one N -----------------------------------------------------------------------
 
-def run_one(args, binary, pg, n, tmpdir):
-    r = {"n": n}
-    dsns = [f"postgresql://{ROLE}@{a}:{pg.port}/{DBNAME}?sslmode=disable"
-            for a in loopback_addresses(n)]
+def run_one(args, binary, pgs, n, tmpdir):
+    r = {"n": n, "servers": (n + args.per_server - 1) // args.per_server}
+    dsns = [f"postgresql://{ROLE}@{a}:{pgs[i // args.per_server].port}/{DBNAME}?sslmode=disable"
+            for i, a in enumerate(loopback_addresses(n))]
     who = f"{n:,} target{'' if n == 1 else 's'}"
     note(f"{who}: starting pgpulse")
     p = Pgpulse(binary, dsns, tmpdir)
@@ -349,7 +366,7 @@ def run_one(args, binary, pg, n, tmpdir):
         # 2. the window: a gzip scrape every --scrape-every seconds
         note(f"{who}: {args.window:g} s window, a gzip scrape every {args.scrape_every} s")
         times, bodies, errors = [], [], []
-        server0, busy0 = server_cpu_seconds(pg), machine_busy_seconds()
+        server0, busy0 = server_cpu_seconds(pgs), machine_busy_seconds()
         cpu0, t0 = p.cpu_seconds(), time.monotonic()
         tick = 0
         while True:
@@ -374,11 +391,11 @@ def run_one(args, binary, pg, n, tmpdir):
         wall = time.monotonic() - t0
         r["cpu"] = (p.cpu_seconds() - cpu0) / wall
         r["machine_cpu"] = (machine_busy_seconds() - busy0) / wall
-        r["server_cpu"] = (server_cpu_seconds(pg) - server0) / wall
+        r["server_cpu"] = (server_cpu_seconds(pgs) - server0) / wall
         r["rss"] = p.proc_status("VmRSS") * 1024
         r["hwm"] = p.proc_status("VmHWM") * 1024
         r["load"] = os.getloadavg()[0]
-        r["backends"] = role_backends(pg)
+        r["backends"] = role_backends(pgs)
 
         # 3. sizes, after the window so they do not disturb it
         status, enc, body_gz, _ = p.get(gzip=True)
@@ -418,7 +435,7 @@ def run_one(args, binary, pg, n, tmpdir):
         r["clean_exit"] = p.stop()
         # The next N starts from a server without this pgpulse's backends.
         try:
-            pgharness.wait_for(lambda: role_backends(pg) == 0, 60,
+            pgharness.wait_for(lambda: role_backends(pgs) == 0, 60,
                                interval=0.5, what=f"{ROLE}'s backends to exit")
         except Exception as e:  # noqa: BLE001  (reported by the next run, if it matters)
             note(f"{e}")
@@ -518,6 +535,7 @@ def report(results, facts, args, started):
     m = facts["machine"]
     cmd = "python3 bench/scale.py" + "".join(f" {x}" for x in sys.argv[1:])
     per = "1 s" if args.scrape_every == 1 else f"{args.scrape_every:g} s"
+    servers = ", ".join(str(r["servers"]) for r in results)
     lines = [
         f"# pgpulse at {', '.join(format(r['n'], ',') for r in results)} targets,"
         f" {started:%Y-%m-%d %H:%M} UTC",
@@ -526,9 +544,10 @@ def report(results, facts, args, started):
         "",
         f"- machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']}, Linux {m['kernel']}",
         f"- pgpulse: {m['pgpulse']}, built-in catalog ({INTERVAL} s intervals)",
-        f"- PostgreSQL {facts['postgres']}: one server listening on `*`, each target a"
-        f" distinct 127.x.y.z address from 127.0.1.1 on, {TABLES} tables of {ROWS:,} rows;"
-        " everything on loopback",
+        f"- PostgreSQL {facts['postgres']}: servers listening on `*`, at most"
+        f" {args.per_server:,} targets each ({servers} server(s) per N) at nice"
+        f" {args.server_nice}, each target a distinct 127.x.y.z address from 127.0.1.1 on,"
+        f" {TABLES} tables of {ROWS:,} rows in each server; everything on loopback",
         f"- per N: a fresh pgpulse; once every target shows pg_up 1, a {args.window:g} s window"
         f" with a gzip scrape every {per} on a fresh connection (Python http.client, timed"
         " around connect, request and the whole body; nearest-rank percentiles)",
@@ -561,6 +580,12 @@ def main():
                          " anyway (default 120)")
     ap.add_argument("--quick", action="store_true",
                     help="smoke test: 1,100 targets and a 20 s window unless given")
+    ap.add_argument("--per-server", type=int, default=100,
+                    help="targets per stand-in server (default 100; servers are added as"
+                         " N grows)")
+    ap.add_argument("--server-nice", type=int, default=10,
+                    help="nice value of the stand-in servers (default 10; 0 to leave them"
+                         " at pgpulse's priority)")
     ap.add_argument("--no-save", action="store_true", help="print only, write no results file")
     args = ap.parse_args()
     if args.targets is None:
@@ -588,15 +613,18 @@ def main():
         args.build_dir)
     tmpdir = tempfile.mkdtemp(prefix="pgpulse-scale-")
     results = []
-    pg = None
+    pgs = []
     try:
-        note(f"starting PostgreSQL 15 (max_connections {max(targets) + 50})")
-        pg = start_server(max(targets))
-        facts = {"postgres": pg.scalar("SHOW server_version")}
+        nservers = (max(targets) + args.per_server - 1) // args.per_server
+        each = min(max(targets), args.per_server)
+        note(f"starting {nservers} PostgreSQL 15 server(s) (max_connections {each + 50})")
+        for _ in range(nservers):
+            pgs.append(start_server(each, args.server_nice))
+        facts = {"postgres": pgs[0].scalar("SHOW server_version")}
         for n in targets:
-            results.append(run_one(args, binary, pg, n, tmpdir))
+            results.append(run_one(args, binary, pgs, n, tmpdir))
     finally:
-        if pg is not None:
+        for pg in pgs:
             pg.destroy()
         shutil.rmtree(tmpdir, ignore_errors=True)
     facts["machine"] = compare.machine_facts(binary)
