@@ -37,7 +37,7 @@ void pp_gen_unref(pp_gen *g)
     if (--g->refs > 0)
         return;
     pp_families_free(g->families);
-    pp_catalog_free(g->cat);
+    pp_catalog_free(g->cat); /* this generation's reference */
     for (size_t i = 0; i < g->topt.ninclude; i++)
         free(g->topt.include[i]);
     for (size_t i = 0; i < g->topt.nexclude; i++)
