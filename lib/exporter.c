@@ -543,8 +543,7 @@ static bool on_ready_hook(void *data)
     exporter *e = data;
     if (e->reg == NULL || e->snapshot == NULL)
         return true;
-    return pp_registry_settled(e->reg) &&
-           pp_snapshot_built_at(e->snapshot) >= pp_registry_settled_at(e->reg);
+    return pp_snapshot_ready(e->snapshot);
 }
 
 static void on_status_hook(void *data, const char *metrics_path, pp_buf *out)
