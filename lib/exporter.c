@@ -235,29 +235,6 @@ static int load_dsns(const pp_config *cfg, pp_dsn **out, size_t *n, char *err, s
     return 0;
 }
 
-/* "a, b,c" into {"a", "b", "c"}; empty names are skipped. */
-static void split_names(const char *text, char ***out, size_t *n)
-{
-    *out = NULL;
-    *n = 0;
-    for (const char *p = text; p != NULL && *p != '\0';) {
-        size_t len = strcspn(p, ",");
-        const char *a = p, *b = p + len;
-        while (a < b && (*a == ' ' || *a == '\t'))
-            a++;
-        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
-            b--;
-        if (b > a) {
-            *out = pp_realloc(*out, (*n + 1) * sizeof(char *));
-            char *s = pp_malloc((size_t)(b - a) + 1);
-            memcpy(s, a, (size_t)(b - a));
-            s[b - a] = '\0';
-            (*out)[(*n)++] = s;
-        }
-        p += len + (p[len] == ',');
-    }
-}
-
 /* What the catalog's queries get from the command line: no query runs
  * longer than --collection-timeout, and no label column may be named like
  * a constant label (the series would have the label twice). */
@@ -396,8 +373,11 @@ static int load(exporter *e, const pp_config *cfg, loaded *out, char *err, size_
     topt.constant_labels = constant;
     topt.session = session_settings(cfg);
     popt.session = pp_strdup(topt.session);
-    split_names(cfg->include_databases, &topt.include, &topt.ninclude);
-    split_names(cfg->exclude_databases, &topt.exclude, &topt.nexclude);
+    /* "a, b,c": names trimmed, empty ones skipped */
+    pp_split_list(cfg->include_databases, PP_SPLIT_TRIM | PP_SPLIT_SKIP_EMPTY, &topt.include,
+                  &topt.ninclude);
+    pp_split_list(cfg->exclude_databases, PP_SPLIT_TRIM | PP_SPLIT_SKIP_EMPTY, &topt.exclude,
+                  &topt.nexclude);
     out->gen = pp_gen_new(pp_catalog_ref(cat), &topt, ++e->gen_id);
     out->probe_gen = pp_gen_new(cat, &popt, ++e->gen_id);
     return 0;
