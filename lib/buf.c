@@ -54,6 +54,39 @@ char *pp_strdup(const char *s)
     return d;
 }
 
+void pp_split_list(const char *text, unsigned flags, char ***out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    for (const char *p = text; p != NULL && *p != '\0';) {
+        size_t len = strcspn(p, ",");
+        const char *a = p, *b = p + len;
+        if (flags & PP_SPLIT_TRIM) {
+            while (a < b && (*a == ' ' || *a == '\t'))
+                a++;
+            while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
+                b--;
+        }
+        if (b > a || !(flags & PP_SPLIT_SKIP_EMPTY)) {
+            *out = pp_realloc(*out, (*n + 1) * sizeof(char *));
+            char *item = pp_malloc((size_t)(b - a) + 1);
+            memcpy(item, a, (size_t)(b - a));
+            item[b - a] = '\0';
+            (*out)[(*n)++] = item;
+        }
+        p += len + (p[len] == ',');
+    }
+}
+
+void pp_strv_free(char **v, size_t n)
+{
+    if (v == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
 void pp_buf_init(pp_buf *b)
 {
     b->data = NULL;

@@ -48,6 +48,23 @@ bool pp_str_eq(const char *a, const char *b);
 /* Duplicates a string or aborts; NULL gives NULL. */
 char *pp_strdup(const char *s);
 
+/* What pp_split_list does to each item. */
+enum {
+    PP_SPLIT_TRIM = 1 << 0,       /* drops the spaces and tabs around it */
+    PP_SPLIT_SKIP_EMPTY = 1 << 1, /* leaves it out when it is empty (after trimming) */
+};
+
+/* Splits a comma-separated list into *n malloc'd strings in a malloc'd
+ * array *out (NULL when there are none; pp_strv_free frees both). An item
+ * starts at the start of the text or after a comma and runs to the next
+ * comma or the end: "a,,b" has an empty second item and ",a" an empty
+ * first one, but a comma that ends the text ends the list ("a," is one
+ * item). NULL and "" have no items. flags: PP_SPLIT_*, or 0 to keep every
+ * item as written. */
+void pp_split_list(const char *text, unsigned flags, char ***out, size_t *n);
+/* Frees the n strings of v and v. Accepts NULL. */
+void pp_strv_free(char **v, size_t n);
+
 /* Reads the whole file at path into a malloc'd, NUL-terminated buffer
  * (*outlen excludes the NUL). A file over max bytes, or one that cannot be
  * read, is an error: returns -1 with "path: reason" in err. */

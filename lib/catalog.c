@@ -18,6 +18,7 @@
  */
 #include "catalog.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
@@ -272,7 +273,16 @@ static void family_deinit(pp_catalog_family *f)
 
 pp_catalog *pp_catalog_new(void)
 {
-    return pp_calloc(1, sizeof(pp_catalog));
+    pp_catalog *c = pp_calloc(1, sizeof(pp_catalog));
+    c->refs = 1;
+    return c;
+}
+
+pp_catalog *pp_catalog_ref(pp_catalog *c)
+{
+    assert(c->refs > 0);
+    c->refs++;
+    return c;
 }
 
 static void catalog_deinit(pp_catalog *c)
@@ -289,6 +299,9 @@ static void catalog_deinit(pp_catalog *c)
 void pp_catalog_free(pp_catalog *c)
 {
     if (c == NULL)
+        return;
+    assert(c->refs > 0);
+    if (--c->refs > 0)
         return;
     catalog_deinit(c);
     free(c);

@@ -9,7 +9,9 @@
  *   file:line:column: message
  * with 1-based positions. After loading, the catalog is immutable and
  * shared by every target for the life of the process (or until a reload
- * swaps in a new one).
+ * swaps in a new one). It is refcounted so that the generations built
+ * from one load (the main one and /probe's) share it and can be released
+ * in any order; the count is not atomic (loop thread only).
  *
  * Static metric families (one per metric column; the same metric name used
  * by two queries is one family and must agree on type) are collected in
@@ -157,6 +159,7 @@ typedef struct pp_catalog {
     size_t ncollectors;
     pp_catalog_keep_fn keep; /* NULL: every query */
     void *keep_data;
+    unsigned refs; /* pp_catalog_new gives one, pp_catalog_ref adds one */
 } pp_catalog;
 
 /* A file compiled into the binary (cmake/embed.cmake). */
@@ -169,8 +172,14 @@ typedef struct pp_catalog_blob {
 /* The shipped catalog, terminated by an entry with name == NULL. */
 extern const pp_catalog_blob pp_catalog_builtin[];
 
+/* An empty catalog; the caller holds its one reference. */
 pp_catalog *pp_catalog_new(void);
-void pp_catalog_free(pp_catalog *c); /* accepts NULL */
+/* Adds a reference to a catalog that is loaded and will not change
+ * again, for a second owner. Returns c. */
+pp_catalog *pp_catalog_ref(pp_catalog *c);
+/* Drops the caller's reference; the last one frees the catalog. Accepts
+ * NULL. */
+void pp_catalog_free(pp_catalog *c);
 
 /* Parses one YAML document and adds its queries. name is used in messages.
  * On error returns -1, writes "name:line:column: message" into err and

@@ -607,61 +607,70 @@ static bool label_name_ok(const char *s, size_t n)
     return true;
 }
 
+/* The name of an item "name=value", without the spaces around it. */
+static const char *label_name(const char *item, size_t *len)
+{
+    const char *eq = strchr(item, '=');
+    size_t n = eq != NULL ? (size_t)(eq - item) : strlen(item);
+    while (n > 0 && item[n - 1] == ' ')
+        n--;
+    while (n > 0 && *item == ' ') {
+        item++;
+        n--;
+    }
+    *len = n;
+    return item;
+}
+
 int pp_config_constant_labels(const char *text, char **out, char *err, size_t errlen)
 {
     *out = NULL;
     if (text == NULL || *text == '\0')
         return 0;
+    /* items as written: an empty one is an error, and a value keeps its
+     * spaces */
+    char **items;
+    size_t n;
+    pp_split_list(text, 0, &items, &n);
     pp_buf b = PP_BUF_INIT;
-    for (const char *p = text; *p != '\0';) {
-        size_t len = strcspn(p, ",");
-        const char *eq = memchr(p, '=', len);
-        size_t nlen = eq != NULL ? (size_t)(eq - p) : len;
-        while (nlen > 0 && p[nlen - 1] == ' ')
-            nlen--;
-        const char *name = p;
-        while (nlen > 0 && *name == ' ') {
-            name++;
-            nlen--;
-        }
+    for (size_t i = 0; i < n; i++) {
+        const char *eq = strchr(items[i], '=');
+        size_t nlen;
+        const char *name = label_name(items[i], &nlen);
         if (eq == NULL || !label_name_ok(name, nlen) ||
             (nlen == 6 && memcmp(name, "server", 6) == 0) ||
             (nlen == 7 && memcmp(name, "datname", 7) == 0)) {
             snprintf(err, errlen,
-                     "--constantLabels: \"%.*s\" is not name=value with a label name of "
+                     "--constantLabels: \"%s\" is not name=value with a label name of "
                      "letters, digits and _ (not server or datname, which pgpulse sets)",
-                     (int)len, p);
-            pp_buf_deinit(&b);
-            return -1;
+                     items[i]);
+            goto fail;
         }
         /* the same name twice would make every series invalid */
-        for (const char *q = text; q < p;) {
-            size_t qlen = strcspn(q, ",=");
-            while (*q == ' ') {
-                q++;
-                qlen--;
-            }
-            while (qlen > 0 && q[qlen - 1] == ' ')
-                qlen--;
-            if (qlen == nlen && memcmp(q, name, nlen) == 0) {
+        for (size_t k = 0; k < i; k++) {
+            size_t klen;
+            const char *known = label_name(items[k], &klen);
+            if (klen == nlen && memcmp(known, name, nlen) == 0) {
                 snprintf(err, errlen, "--constantLabels: label \"%.*s\" given twice", (int)nlen,
                          name);
-                pp_buf_deinit(&b);
-                return -1;
+                goto fail;
             }
-            q += strcspn(q, ",");
-            q += *q == ',';
         }
         if (b.len > 0)
             pp_buf_putc(&b, ',');
         pp_buf_append(&b, name, nlen);
         pp_buf_puts(&b, "=\"");
-        pp_render_label_value(&b, eq + 1, (size_t)(p + len - eq - 1));
+        pp_render_label_value(&b, eq + 1, strlen(eq + 1));
         pp_buf_putc(&b, '"');
-        p += len + (p[len] == ',');
     }
+    pp_strv_free(items, n);
     *out = pp_buf_steal(&b, NULL);
     return 0;
+
+fail:
+    pp_strv_free(items, n);
+    pp_buf_deinit(&b);
+    return -1;
 }
 
 size_t pp_config_unread_env(char *const *env, const char **out, size_t max)

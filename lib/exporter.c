@@ -65,7 +65,7 @@ typedef struct loaded {
     pp_gen *gen;
     pp_dsn *dsns;
     size_t ndsns;
-    pp_gen *probe_gen; /* the same catalog, for one target without labels */
+    pp_gen *probe_gen; /* gen's catalog, shared, for one target without labels */
     pp_auth_modules modules;
     pp_hostmatch *allow;
 } loaded;
@@ -235,29 +235,6 @@ static int load_dsns(const pp_config *cfg, pp_dsn **out, size_t *n, char *err, s
     return 0;
 }
 
-/* "a, b,c" into {"a", "b", "c"}; empty names are skipped. */
-static void split_names(const char *text, char ***out, size_t *n)
-{
-    *out = NULL;
-    *n = 0;
-    for (const char *p = text; p != NULL && *p != '\0';) {
-        size_t len = strcspn(p, ",");
-        const char *a = p, *b = p + len;
-        while (a < b && (*a == ' ' || *a == '\t'))
-            a++;
-        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
-            b--;
-        if (b > a) {
-            *out = pp_realloc(*out, (*n + 1) * sizeof(char *));
-            char *s = pp_malloc((size_t)(b - a) + 1);
-            memcpy(s, a, (size_t)(b - a));
-            s[b - a] = '\0';
-            (*out)[(*n)++] = s;
-        }
-        p += len + (p[len] == ',');
-    }
-}
-
 /* What the catalog's queries get from the command line: no query runs
  * longer than --collection-timeout, and no label column may be named like
  * a constant label (the series would have the label twice). */
@@ -370,18 +347,8 @@ static int load(exporter *e, const pp_config *cfg, loaded *out, char *err, size_
         .auto_discover = cfg->auto_discover,
         .role_interval = cfg->role_interval,
     };
-    /* /probe: its own copy of the catalog (a generation owns one), one
-     * target per page, no discovery */
-    pp_catalog *probe_cat;
     char why[900];
     bool missing_ok = strcmp(cfg->config_file, PP_CONFIG_DEFAULT_CONFIG_FILE) == 0;
-    if (load_catalog(cfg, &e->status, &probe_cat, err, errlen) != 0) {
-        pp_dsn_list_free(out->dsns, out->ndsns);
-        pp_catalog_free(cat);
-        free(constant);
-        return -1;
-    }
-    (void)adjust_catalog(probe_cat, cfg, NULL, err, errlen); /* checked above */
     int bad = 0;
     if (pp_auth_modules_load(cfg->config_file, missing_ok, &out->modules, why, sizeof(why)) != 0) {
         snprintf(err, errlen, "--config.file: %s", why);
@@ -394,21 +361,25 @@ static int load(exporter *e, const pp_config *cfg, loaded *out, char *err, size_
         pp_auth_modules_deinit(&out->modules);
         pp_dsn_list_free(out->dsns, out->ndsns);
         pp_catalog_free(cat);
-        pp_catalog_free(probe_cat);
         free(constant);
         return -1;
     }
+    /* /probe: the same catalog and settings, one target per page, no
+     * discovery; each generation owns its copy of the option strings */
     pp_target_options popt = topt;
     popt.server_label = false;
     popt.auto_discover = false;
     popt.constant_labels = constant != NULL ? pp_strdup(constant) : NULL;
     topt.constant_labels = constant;
     topt.session = session_settings(cfg);
-    popt.session = session_settings(cfg);
-    split_names(cfg->include_databases, &topt.include, &topt.ninclude);
-    split_names(cfg->exclude_databases, &topt.exclude, &topt.nexclude);
-    out->gen = pp_gen_new(cat, &topt, ++e->gen_id);
-    out->probe_gen = pp_gen_new(probe_cat, &popt, ++e->gen_id);
+    popt.session = pp_strdup(topt.session);
+    /* "a, b,c": names trimmed, empty ones skipped */
+    pp_split_list(cfg->include_databases, PP_SPLIT_TRIM | PP_SPLIT_SKIP_EMPTY, &topt.include,
+                  &topt.ninclude);
+    pp_split_list(cfg->exclude_databases, PP_SPLIT_TRIM | PP_SPLIT_SKIP_EMPTY, &topt.exclude,
+                  &topt.nexclude);
+    out->gen = pp_gen_new(pp_catalog_ref(cat), &topt, ++e->gen_id);
+    out->probe_gen = pp_gen_new(cat, &popt, ++e->gen_id);
     return 0;
 }
 
@@ -552,8 +523,7 @@ static bool on_ready_hook(void *data)
     exporter *e = data;
     if (e->reg == NULL || e->snapshot == NULL)
         return true;
-    return pp_registry_settled(e->reg) &&
-           pp_snapshot_built_at(e->snapshot) >= pp_registry_settled_at(e->reg);
+    return pp_snapshot_ready(e->snapshot);
 }
 
 static void on_status_hook(void *data, const char *metrics_path, pp_buf *out)

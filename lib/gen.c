@@ -37,13 +37,9 @@ void pp_gen_unref(pp_gen *g)
     if (--g->refs > 0)
         return;
     pp_families_free(g->families);
-    pp_catalog_free(g->cat);
-    for (size_t i = 0; i < g->topt.ninclude; i++)
-        free(g->topt.include[i]);
-    for (size_t i = 0; i < g->topt.nexclude; i++)
-        free(g->topt.exclude[i]);
-    free(g->topt.include);
-    free(g->topt.exclude);
+    pp_catalog_free(g->cat); /* this generation's reference */
+    pp_strv_free(g->topt.include, g->topt.ninclude);
+    pp_strv_free(g->topt.exclude, g->topt.nexclude);
     free(g->topt.constant_labels);
     free(g->topt.session);
     free(g);

@@ -38,16 +38,17 @@ typedef struct pp_target_options {
 } pp_target_options;
 
 typedef struct pp_gen {
-    pp_catalog *cat;        /* owned */
+    pp_catalog *cat;        /* one reference: /probe's generation shares the catalog */
     pp_families *families;  /* owned */
     pp_target_options topt; /* copied */
     uint64_t id;            /* increases with every generation */
     unsigned refs;
 } pp_gen;
 
-/* Takes ownership of cat and of topt's include and exclude lists and
- * constant labels; builds
- * the family table. The caller holds the one reference. */
+/* Takes over one reference to cat (pp_catalog_ref it first to build a
+ * second generation on the same catalog) and ownership of topt's include
+ * and exclude lists, session settings and constant labels; builds the
+ * family table. The caller holds the one reference. */
 pp_gen *pp_gen_new(pp_catalog *cat, const pp_target_options *topt, uint64_t id);
 pp_gen *pp_gen_ref(pp_gen *g);
 /* Drops one reference; frees at zero. Accepts NULL. */

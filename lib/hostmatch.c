@@ -137,38 +137,35 @@ pp_hostmatch *pp_hostmatch_parse(const char *text, char *err, size_t errlen)
         m->any = true;
         return m;
     }
-    for (const char *s = text; *s != '\0';) {
-        size_t len = strcspn(s, ",");
-        char *one = pp_malloc(len + 1);
-        memcpy(one, s, len);
-        one[len] = '\0';
-        char *a = one, *b = one + len;
-        while (*a == ' ' || *a == '\t')
-            a++;
-        while (b > a && (b[-1] == ' ' || b[-1] == '\t'))
-            *--b = '\0';
+    char **items;
+    size_t n;
+    pp_split_list(text, PP_SPLIT_TRIM | PP_SPLIT_SKIP_EMPTY, &items, &n);
+    for (size_t i = 0; i < n; i++) {
+        char *a = items[i];
         if (strcmp(a, "*") == 0) {
             m->any = true;
-        } else if (*a != '\0') {
-            m->p = pp_realloc(m->p, (m->n + 1) * sizeof(pattern));
-            memset(&m->p[m->n], 0, sizeof(pattern));
-            char shown[256];
-            snprintf(shown, sizeof(shown), "%s", a);
-            if (parse_one(a, &m->p[m->n]) != 0) {
-                snprintf(err, errlen,
-                         "\"%s\" is not a host, *.domain, address, network (10.0.0.0/8) or "
-                         "socket directory, with an optional :port",
-                         shown);
-                free(one);
-                pp_hostmatch_free(m);
-                return NULL;
-            }
-            m->n++;
+            continue;
         }
-        free(one);
-        s += len + (s[len] == ',');
+        m->p = pp_realloc(m->p, (m->n + 1) * sizeof(pattern));
+        memset(&m->p[m->n], 0, sizeof(pattern));
+        char shown[256]; /* parse_one cuts a up */
+        snprintf(shown, sizeof(shown), "%s", a);
+        if (parse_one(a, &m->p[m->n]) != 0) {
+            snprintf(err, errlen,
+                     "\"%s\" is not a host, *.domain, address, network (10.0.0.0/8) or "
+                     "socket directory, with an optional :port",
+                     shown);
+            goto fail;
+        }
+        m->n++;
     }
+    pp_strv_free(items, n);
     return m;
+
+fail:
+    pp_strv_free(items, n);
+    pp_hostmatch_free(m);
+    return NULL;
 }
 
 void pp_hostmatch_free(pp_hostmatch *m)

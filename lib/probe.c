@@ -266,8 +266,7 @@ pp_probe *pp_probes_get(pp_probes *p, const char *target, const char *module, in
 
 bool pp_probe_ready(const pp_probe *e)
 {
-    return e->reg == NULL || (pp_registry_settled(e->reg) &&
-                              pp_snapshot_built_at(e->snap) >= pp_registry_settled_at(e->reg));
+    return e->snap == NULL || pp_snapshot_ready(e->snap);
 }
 
 pp_page *pp_probe_page(pp_probe *e)

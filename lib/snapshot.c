@@ -686,9 +686,10 @@ pp_page *pp_snapshot_fresh(pp_snapshot *s, uint64_t max_age_ms)
     return s->current;
 }
 
-uint64_t pp_snapshot_built_at(const pp_snapshot *s)
+bool pp_snapshot_ready(const pp_snapshot *s)
 {
-    return s->current_built_at;
+    /* a page shows every change made before its build started */
+    return pp_registry_settled(s->reg) && s->current_built_at >= pp_registry_settled_at(s->reg);
 }
 
 pp_page *pp_snapshot_current(const pp_snapshot *s)

@@ -70,9 +70,11 @@ void pp_snapshot_no_refresh(pp_snapshot *s);
  * max_age_ms old. Never NULL. */
 pp_page *pp_snapshot_fresh(pp_snapshot *s, uint64_t max_age_ms);
 
-/* uv_hrtime() when the build of the current page started: the page shows
- * every change made before then. */
-uint64_t pp_snapshot_built_at(const pp_snapshot *s);
+/* Whether the current page shows every target of the registry settled
+ * (its first connection attempt over): the registry is settled and the
+ * page's build started no sooner than it became so. What a scrape waits
+ * for, of /metrics and of /probe alike. */
+bool pp_snapshot_ready(const pp_snapshot *s);
 
 /* The current page, never NULL. Borrowed: a caller that keeps it past the
  * current callback takes a reference with h2o_mem_addref_shared or

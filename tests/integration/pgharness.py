@@ -709,9 +709,10 @@ class _Daemon:
 
     name = "daemon"
 
-    def _spawn(self, prefix, files, argv):
+    def _spawn(self, prefix, files, argv, env=None):
         """Writes files (name -> text) into a new temp dir, then starts argv
-        with {dir} in its arguments replaced by that dir."""
+        with {dir} in its arguments replaced by that dir, in env (None: this
+        process's environment)."""
         self.tmpdir = tempfile.mkdtemp(prefix=prefix)
         _live.append(self)
         for name, text in files.items():
@@ -721,7 +722,7 @@ class _Daemon:
         argv = [a.replace("{dir}", self.tmpdir) for a in argv]
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=log, cwd=self.tmpdir,
+                                         stderr=log, cwd=self.tmpdir, env=env,
                                          preexec_fn=_die_with_parent)
 
     def _wait(self, check, timeout, what):

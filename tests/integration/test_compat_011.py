@@ -22,13 +22,10 @@ server once, and promtool accepts its pages.
 import http.client
 import os
 import re
-import shutil
-import subprocess
-import tempfile
 import unittest
 
-from pgharness import (PgServer, Pgpulse, assert_promtool_ok, free_port, parse_exposition,
-                       wait_for)
+from pgharness import (PgServer, Pgpulse, _Daemon, assert_promtool_ok, free_port,
+                       parse_exposition, wait_for)
 
 SOURCE_DIR = os.environ.get(
     "PGPULSE_SOURCE_DIR",
@@ -136,37 +133,25 @@ def label_text(item):
     return f"{n}: {sorted(mine)}, 0.11.1 {sorted(ref)}"
 
 
-class PgExporter:
-    """Debian's prometheus-postgres-exporter 0.11.1 on a free loopback port."""
+class PgExporter(_Daemon):
+    """Debian's prometheus-postgres-exporter 0.11.1 on a free loopback port,
+    its output in self.log(); destroy() is the harness's."""
+
+    name = "postgres_exporter"
 
     def __init__(self, dsn, args=()):
-        self.tmpdir = tempfile.mkdtemp(prefix="pgpulse-pgexporter-")
         self.port = free_port()
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("DATA_SOURCE_", "PG_EXPORTER_"))}
         env["DATA_SOURCE_NAME"] = dsn
-        self.log = os.path.join(self.tmpdir, "log")
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen(
-                [PG_EXPORTER, f"--web.listen-address=127.0.0.1:{self.port}", *args], env=env,
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                cwd=self.tmpdir)
-        wait_for(lambda: get(self.port, "/")[0] == 200, 30, what="postgres_exporter to answer")
+        self._spawn("pgpulse-pgexporter-", {},
+                    [PG_EXPORTER, f"--web.listen-address=127.0.0.1:{self.port}", *args], env=env)
+        self._wait(lambda: get(self.port, "/")[0] == 200, 30, "postgres_exporter to answer")
 
     def metrics(self):
         status, body = get(self.port)
         assert status == 200, f"postgres_exporter answered {status}"
         return parse_exposition(body)
-
-    def destroy(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
 class Compat011Test(unittest.TestCase):

@@ -1,7 +1,8 @@
 /*
  * test_render: the exposition writer. Escaping (including invalid UTF-8),
  * number formatting and its round trip, the value parser's accept/reject
- * table, name validation, sanitizing and label blocks.
+ * table, name validation, sanitizing and label blocks; and buf's comma-list
+ * splitter, which the flags' lists go through.
  */
 #include <float.h>
 #include <math.h>
@@ -9,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "check.h"
 #include "render.h"
 
@@ -335,6 +337,69 @@ static void test_labels(void)
     pp_buf_deinit(&b);
 }
 
+/* pp_split_list's items as "[a][b]", and whether out and n agree. */
+static char *split(const char *text, unsigned flags)
+{
+    static char *stale[1];
+    char **items = stale; /* must be overwritten, with NULL for no items */
+    size_t n = 99;
+    pp_split_list(text, flags, &items, &n);
+    CHECK((items == NULL) == (n == 0));
+    pp_buf b = PP_BUF_INIT;
+    for (size_t i = 0; i < n; i++)
+        pp_buf_printf(&b, "[%s]", items[i]);
+    pp_strv_free(items, n);
+    return pp_buf_steal(&b, NULL);
+}
+
+static void check_split(const char *text, unsigned flags, const char *want, int line)
+{
+    char *got = split(text, flags);
+    if (strcmp(got, want) != 0) {
+        fprintf(stderr, "%s:%d: split \"%s\" (flags %u)\n  got:  %s\n  want: %s\n", __FILE__, line,
+                text != NULL ? text : "(null)", flags, got, want);
+        check_failures++;
+    }
+    free(got);
+}
+
+#define SPLIT(text, flags, want) check_split(text, flags, want, __LINE__)
+
+static void test_split_list(void)
+{
+    const unsigned names = PP_SPLIT_TRIM | PP_SPLIT_SKIP_EMPTY;
+    /* no text, no items, whatever the flags */
+    SPLIT(NULL, 0, "");
+    SPLIT("", 0, "");
+    SPLIT(NULL, names, "");
+    SPLIT("", names, "");
+
+    /* as written (--constantLabels): spaces kept, empty items kept, but a
+     * comma that ends the text adds none */
+    SPLIT("a", 0, "[a]");
+    SPLIT("a, b ,,c", 0, "[a][ b ][][c]");
+    SPLIT("a,", 0, "[a]");
+    SPLIT("a,,", 0, "[a][]");
+    SPLIT(",", 0, "[]");
+    SPLIT(",a", 0, "[][a]");
+    SPLIT(" ", 0, "[ ]");
+    SPLIT("k= v ,x=\ty", 0, "[k= v ][x=\ty]");
+
+    /* trimmed: spaces and tabs only, around the item, not inside it */
+    SPLIT(" a\t,\tb c ", PP_SPLIT_TRIM, "[a][b c]");
+    SPLIT("a,  ,b", PP_SPLIT_TRIM, "[a][][b]");
+    SPLIT(" \n a", PP_SPLIT_TRIM, "[\n a]");
+
+    /* empty items skipped: with trimming (database names, the probe
+     * allow-list) a blank one is empty too; without, it is not */
+    SPLIT(" db1 , ,\t,db2,", names, "[db1][db2]");
+    SPLIT(" , ,", names, "");
+    SPLIT(",,x,,", names, "[x]");
+    SPLIT("a, ,,b", PP_SPLIT_SKIP_EMPTY, "[a][ ][b]");
+
+    pp_strv_free(NULL, 0);
+}
+
 int main(void)
 {
     test_label_value();
@@ -344,5 +409,6 @@ int main(void)
     test_names();
     test_sanitize();
     test_labels();
+    test_split_list();
     return CHECK_RESULT();
 }
