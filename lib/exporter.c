@@ -73,10 +73,16 @@ typedef struct loaded {
 static void on_registry_change(pp_registry *r, pp_target *t, bool state, void *data)
 {
     exporter *e = data;
-    (void)r;
-    /* the dashboard's history: one sample when a collection has ended */
-    if (t != NULL)
+    if (t != NULL) {
+        /* the dashboard's history: one sample when a collection has ended */
         pp_status_sample(t, pp_clock_wall());
+        /* the target's self-metrics piece now, one target at a time: left
+         * to the next page build, every target that changed since the last
+         * one was redone at once, on the loop (100 ms at 1,000 targets) */
+        pp_gen *gen = pp_registry_gen(r);
+        if (gen != NULL)
+            (void)pp_selfmetrics_target_piece(t, gen);
+    }
     if (e->snapshot != NULL)
         pp_snapshot_mark_dirty(e->snapshot, state);
 }

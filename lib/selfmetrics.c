@@ -375,6 +375,15 @@ void pp_selfmetrics_render(pp_buf *out, const pp_registry *reg, const pp_process
                    "HTTP connections closed at once because --web.max-connections were open.",
                    PP_METRIC_COUNTER, (double)status->http.rejected);
     loop_lag(out, &status->lag);
+    process_metric(out, "pgpulse_page_builds_total",
+                   "Pages built (every target's latest results and these series, gzipped).",
+                   PP_METRIC_COUNTER, (double)status->page.builds);
+    process_metric(out, "pgpulse_page_build_seconds_total",
+                   "Seconds spent building pages, from gathering to publishing.", PP_METRIC_COUNTER,
+                   status->page.build_seconds);
+    process_metric(out, "pgpulse_page_last_build_seconds",
+                   "Seconds the last page build took, from gathering to publishing.",
+                   PP_METRIC_GAUGE, status->page.last_build_seconds);
     process_metric(out, "pgpulse_http_write_timeouts_total",
                    "HTTP connections cut because a response was not read within "
                    "--web.write-timeout.",

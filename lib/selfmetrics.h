@@ -20,6 +20,13 @@ typedef struct pp_http_stats {
     size_t open;             /* connections open now */
 } pp_http_stats;
 
+/* What building the page costs (kept by the snapshot). */
+typedef struct pp_page_stats {
+    uint64_t builds;
+    double build_seconds; /* all builds together, wall time */
+    double last_build_seconds;
+} pp_page_stats;
+
 /* How late the loop runs a timer that should fire every interval. */
 #define PP_LOOP_LAG_BUCKETS 8
 extern const double pp_loop_lag_bounds[PP_LOOP_LAG_BUCKETS];
@@ -42,6 +49,7 @@ typedef struct pp_process_status {
     bool reload_ok;           /* the last reload (or the start) succeeded */
     double reload_success_ts; /* unix time of the last successful load */
     pp_http_stats http;
+    pp_page_stats page;
     pp_loop_lag lag;
     /* --extend.query-path, for pg_exporter_user_queries_load_error: the
      * file as given (owned by whoever owns the status; NULL: the flag is

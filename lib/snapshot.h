@@ -50,8 +50,8 @@ typedef struct pp_snapshot pp_snapshot;
 /* All arguments are borrowed and must outlive the snapshot (status may be
  * NULL); the registry is read at every build. Builds and publishes a first
  * page at once. */
-pp_snapshot *pp_snapshot_new(uv_loop_t *loop, const pp_registry *reg,
-                             const pp_process_status *status, const pp_log *log);
+pp_snapshot *pp_snapshot_new(uv_loop_t *loop, const pp_registry *reg, pp_process_status *status,
+                             const pp_log *log);
 
 /* Something a page shows has changed: rebuild soon; urgent for a change of
  * state, which is published on the next loop turn. */

@@ -46,6 +46,9 @@ SELF_METRICS = {
     "process_open_fds": "gauge",
     "process_max_fds": "gauge",
     "process_cpu_seconds_total": "counter",
+    "pgpulse_page_builds_total": "counter",
+    "pgpulse_page_build_seconds_total": "counter",
+    "pgpulse_page_last_build_seconds": "gauge",
 }
 
 LIVE_ROWS = 1234
@@ -229,6 +232,11 @@ class PageTest(unittest.TestCase):
         self.assertGreaterEqual(start, self.pulse.started_at - 2)
         self.assertLessEqual(start, time.time())
         self.assertGreaterEqual(page.value("process_open_fds"), 3)
+        # the page in hand was built after at least the start-up one
+        self.assertGreaterEqual(page.value("pgpulse_page_builds_total"), 1)
+        self.assertGreater(page.value("pgpulse_page_last_build_seconds"), 0)
+        self.assertLessEqual(page.value("pgpulse_page_last_build_seconds"),
+                             page.value("pgpulse_page_build_seconds_total"))
         with open(f"/proc/{self.pulse.proc.pid}/limits") as f:
             soft = next(line.split()[3] for line in f if line.startswith("Max open files"))
         self.assertEqual(page.value("process_max_fds"), float(soft))
