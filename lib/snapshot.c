@@ -28,8 +28,9 @@
 #define INLINE_GZIP 262144 /* pages smaller than this are gzipped on the loop */
 #define BIG_PAGE (1 << 20) /* from this size on, data builds at most ~once a second */
 #define BIG_PAGE_MS 1000
-#define BUILD_NICE 10 /* the priority of threads that build pages */
-#define SPACING 8     /* builds at least this many times their cost apart */
+#define BUILD_NICE 10    /* the priority of threads that build pages */
+#define SPACING 8        /* builds at least this many times their cost apart */
+#define URGENT_SPACING 2 /* the same after a change of state */
 
 struct pp_snapshot {
     uv_loop_t *loop;
@@ -656,8 +657,12 @@ static void schedule(pp_snapshot *s)
     if (s->current != NULL && s->current->plain_len >= BIG_PAGE && wait < BIG_PAGE_MS)
         wait = BIG_PAGE_MS;
     if (s->urgent) {
+        /* a change of state (up, down, a role, a reload) is news: sooner,
+         * at most a third of a core; such changes come in storms only at
+         * start-up and when servers go */
+        uint64_t gap = s->last_build_ms * URGENT_SPACING;
         uint64_t since = (uv_hrtime() - s->last_build_end) / 1000000;
-        wait = since >= spacing ? 0 : spacing - since;
+        wait = since >= gap ? 0 : gap - since;
     }
     if (uv_is_active((uv_handle_t *)&s->debounce)) {
         if (uv_timer_get_due_in(&s->debounce) <= wait)
