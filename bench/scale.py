@@ -221,8 +221,9 @@ class Pgpulse(compare.Process):
         into: a bytearray the body is read into (and copied out of after
         the clock stops), so that the time is the server's and the wire's,
         not this client's: a fresh 3.5 MB bytes object for every scrape
-        cost Python a thousand page faults, a third of a scrape's time at
-        1,000 targets. A body longer than into is read the plain way."""
+        (new memory each time, as the window keeps them all) took more
+        than half of the p50 at 1,000 targets (6.6 ms against 2.5). A body
+        longer than into is read the plain way."""
         self.alive()
         t0 = time.perf_counter()
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
