@@ -20,7 +20,7 @@ from pgharness import SOURCE_DIR, PgServer, Pgpulse, assert_promtool_ok, fast_ca
 # Series that describe the pgpulse process or the scrape as a whole and so
 # carry no server label.
 GLOBAL_PREFIXES = ("process_", "pg_exporter_", "pgpulse_build_info", "pgpulse_config_",
-                   "pgpulse_loop_", "pgpulse_http_", "pgpulse_targets_")
+                   "pgpulse_loop_", "pgpulse_http_", "pgpulse_targets_", "pgpulse_page_")
 
 
 def is_global(name):
