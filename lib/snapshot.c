@@ -293,10 +293,12 @@ static void block_release(unpacked *u, block *b)
 static const char *span_text(unpacked *u, const pp_piece *p, size_t i, const pp_span *sp,
                              size_t *unit)
 {
-    *unit = unit_of(u, p, i, sp);
-    if (p->packed == NULL)
+    if (p->packed == NULL) {
+        *unit = u->base[i];
         return p->text + sp->off;
+    }
     size_t c = pp_piece_chunk_at(p, sp->off);
+    *unit = u->base[i] + c;
     const pp_chunk *ch = &p->chunks[c];
     if (u->text[*unit] == NULL) {
         if (!u->open && !(u->open = pp_piece_inflate_open(&u->z)))
@@ -400,14 +402,6 @@ static void assemble(job *j)
     size_t total = 0, bytes = 0;
     unpacked u;
     unpacked_init(&u, j->pieces, j->npieces);
-    for (size_t i = 0; i < j->npieces; i++) {
-        const pp_piece *p = j->pieces[i];
-        for (size_t k = 0; k < p->nspans; k++)
-            if (p->spans[k].family < nfam)
-                u.left[unit_of(&u, p, i, &p->spans[k])]++;
-        total += p->nspans;
-        bytes += p->len;
-    }
     /* counting sort by place on the page */
     uint32_t *order = pp_malloc((nfam + 1) * sizeof(uint32_t));
     uint32_t *rank = family_order(j, order);
@@ -415,8 +409,12 @@ static void assemble(job *j)
     for (size_t i = 0; i < j->npieces; i++) {
         const pp_piece *p = j->pieces[i];
         for (size_t k = 0; k < p->nspans; k++)
-            if (p->spans[k].family < nfam)
+            if (p->spans[k].family < nfam) {
+                u.left[unit_of(&u, p, i, &p->spans[k])]++;
                 count[rank[p->spans[k].family]]++;
+            }
+        total += p->nspans;
+        bytes += p->len;
     }
     size_t acc = 0;
     for (size_t r = 0; r <= nfam; r++) {
