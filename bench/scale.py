@@ -60,6 +60,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(BENCH_DIR)
@@ -181,12 +182,12 @@ class Pgpulse(compare.Process):
     name = "pgpulse"
     stop_wait = 10
 
-    def __init__(self, binary, dsns, tmpdir):
+    def __init__(self, binary, dsns, tmpdir, extra=()):
         self.port = pgharness.free_port()
         self.log_path = os.path.join(tmpdir, f"pgpulse-{len(dsns)}.log")
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(("DATA_SOURCE_", "PG_EXPORTER_", "PGPULSE_"))}
-        argv = [binary, f"--web.listen-address=127.0.0.1:{self.port}"]
+        argv = [binary, f"--web.listen-address=127.0.0.1:{self.port}", *extra]
         joined = ",".join(dsns)
         if len(joined) < ENV_STRING_MAX:
             env["DATA_SOURCE_NAME"] = joined
@@ -293,6 +294,25 @@ def up_count(text):
     return sum(1 for v in family_values(text, b"pg_up") if v == 1)
 
 
+def up_count_of(body, encoding):
+    """up_count of a response, inflating a gzip body only as far as the end
+    of the pg_up family. Start-up is polled every 0.5 s while the stand-in
+    servers are busy with their first backends: inflating and searching
+    all 67 MB of the page at 1,000 targets took about 0.35 s of a core per
+    poll, CPU the measurement itself took from the servers."""
+    if encoding != "gzip":
+        return up_count(body)
+    z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    text, step = b"", 1 << 16
+    for at in range(0, len(body), step):
+        text += z.decompress(body[at:at + step])
+        header = text.find(b"\n# TYPE pg_up ")
+        # the family ends where the next one's comments begin
+        if header >= 0 and text.find(b"\n# ", header + 1) >= 0:
+            return up_count(text)
+    return up_count(text + z.flush())
+
+
 def loop_lag_samples(text):
     """{sample name and labels: value} of every family named *loop_lag*."""
     out = {}
@@ -360,7 +380,7 @@ def run_one(args, binary, pgs, n, tmpdir):
             for i, a in enumerate(loopback_addresses(n))]
     who = f"{n:,} target{'' if n == 1 else 's'}"
     note(f"{who}: starting pgpulse")
-    p = Pgpulse(binary, dsns, tmpdir)
+    p = Pgpulse(binary, dsns, tmpdir, args.pgpulse_arg)
     r["dsn_via"] = p.dsn_via
     try:
         # 1. until every target shows pg_up 1
@@ -370,7 +390,7 @@ def run_one(args, binary, pgs, n, tmpdir):
             try:
                 status, enc, body, _ = p.get()
                 if status == 200:
-                    best = max(best, up_count(plain(body, enc)))
+                    best = max(best, up_count_of(body, enc))
                     if best >= n:
                         r["up_s"] = time.monotonic() - p.started
                         break
@@ -615,6 +635,9 @@ def main():
     ap.add_argument("--server-nice", type=int, default=10,
                     help="nice value of the stand-in servers (default 10; 0 to leave them"
                          " at pgpulse's priority)")
+    ap.add_argument("--pgpulse-arg", action="append", default=[], metavar="FLAG",
+                    help="one more flag for pgpulse, as --pgpulse-arg=--collection.max-connecting=32"
+                         " (repeatable; printed in the report)")
     ap.add_argument("--no-save", action="store_true", help="print only, write no results file")
     args = ap.parse_args()
     if args.targets is None:
