@@ -10,10 +10,11 @@ by one connection; a single stand-in with all N would list N backends in
 every server-wide view (pg_stat_activity, pg_stat_replication, pg_locks)
 that each of the N targets reads, work that grows with N squared: at 1,000
 targets on one server it took 1.3 of this machine's 2 cores from pgpulse
-(--per-server 1000 shows it). For the same reason the stand-ins run at
-nice 10 (--server-nice): on a real deployment they are other machines,
-and here they take the CPU pgpulse leaves rather than making it wait
-behind a thousand backends for its turn on a core. For each N a fresh pgpulse (Release build,
+(--per-server 1000 shows it). The stand-ins' postmasters get nice 10
+(--server-nice); with autogroup scheduling, Debian's default, that orders
+a stand-in's processes among themselves only: each stand-in is a group of
+its own that weighs as much as pgpulse's (see start_server). On a real
+deployment the servers are other machines. For each N a fresh pgpulse (Release build,
 built-in catalog, whose default intervals are 15 s) watches N of them, and
 the script measures:
 
@@ -132,6 +133,14 @@ def start_server(max_targets, nice):
     if nice:
         # backends are forked from the postmaster afterwards: they inherit it
         os.setpriority(os.PRIO_PROCESS, pg.postmaster_pid(), nice)
+        # pg_ctl starts the postmaster in a session of its own, and with
+        # autogroup scheduling (Debian's default) a session's processes
+        # share one group that weighs as much as pgpulse's whatever their
+        # nice: the nice orders them among themselves only. Giving the
+        # groups nice 10 too (/proc/PID/autogroup) made things worse at
+        # 1,000 targets in two runs (server CPU 0.67 -> 0.77-1.02 of a
+        # core, scrape p99 up to 113 ms), perhaps because backends
+        # preempted while holding locks make the others wait.
     pg.psql(f"CREATE ROLE {ROLE} LOGIN IN ROLE pg_monitor")
     for i in range(1, TABLES + 1):
         pg.psql(f"CREATE TABLE bench_t{i} (id int PRIMARY KEY, n int, note text);"
