@@ -110,3 +110,47 @@ class FailureTest(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ChangedResultTest(unittest.TestCase):
+    """pgpulse prepares each catalog query once per connection. When what a
+    query reads changes shape (a column added to a table it selects * from),
+    PostgreSQL refuses the prepared plan ("cached plan must not change result
+    type"): that run fails, and the next ones run unnamed, as before, so the
+    series come back by themselves instead of failing for good."""
+
+    def test_series_come_back_after_a_table_changes_shape(self):
+        pg = PgServer()
+        self.addCleanup(pg.destroy)
+        pg.psql("CREATE TABLE itest_t (row_name text, v int); INSERT INTO itest_t VALUES ('a', 7);"
+                "GRANT SELECT ON itest_t TO PUBLIC")
+        d = tempfile.mkdtemp(prefix="pgpulse-cat-")
+        self.addCleanup(shutil.rmtree, d, True)
+        path = f"{d}/star.yaml"
+        with open(path, "w") as f:
+            f.write("""queries:
+  - name: star_probe
+    namespace: itest
+    interval: 1s
+    timeout: 2s
+    sql: SELECT * FROM itest_t
+    columns:
+      row_name: label
+      v: {role: gauge, help: "v of the row"}
+""")
+        pulse = Pgpulse(["--catalog=" + path], env={"DATA_SOURCE_NAME": pg.uri()})
+        self.addCleanup(pulse.destroy)
+
+        def v_is(want):
+            return lambda page: page if page.value("itest_v", row_name="a") == want else None
+
+        pulse.wait_for(v_is(7), RECOVERY_BOUND, "itest_v 7")
+        pg.psql("ALTER TABLE itest_t ADD COLUMN extra int; UPDATE itest_t SET v = 8")
+        page = pulse.wait_for(v_is(8), RECOVERY_BOUND, "itest_v 8 after the table changed")
+        errors = page.value("pgpulse_query_errors_total", query="star_probe")
+        self.assertGreaterEqual(errors, 1, "the prepared plan was not refused: not prepared?")
+        # and it stays back: no run fails any more
+        time.sleep(3)
+        later = pulse.metrics()
+        self.assertEqual(later.value("pgpulse_query_errors_total", query="star_probe"), errors)
+        self.assertEqual(later.value("itest_v", row_name="a"), 8)
