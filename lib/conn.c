@@ -620,16 +620,26 @@ static void shun(pp_conn *c, size_t i)
     add_key(&c->shunned, &c->nshunned, k);
 }
 
-/* cur is the statement now current: its results come next. */
+/* cur's own results come next (its Parse, if any, is done). */
+static void results_next(pp_conn *c)
+{
+    c->cur_step = STEP_RESULTS;
+    /* single-row mode can be asked for only while the statement itself is
+     * current and none of its rows parsed: not during its Parse */
+    if (c->stmts[c->cur].single_row)
+        (void)PQsetSingleRowMode(c->pg);
+}
+
+/* cur is the statement now current: its Parse's result or its own come
+ * next. */
 static void begin_statement(pp_conn *c)
 {
     if (c->cur >= c->nstmts)
         return;
-    c->cur_step = c->plans[c->cur].how == SEND_PREPARE ? STEP_PARSE : STEP_RESULTS;
-    /* single-row mode can be asked for only while the statement itself is
-     * current and none of its rows parsed: not during its Parse */
-    if (c->cur_step == STEP_RESULTS && c->stmts[c->cur].single_row)
-        (void)PQsetSingleRowMode(c->pg);
+    if (c->plans[c->cur].how == SEND_PREPARE)
+        c->cur_step = STEP_PARSE;
+    else
+        results_next(c);
 }
 
 static void process_results(pp_conn *c)
@@ -643,11 +653,8 @@ static void process_results(pp_conn *c)
                 fail_pg(c, "connection lost");
                 return;
             }
-            if (c->cur_step == STEP_PARSED) {
-                c->cur_step = STEP_RESULTS;
-                if (c->cur < c->nstmts && c->stmts[c->cur].single_row)
-                    (void)PQsetSingleRowMode(c->pg);
-            }
+            if (c->cur_step == STEP_PARSED && c->cur < c->nstmts)
+                results_next(c);
             continue;
         }
         ExecStatusType st = PQresultStatus(res);

@@ -111,7 +111,8 @@ int pp_snapshot_gzip(const char *in, size_t n, char **out, size_t *out_len)
 
 /* One span on its way to the page, 336,000 of them at 1,000 targets: its
  * piece's index and its own in that piece, packed into 32 bits when both
- * fit (slot_bits), else into 64. */
+ * fit (slots_init), else into 64 (spans of a piece are counted in 32
+ * bits, pieces are far fewer than 2^32). */
 typedef struct slots {
     uint32_t *narrow;
     uint64_t *wide;
@@ -132,8 +133,6 @@ static void slots_init(slots *sl, size_t n, size_t npieces, size_t most_spans)
     unsigned need = bits_for(npieces) + sl->shift;
     sl->narrow = need <= 32 ? pp_malloc((n ? n : 1) * sizeof(uint32_t)) : NULL;
     sl->wide = need <= 32 ? NULL : pp_malloc((n ? n : 1) * sizeof(uint64_t));
-    if (sl->wide != NULL && sl->shift > 32)
-        sl->shift = 32; /* spans of a piece are counted in 32 bits */
 }
 
 static void slots_put(slots *sl, size_t at, size_t piece, size_t span)
