@@ -39,9 +39,7 @@ def main():
     try:
         for _ in range((args.targets + per - 1) // per):
             pgs.append(scale.start_server(per, 10))
-        dsns = [f"postgresql://{scale.ROLE}@{a}:{pgs[i // per].port}/{scale.DBNAME}"
-                "?sslmode=disable"
-                for i, a in enumerate(scale.loopback_addresses(args.targets))]
+        dsns = scale.target_dsns(pgs, args.targets, per)
         print("| round | binary | pgpulse CPU, cores | servers' CPU, cores |")
         print("| ---: | --- | ---: | ---: |")
         for r in range(1, args.rounds + 1):

@@ -312,14 +312,16 @@ def up_count_of(body, encoding):
     if encoding != "gzip":
         return up_count(body)
     z = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    text, step = b"", 1 << 16
+    text, step, header = bytearray(), 1 << 16, -1
     for at in range(0, len(body), step):
+        seen = len(text)
         text += z.decompress(body[at:at + step])
-        header = text.find(b"\n# TYPE pg_up ")
+        if header < 0:  # only the new bytes and the line they may finish
+            header = text.find(b"\n# TYPE pg_up ", max(0, seen - 64))
         # the family ends where the next one's comments begin
-        if header >= 0 and text.find(b"\n# ", header + 1) >= 0:
-            return up_count(text)
-    return up_count(text + z.flush())
+        if header >= 0 and text.find(b"\n# ", max(header + 1, seen - 2)) >= 0:
+            return up_count(bytes(text))
+    return up_count(bytes(text + z.flush()))
 
 
 def loop_lag_samples(text):
@@ -383,10 +385,16 @@ def percentile(sorted_vals, p):
 
 # -- one N -----------------------------------------------------------------------
 
+def target_dsns(pgs, n, per_server):
+    """n DSNs, each a distinct loopback address; target i on stand-in
+    i // per_server."""
+    return [f"postgresql://{ROLE}@{a}:{pgs[i // per_server].port}/{DBNAME}?sslmode=disable"
+            for i, a in enumerate(loopback_addresses(n))]
+
+
 def run_one(args, binary, pgs, n, tmpdir):
     r = {"n": n, "servers": (n + args.per_server - 1) // args.per_server}
-    dsns = [f"postgresql://{ROLE}@{a}:{pgs[i // args.per_server].port}/{DBNAME}?sslmode=disable"
-            for i, a in enumerate(loopback_addresses(n))]
+    dsns = target_dsns(pgs, n, args.per_server)
     who = f"{n:,} target{'' if n == 1 else 's'}"
     note(f"{who}: starting pgpulse")
     p = Pgpulse(binary, dsns, tmpdir, args.pgpulse_arg)
