@@ -14,11 +14,14 @@
 #include "conn.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <assert.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "buf.h"
 
@@ -776,6 +779,16 @@ static void on_poll(uv_poll_t *h, int status, int events)
     }
 }
 
+/* libpq 15 flushes the socket at every statement's sync, so a batch left
+ * alone goes out as a segment per statement, each one's loopback delivery
+ * and the server's wake-up paid for in our send(): a fifth of our CPU at
+ * 1,000 targets. Corked, the batch leaves as one segment when uncorked.
+ * On a Unix socket the option fails, harmlessly. */
+static void cork(pp_conn *c, int on)
+{
+    (void)setsockopt(PQsocket(c->pg), IPPROTO_TCP, TCP_CORK, &on, sizeof(on));
+}
+
 int pp_conn_send(pp_conn *c, const pp_conn_stmt *stmts, size_t n)
 {
     if (c->state != PP_CONN_IDLE || n == 0)
@@ -786,6 +799,7 @@ int pp_conn_send(pp_conn *c, const pp_conn_stmt *stmts, size_t n)
     c->nstmts = n;
     c->cur = 0;
     c->cur_result = false;
+    cork(c, 1);
     for (size_t i = 0; i < n; i++) {
         stmt_plan *pl = &c->plans[i];
         pl->key = text_key(stmts[i].sql);
@@ -809,6 +823,7 @@ int pp_conn_send(pp_conn *c, const pp_conn_stmt *stmts, size_t n)
             return 0; /* reported through on_down */
         }
     }
+    cork(c, 0); /* sends what the syncs left */
     set_state(c, PP_CONN_BUSY);
     begin_statement(c);
     arm_deadline(c);
