@@ -95,8 +95,9 @@ static const flag flags[] = {
      "Most samples one run of a query may produce unless the query sets max_series (500,000: "
      "every table of a server with 20,000 tables); the rest are counted and logged."},
     {"collection.max-connecting", K_COUNT, F(max_connecting), 0, NULL, "16", 0,
-     "Most connection attempts (lookup, TCP, TLS and authentication) in flight at once; "
-     "others wait their turn, so a start or an outage never storms the servers (0: no bound)."},
+     "Most connection attempts (lookup, TCP, TLS, authentication and the first collection) in "
+     "flight at once; others wait their turn, so a start or an outage never storms the servers "
+     "(0: no bound)."},
     {"collection.max-connections-per-server", K_COUNT, F(max_per_server), 0, NULL, "0", 0,
      "Most connections to one server (its databases found by --auto-discover-databases, or "
      "listed): one runs the server-wide queries, the others take turns between their runs "

@@ -336,7 +336,8 @@ void pp_selfmetrics_render(pp_buf *out, const pp_registry *reg, const pp_process
     if (status == NULL)
         return;
     process_metric(out, "pgpulse_targets_connecting",
-                   "Connection attempts in flight (at most --collection.max-connecting).",
+                   "Connection attempts, up to the end of the first collection, in flight (at most "
+                   "--collection.max-connecting).",
                    PP_METRIC_GAUGE, (double)pp_registry_connecting(reg));
     process_metric(out, "pgpulse_targets_waiting_to_connect",
                    "Targets waiting for a free connection attempt.", PP_METRIC_GAUGE,

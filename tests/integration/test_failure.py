@@ -154,3 +154,51 @@ class ChangedResultTest(unittest.TestCase):
         later = pulse.metrics()
         self.assertEqual(later.value("pgpulse_query_errors_total", query="star_probe"), errors)
         self.assertEqual(later.value("itest_v", row_name="a"), 8)
+
+    def test_a_timed_out_query_stays_prepared(self):
+        """A statement_timeout says nothing about the statement's name: the
+        query is executed by name again once it runs in time, not planned
+        afresh every run. PostgreSQL counts a prepared statement's
+        executions in pg_prepared_statements, which a second query of the
+        same session reads."""
+        pg = PgServer()
+        self.addCleanup(pg.destroy)
+        pg.psql("CREATE TABLE itest_flag (); GRANT SELECT ON itest_flag TO PUBLIC")
+        d = tempfile.mkdtemp(prefix="pgpulse-cat-")
+        self.addCleanup(shutil.rmtree, d, True)
+        path = f"{d}/sleepy.yaml"
+        with open(path, "w") as f:
+            f.write("""queries:
+  - name: sleepy_probe
+    namespace: itest
+    interval: 1s
+    timeout: 1s
+    sql: SELECT 1 AS one FROM pg_sleep(CASE WHEN EXISTS (SELECT FROM itest_flag) THEN 5 ELSE 0 END)
+    columns:
+      one: {role: gauge, help: "1 when the sleepy query ran in time"}
+  - name: plans_probe
+    namespace: itest
+    interval: 1s
+    timeout: 2s
+    sql: >-
+      SELECT coalesce(sum(generic_plans + custom_plans), 0) AS runs
+      FROM pg_prepared_statements
+      WHERE statement LIKE '%FROM itest_flag%' AND statement NOT LIKE '%pg_prepared_statements%'
+    columns:
+      runs: {role: gauge, help: "executions of the sleepy query by name"}
+""")
+        pulse = Pgpulse(["--catalog=" + path], env={"DATA_SOURCE_NAME": pg.uri()})
+        self.addCleanup(pulse.destroy)
+
+        def runs_at_least(n):
+            return lambda page: page if (page.value("itest_runs") or 0) >= n else None
+
+        pulse.wait_for(runs_at_least(2), RECOVERY_BOUND, "the sleepy query executed by name")
+        pg.psql("INSERT INTO itest_flag DEFAULT VALUES")
+        page = pulse.wait_for(
+            lambda p: p if (p.value("pgpulse_query_errors_total", query="sleepy_probe") or 0) >= 1
+            else None, RECOVERY_BOUND, "the sleepy query timed out")
+        pg.psql("DELETE FROM itest_flag")
+        before = page.value("itest_runs")
+        pulse.wait_for(runs_at_least(before + 3), RECOVERY_BOUND,
+                       f"executions by name past {before} after the timeout (sent unnamed?)")
