@@ -47,10 +47,11 @@ struct pp_snapshot {
     uv_timer_t refresh;
     int handles;
     bool closing;
-    bool building;          /* a gzip is running on the thread pool */
-    bool dirty;             /* changed since the build in flight started */
-    bool no_refresh;        /* built on changes only, always off the loop */
-    uint64_t last_build_ms; /* CPU time the last build took, for spacing */
+    bool building;              /* a gzip is running on the thread pool */
+    bool dirty;                 /* changed since the build in flight started */
+    bool no_refresh;            /* built on changes only, always off the loop */
+    uint64_t last_build_ms;     /* wall time the last build took, for spacing */
+    uint64_t last_build_cpu_ms; /* its CPU time, for spacing news */
 };
 
 static void free_states(pp_page_target *t, size_t n)
@@ -582,10 +583,10 @@ static uint64_t thread_cpu_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Builds are spaced by what they cost in CPU, not in wall time: a build
- * at nice 10 on a busy machine waits for a core for seconds, and spacing
- * by that kept the page 10-15 s behind the targets while 1,000 of them
- * started (the build itself took 0.7 s of CPU). */
+/* A build's CPU time, besides its wall time: a build at nice 10 on a busy
+ * machine waits for a core for seconds, and spacing news by that kept the
+ * page 10-15 s behind the targets while 1,000 of them started (the build
+ * itself took 0.7 s of CPU). */
 static void assemble(job *j)
 {
     uint64_t cpu0 = thread_cpu_ns();
@@ -665,7 +666,8 @@ static void on_assemble(uv_work_t *req)
 static void built(pp_snapshot *s, uint64_t started, uint64_t cpu_ns)
 {
     uint64_t took = uv_hrtime() - started;
-    s->last_build_ms = cpu_ns / 1000000;
+    s->last_build_ms = took / 1000000;
+    s->last_build_cpu_ms = cpu_ns / 1000000;
     if (s->status != NULL) {
         s->status->page.builds++;
         s->status->page.build_seconds += (double)took / 1e9;
@@ -744,8 +746,9 @@ static void schedule(pp_snapshot *s)
 {
     if (s->closing)
         return;
-    /* space builds out by a multiple of what the last one cost, so a huge
-     * page cannot keep a core busy building: at most a ninth of one */
+    /* space builds out by a multiple of what the last one took, so a huge
+     * page cannot keep a core busy building: at most a ninth of one, less
+     * when the machine is busy and the build waited for a core */
     uint64_t spacing = s->last_build_ms * SPACING;
     uint64_t wait = DEBOUNCE_MS > spacing ? DEBOUNCE_MS : spacing;
     /* new data on a big page waits for a second's worth of changes: the
@@ -754,9 +757,10 @@ static void schedule(pp_snapshot *s)
         wait = BIG_PAGE_MS;
     if (s->urgent) {
         /* a change of state (up, down, a role, a reload) is news: sooner,
-         * at most a third of a core; such changes come in storms only at
-         * start-up and when servers go */
-        uint64_t gap = s->last_build_ms * URGENT_SPACING;
+         * at most a third of a core, by CPU time so a busy machine does not
+         * hold it back; such changes come in storms only at start-up and
+         * when servers go */
+        uint64_t gap = s->last_build_cpu_ms * URGENT_SPACING;
         uint64_t since = (uv_hrtime() - s->last_build_end) / 1000000;
         wait = since >= gap ? 0 : gap - since;
     }
