@@ -173,9 +173,19 @@ def one_server_cpu_seconds(pg):
 
 def machine_busy_seconds():
     """CPU seconds all cores spent on anything but idle and iowait."""
+    return proc_stat_ticks(lambda t: sum(t) - t[3] - t[4])
+
+
+def machine_steal_seconds():
+    """CPU seconds the hypervisor gave to other guests while this one
+    wanted them (steal): a slower machine that nothing here can see."""
+    return proc_stat_ticks(lambda t: t[7])
+
+
+def proc_stat_ticks(pick):
     with open("/proc/stat") as f:
         ticks = [int(x) for x in f.readline().split()[1:9]]
-    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+    return pick(ticks) / os.sysconf("SC_CLK_TCK")
 
 
 def role_backends(pgs):
@@ -427,6 +437,7 @@ def run_one(args, binary, pgs, n, tmpdir):
         note(f"{who}: {args.window:g} s window, a gzip scrape every {args.scrape_every} s")
         times, at, bodies, errors = [], [], [], []
         server0, busy0 = server_cpu_seconds(pgs), machine_busy_seconds()
+        steal0 = machine_steal_seconds()
         cpu0, t0 = p.cpu_seconds(), time.monotonic()
         tick = 0
         into = bytearray(READ_BUFFER)  # zero-filled: its pages are touched now
@@ -453,6 +464,7 @@ def run_one(args, binary, pgs, n, tmpdir):
         wall = time.monotonic() - t0
         r["cpu"] = (p.cpu_seconds() - cpu0) / wall
         r["machine_cpu"] = (machine_busy_seconds() - busy0) / wall
+        r["steal"] = (machine_steal_seconds() - steal0) / wall
         r["server_cpu"] = (server_cpu_seconds(pgs) - server0) / wall
         r["rss"] = p.proc_status("VmRSS") * 1024
         r["hwm"] = p.proc_status("VmHWM") * 1024
@@ -565,6 +577,7 @@ def report(results, facts, args, started):
         lambda v: f"{v:.3f}")
     row(f"whole machine CPU busy, cores of {os.cpu_count()}", "machine_cpu",
         lambda v: f"{v:.2f}")
+    row("of which stolen by the hypervisor (steal), cores", "steal", lambda v: f"{v:.2f}")
     row("load average (1 min) at the end", "load", lambda v: f"{v:.2f}")
 
     notes = []
