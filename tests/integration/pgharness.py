@@ -858,6 +858,17 @@ class Haproxy(_Daemon):
         return f"Haproxy(pid={self.proc.pid}, dir={self.tmpdir})"
 
 
+def catalog_file(test, text, name="catalog.yaml"):
+    """Writes a catalog's YAML into a directory of its own, removed when
+    the test ends, and returns the file's path."""
+    d = tempfile.mkdtemp(prefix="pgpulse-cat-")
+    test.addCleanup(shutil.rmtree, d, True)
+    path = os.path.join(d, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
 def fast_catalog(dirpath, interval="1s", timeout="2s"):
     """Writes the tests' one-query catalog into dirpath and returns its path.
     It yields itest_one{datname="..."} 1."""

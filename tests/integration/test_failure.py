@@ -12,7 +12,7 @@ import shutil
 import time
 import unittest
 
-from pgharness import PgServer, Pgpulse, fast_catalog, parse_exposition, wait_for
+from pgharness import PgServer, Pgpulse, catalog_file, fast_catalog, parse_exposition, wait_for
 
 SCRAPE_BOUND = 2.0   # seconds any scrape may take, whatever the server does
 RECOVERY_BOUND = 20  # generous: two intervals plus the reconnect backoff cap
@@ -124,11 +124,7 @@ class ChangedResultTest(unittest.TestCase):
         self.addCleanup(pg.destroy)
         pg.psql("CREATE TABLE itest_t (row_name text, v int); INSERT INTO itest_t VALUES ('a', 7);"
                 "GRANT SELECT ON itest_t TO PUBLIC")
-        d = tempfile.mkdtemp(prefix="pgpulse-cat-")
-        self.addCleanup(shutil.rmtree, d, True)
-        path = f"{d}/star.yaml"
-        with open(path, "w") as f:
-            f.write("""queries:
+        path = catalog_file(self, """queries:
   - name: star_probe
     namespace: itest
     interval: 1s
@@ -164,11 +160,7 @@ class ChangedResultTest(unittest.TestCase):
         pg = PgServer()
         self.addCleanup(pg.destroy)
         pg.psql("CREATE TABLE itest_flag (); GRANT SELECT ON itest_flag TO PUBLIC")
-        d = tempfile.mkdtemp(prefix="pgpulse-cat-")
-        self.addCleanup(shutil.rmtree, d, True)
-        path = f"{d}/sleepy.yaml"
-        with open(path, "w") as f:
-            f.write("""queries:
+        path = catalog_file(self, """queries:
   - name: sleepy_probe
     namespace: itest
     interval: 1s

@@ -18,7 +18,7 @@ import tempfile
 import time
 import unittest
 
-from pgharness import PgServer, Pgpulse, assert_promtool_ok, fast_catalog
+from pgharness import PgServer, Pgpulse, assert_promtool_ok, catalog_file, fast_catalog
 
 N = 100
 
@@ -61,12 +61,8 @@ class ScaleTest(unittest.TestCase):
         pulse.stop_checked()
 
     def test_first_collections_take_turns(self):
-        d = tempfile.mkdtemp(prefix="pgpulse-scale-")
-        self.addCleanup(shutil.rmtree, d, True)
-        path = os.path.join(d, "slow.yaml")
-        with open(path, "w") as f:
-            # a 60 s interval: during the start-up only first collections run
-            f.write("""queries:
+        # a 60 s interval: during the start-up only first collections run
+        path = catalog_file(self, """queries:
   - name: slow_probe
     namespace: itest
     interval: 60s
