@@ -661,13 +661,14 @@ static void on_assemble(uv_work_t *req)
     assemble((job *)req);
 }
 
-/* A page was published: for spacing the next, and for the self-metrics
+/* j's page was published: for spacing the next, and for the self-metrics
  * (which say the wall time, what a reader of the page waited). */
-static void built(pp_snapshot *s, uint64_t started, uint64_t cpu_ns)
+static void built(pp_snapshot *s, const job *j)
 {
-    uint64_t took = uv_hrtime() - started;
+    s->last_build_end = uv_hrtime();
+    uint64_t took = s->last_build_end - j->started;
     s->last_build_ms = took / 1000000;
-    s->last_build_cpu_ms = cpu_ns / 1000000;
+    s->last_build_cpu_ms = j->cpu_ns / 1000000;
     if (s->status != NULL) {
         s->status->page.builds++;
         s->status->page.build_seconds += (double)took / 1e9;
@@ -679,7 +680,6 @@ static void after_assemble(uv_work_t *req, int status)
 {
     job *j = (job *)req;
     pp_snapshot *s = j->s;
-    uint64_t started = j->started;
     s->building = false;
     if (s->closing || status != 0 || j->rc != 0) {
         if (!s->closing)
@@ -688,11 +688,9 @@ static void after_assemble(uv_work_t *req, int status)
         maybe_free(s);
         return;
     }
-    uint64_t cpu_ns = j->cpu_ns;
     publish(s, j);
+    built(s, j);
     job_free(j);
-    built(s, started, cpu_ns);
-    s->last_build_end = uv_hrtime();
     if (s->dirty)
         schedule(s);
 }
@@ -717,10 +715,8 @@ static void build(pp_snapshot *s)
             pp_log_write(s->log, PP_LOG_ERROR, "cannot build the page", NULL);
         else
             publish(s, j);
-        uint64_t cpu_ns = j->cpu_ns;
+        built(s, j);
         job_free(j);
-        built(s, start, cpu_ns);
-        s->last_build_end = uv_hrtime();
         return;
     }
     /* big: the loop only gathered references; the copy and the gzip run
