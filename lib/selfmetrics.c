@@ -76,28 +76,81 @@ static double v_age(const pp_target *t, double now)
     return last > 0 ? now - last : NAN;
 }
 
-static void per_target(pp_buf *b, const pp_registry *reg, const char *name, const char *help,
-                       pp_metric_type type, target_value fn, double now)
-{
-    size_t mark = b->len;
-    bool any = false;
-    pp_render_header(b, name, help, type);
-    for (size_t i = 0; i < pp_registry_count(reg); i++) {
-        const pp_target *t = pp_registry_at(reg, i);
-        double v = fn(t, now);
-        if (!isnan(v)) {
-            line(b, name, pp_target_label(t), NULL, NULL, v);
-            any = true;
-        }
-    }
-    if (!any)
-        truncate_to(b, mark);
-}
-
 static double v_memory(const pp_target *t, double now)
 {
     (void)now;
     return (double)pp_target_memory(t);
+}
+
+/* The per-target families, in page order. */
+static const struct {
+    const char *name;
+    const char *help;
+    pp_metric_type type;
+    target_value fn;
+} target_families[PP_SELF_TARGET_VALUES] = {
+    {"pg_up",
+     "Whether the last scrape of metrics from PostgreSQL was able to connect to the server (1 "
+     "for yes, 0 for no).",
+     PP_METRIC_GAUGE, v_up},
+    {"pg_exporter_last_scrape_error",
+     "Whether the last scrape of metrics from PostgreSQL resulted in an error (1 for error, 0 "
+     "for success).",
+     PP_METRIC_GAUGE, v_error},
+    {"pg_exporter_last_scrape_duration_seconds",
+     "Duration of the last scrape of metrics from PostgreSQL.", PP_METRIC_GAUGE, v_duration},
+    {"pg_exporter_scrapes_total", "Total number of times PostgreSQL was scraped for metrics.",
+     PP_METRIC_COUNTER, v_cycles},
+    {"pgpulse_target_data_age_seconds",
+     "Seconds since the target's last completed collection cycle.", PP_METRIC_GAUGE, v_age},
+    {"pgpulse_target_memory_bytes",
+     "Heap bytes the target holds for its rendered series and scratch space.", PP_METRIC_GAUGE,
+     v_memory},
+};
+
+void pp_selfmetrics_capture(pp_self_values *out, const pp_registry *reg, double now)
+{
+    out->n = pp_registry_count(reg);
+    out->rows = pp_malloc((out->n ? out->n : 1) * sizeof(*out->rows));
+    pp_buf_init(&out->labels);
+    for (size_t i = 0; i < out->n; i++) {
+        const pp_target *t = pp_registry_at(reg, i);
+        out->rows[i].label = out->labels.len;
+        pp_buf_append(&out->labels, pp_target_label(t), strlen(pp_target_label(t)) + 1);
+        for (size_t k = 0; k < PP_SELF_TARGET_VALUES; k++)
+            out->rows[i].v[k] = target_families[k].fn(t, now);
+    }
+}
+
+void pp_selfmetrics_render_values(pp_buf *out, const pp_self_values *v)
+{
+    if (v->n == 0) {
+        /* no data source at all: say so rather than print nothing */
+        pp_render_header(out, "pg_up", target_families[0].help, PP_METRIC_GAUGE);
+        pp_buf_puts(out, "pg_up 0\n");
+    }
+    for (size_t k = 0; k < PP_SELF_TARGET_VALUES; k++) {
+        size_t mark = out->len;
+        bool any = false;
+        pp_render_header(out, target_families[k].name, target_families[k].help,
+                         target_families[k].type);
+        for (size_t i = 0; i < v->n; i++)
+            if (!isnan(v->rows[i].v[k])) {
+                line(out, target_families[k].name, v->labels.data + v->rows[i].label, NULL, NULL,
+                     v->rows[i].v[k]);
+                any = true;
+            }
+        if (!any)
+            truncate_to(out, mark);
+    }
+}
+
+void pp_selfmetrics_values_free(pp_self_values *v)
+{
+    free(v->rows);
+    v->rows = NULL;
+    v->n = 0;
+    pp_buf_deinit(&v->labels);
 }
 
 typedef double (*query_value)(const pp_query_state *s);
@@ -303,35 +356,16 @@ static void loop_lag(pp_buf *out, const pp_loop_lag *l)
 void pp_selfmetrics_render(pp_buf *out, const pp_registry *reg, const pp_process_status *status,
                            double now)
 {
-    if (pp_registry_count(reg) == 0) {
-        /* no data source at all: say so rather than print nothing */
-        pp_render_header(out, "pg_up",
-                         "Whether the last scrape of metrics from PostgreSQL was "
-                         "able to connect to the server (1 for yes, 0 for no).",
-                         PP_METRIC_GAUGE);
-        pp_buf_puts(out, "pg_up 0\n");
-    }
-    per_target(out, reg, "pg_up",
-               "Whether the last scrape of metrics from PostgreSQL was able to connect to the "
-               "server (1 for yes, 0 for no).",
-               PP_METRIC_GAUGE, v_up, now);
-    per_target(out, reg, "pg_exporter_last_scrape_error",
-               "Whether the last scrape of metrics from PostgreSQL resulted in an error (1 for "
-               "error, 0 for success).",
-               PP_METRIC_GAUGE, v_error, now);
-    per_target(out, reg, "pg_exporter_last_scrape_duration_seconds",
-               "Duration of the last scrape of metrics from PostgreSQL.", PP_METRIC_GAUGE,
-               v_duration, now);
-    per_target(out, reg, "pg_exporter_scrapes_total",
-               "Total number of times PostgreSQL was scraped for metrics.", PP_METRIC_COUNTER,
-               v_cycles, now);
-    per_target(out, reg, "pgpulse_target_data_age_seconds",
-               "Seconds since the target's last completed collection cycle.", PP_METRIC_GAUGE,
-               v_age, now);
-    per_target(out, reg, "pgpulse_target_memory_bytes",
-               "Heap bytes the target holds for its rendered series and scratch space.",
-               PP_METRIC_GAUGE, v_memory, now);
+    pp_self_values v;
+    pp_selfmetrics_capture(&v, reg, now);
+    pp_selfmetrics_render_values(out, &v);
+    pp_selfmetrics_values_free(&v);
+    pp_selfmetrics_render_process(out, reg, status);
+}
 
+void pp_selfmetrics_render_process(pp_buf *out, const pp_registry *reg,
+                                   const pp_process_status *status)
+{
     /* the exporter's own series; a probe's page (no status) has none */
     if (status == NULL)
         return;

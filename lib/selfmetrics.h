@@ -64,9 +64,32 @@ typedef struct pp_process_status {
  * pg_exporter_*, data ages, process and exporter-wide series) for the
  * registry's targets (borrowed). status may be NULL (a probe's page: no
  * exporter-wide series). now is unix time, used for data ages. The
- * per-query and per-collector series come as pieces: see below. */
+ * per-query and per-collector series come as pieces: see below. Equal to
+ * capture, render_values and render_process in turn. */
 void pp_selfmetrics_render(pp_buf *out, const pp_registry *reg, const pp_process_status *status,
                            double now);
+
+/* The per-target part of it in two steps: the values are read on the loop
+ * (cheap), and the text is made from them alone, on any thread. Turning
+ * 6,000 numbers into text took 7 ms of the loop at 1,000 targets, at every
+ * page build, and a scrape that came in then waited for it. */
+#define PP_SELF_TARGET_VALUES 6
+typedef struct pp_self_values {
+    struct {
+        size_t label;                    /* offset into labels */
+        double v[PP_SELF_TARGET_VALUES]; /* NaN: no sample */
+    } * rows;
+    size_t n;
+    pp_buf labels; /* each target's label text, NUL-terminated */
+} pp_self_values;
+
+void pp_selfmetrics_capture(pp_self_values *out, const pp_registry *reg, double now);
+void pp_selfmetrics_render_values(pp_buf *out, const pp_self_values *v);
+void pp_selfmetrics_values_free(pp_self_values *v);
+
+/* The exporter-wide part (nothing when status is NULL). */
+void pp_selfmetrics_render_process(pp_buf *out, const pp_registry *reg,
+                                   const pp_process_status *status);
 
 /* The target's per-query and per-collector series as a piece whose spans
  * use gen's family table (the self families are interned into it), cached

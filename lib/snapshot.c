@@ -172,7 +172,8 @@ typedef struct job {
     const char **headers; /* per family id */
     size_t *header_lens;
     size_t nfam;
-    char *tail; /* self-metrics, after every family */
+    pp_self_values self; /* the per-target self-metrics' values, rendered by the assembly */
+    char *tail;          /* self-metrics, after every family */
     size_t tail_len;
     pp_page_target *states;
     size_t nstates;
@@ -218,8 +219,9 @@ static job *gather(const pp_registry *reg, const pp_process_status *status)
             j->header_lens[f] = fam->header_len;
         }
     }
+    pp_selfmetrics_capture(&j->self, reg, pp_clock_wall());
     pp_buf tail = PP_BUF_INIT;
-    pp_selfmetrics_render(&tail, reg, status, pp_clock_wall());
+    pp_selfmetrics_render_process(&tail, reg, status);
     j->tail = pp_buf_steal(&tail, &j->tail_len);
     j->states = capture_states(reg, &j->nstates);
     return j;
@@ -590,6 +592,11 @@ static uint64_t thread_cpu_ns(void)
 static void assemble(job *j)
 {
     uint64_t cpu0 = thread_cpu_ns();
+    pp_buf tail = PP_BUF_INIT;
+    pp_selfmetrics_render_values(&tail, &j->self);
+    pp_buf_append(&tail, j->tail, j->tail_len);
+    free(j->tail);
+    j->tail = pp_buf_steal(&tail, &j->tail_len);
     assemble_page(j);
     j->cpu_ns = thread_cpu_ns() - cpu0;
 }
@@ -605,6 +612,7 @@ static void job_free(job *j)
     free(j->headers);
     free(j->header_lens);
     free(j->tail);
+    pp_selfmetrics_values_free(&j->self);
     free_states(j->states, j->nstates);
     free(j->plain);
     free(j->gz);
@@ -705,7 +713,9 @@ static void build(pp_snapshot *s)
     j->started = start;
     j->want_gzip = true;
     j->gz_hint = s->current != NULL ? s->current->gz_len : 0;
-    size_t estimate = j->tail_len;
+    /* the per-target self-metrics: a line per value, about a family
+     * name, the label and a number long */
+    size_t estimate = j->tail_len + (j->self.labels.len + j->self.n * 64) * PP_SELF_TARGET_VALUES;
     for (size_t i = 0; i < j->npieces; i++)
         estimate += j->pieces[i]->len;
     if (estimate < INLINE_GZIP && !s->no_refresh) {
