@@ -80,8 +80,9 @@ static void on_registry_change(pp_registry *r, pp_target *t, bool state, void *d
          * to the next page build, every target that changed since the last
          * one was redone at once, on the loop (100 ms at 1,000 targets) */
         pp_gen *gen = pp_registry_gen(r);
+        pp_piece *self[PP_SELF_PIECES];
         if (gen != NULL)
-            (void)pp_selfmetrics_target_piece(t, gen);
+            (void)pp_selfmetrics_target_pieces(t, gen, self);
     }
     if (e->snapshot != NULL)
         pp_snapshot_mark_dirty(e->snapshot, state);

@@ -58,13 +58,22 @@ typedef struct pp_piece {
     size_t len; /* of the text */
     const pp_span *spans;
     size_t nspans;
-    size_t size; /* of the allocation */
+    size_t size;   /* of the allocation */
+    uint64_t id;   /* unique in the process: pieces with the same id are one */
+    uint64_t hash; /* of the text, to tell a run that changed nothing */
     unsigned refs;
 } pp_piece;
 
 /* A piece of text and spans (copied; the caller keeps its own), packed
  * when it is long enough and packing pays. One reference. */
 pp_piece *pp_piece_new(const char *text, size_t len, const pp_span *spans, size_t nspans);
+/* The same, or prev (NULL or a piece of the query's last run; a new
+ * reference) when its text and spans are exactly these: a run that
+ * changed nothing keeps its piece, so nothing is packed again and the
+ * page build can reuse what it made of it (by id). Equal text is told by
+ * length and a 64-bit hash of the bytes. */
+pp_piece *pp_piece_new_or_same(pp_piece *prev, const char *text, size_t len, const pp_span *spans,
+                               size_t nspans);
 /* A piece with p's text (its bytes copied as they are, packed or not) and
  * other spans (copied, as many as p has). */
 pp_piece *pp_piece_respan(const pp_piece *p, const pp_span *spans);

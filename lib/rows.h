@@ -42,10 +42,11 @@ void pp_rows_begin(pp_rows *r, const pp_catalog_query *q, pp_families *families,
 int pp_rows_add(pp_rows *r, const PGresult *res, char *err, size_t errlen)
     __attribute__((warn_unused_result));
 
-/* Ends the run: *out is a new piece with its text and spans (one
- * reference, the caller's). Returns the samples dropped by the cap or
- * because their family could not be interned. */
-uint64_t pp_rows_finish(pp_rows *r, pp_piece **out);
+/* Ends the run: *out is a piece with its text and spans (one reference,
+ * the caller's): prev (NULL, or the piece of the query's last run) when
+ * nothing changed, else a new one. Returns the samples dropped by the
+ * cap or because their family could not be interned. */
+uint64_t pp_rows_finish(pp_rows *r, pp_piece *prev, pp_piece **out);
 
 /* postgres_exporter's conversions of user query values, each returning 0
  * and the value, or -1 when the text does not convert (no sample):

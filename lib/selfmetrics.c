@@ -234,15 +234,23 @@ static void collector_lines(pp_target *t, const pp_catalog *cat, pp_buf *duratio
     free(failed);
 }
 
-pp_piece *pp_selfmetrics_target_piece(pp_target *t, pp_gen *gen)
+/* Whether a self family's values change at every run (PP_SELF_PIECES:
+ * they go in the first piece). */
+static const bool every_run[PP_SELF_FAMILIES] = {true, false, true, false, true, false};
+
+size_t pp_selfmetrics_target_pieces(pp_target *t, pp_gen *gen, pp_piece **out)
 {
     pp_target_self *c = pp_target_self_cache(t);
-    if (c->piece != NULL && c->changes == pp_target_changes(t) && c->gen_id == gen->id)
-        return c->piece;
-    pp_piece_unref(c->piece);
-    c->piece = NULL;
-    if (pp_target_gen(t) != gen) /* between generations: nothing it could say */
-        return NULL;
+    bool same_gen = c->gen_id == gen->id;
+    if (c->piece[0] != NULL && c->changes == pp_target_changes(t) && same_gen)
+        goto done;
+    pp_piece_unref(c->piece[0]);
+    c->piece[0] = NULL;
+    if (pp_target_gen(t) != gen) { /* between generations: nothing it could say */
+        pp_piece_unref(c->piece[1]);
+        c->piece[1] = NULL;
+        return 0;
+    }
     const pp_catalog *cat = pp_target_catalog(t);
     pp_buf text[PP_SELF_FAMILIES];
     for (size_t k = 0; k < PP_SELF_FAMILIES; k++)
@@ -255,28 +263,37 @@ pp_piece *pp_selfmetrics_target_piece(pp_target *t, pp_gen *gen)
                 line(&text[k], query_families[k].name, pp_target_label(t), "query",
                      cat->queries[q].name, v);
         }
-    pp_buf all = PP_BUF_INIT;
-    pp_span *spans = pp_malloc(PP_SELF_FAMILIES * sizeof(pp_span));
-    size_t nspans = 0;
-    for (size_t k = 0; k < PP_SELF_FAMILIES; k++) {
-        const char *name = query_families[k].name;
-        uint32_t id = text[k].len == 0
-                          ? PP_FAMILY_NONE
-                          : pp_families_intern(gen->families, name, strlen(name),
-                                               query_families[k].help, query_families[k].type);
-        if (id != PP_FAMILY_NONE) { /* NONE: a catalog family of that name and another type */
-            spans[nspans++] =
-                (pp_span){.family = id, .len = (uint32_t)text[k].len, .off = (uint32_t)all.len};
-            pp_buf_append(&all, text[k].data, text[k].len);
+    pp_span spans[PP_SELF_FAMILIES];
+    for (size_t part = 0; part < PP_SELF_PIECES; part++) {
+        pp_buf all = PP_BUF_INIT;
+        size_t nspans = 0;
+        for (size_t k = 0; k < PP_SELF_FAMILIES; k++) {
+            if (every_run[k] != (part == 0) || text[k].len == 0)
+                continue;
+            const char *name = query_families[k].name;
+            uint32_t id = pp_families_intern(gen->families, name, strlen(name),
+                                             query_families[k].help, query_families[k].type);
+            if (id != PP_FAMILY_NONE) { /* NONE: a catalog family of that name and another type */
+                spans[nspans++] =
+                    (pp_span){.family = id, .len = (uint32_t)text[k].len, .off = (uint32_t)all.len};
+                pp_buf_append(&all, text[k].data, text[k].len);
+            }
         }
-        pp_buf_deinit(&text[k]);
+        /* a piece of another generation has other family ids */
+        pp_piece *prev = part > 0 && same_gen ? c->piece[part] : NULL;
+        pp_piece *p = pp_piece_new_or_same(prev, all.data, all.len, spans, nspans);
+        pp_piece_unref(c->piece[part]);
+        c->piece[part] = p;
+        pp_buf_deinit(&all);
     }
-    c->piece = pp_piece_new(all.data, all.len, spans, nspans);
-    pp_buf_deinit(&all);
-    free(spans);
+    for (size_t k = 0; k < PP_SELF_FAMILIES; k++)
+        pp_buf_deinit(&text[k]);
     c->changes = pp_target_changes(t);
     c->gen_id = gen->id;
-    return c->piece;
+done:
+    for (size_t part = 0; part < PP_SELF_PIECES; part++)
+        out[part] = c->piece[part];
+    return PP_SELF_PIECES;
 }
 
 static void process_metric(pp_buf *b, const char *name, const char *help, pp_metric_type type,
@@ -419,6 +436,14 @@ void pp_selfmetrics_render_process(pp_buf *out, const pp_registry *reg,
     process_metric(out, "pgpulse_page_last_build_seconds",
                    "Seconds the last page build took, from gathering to publishing.",
                    PP_METRIC_GAUGE, status->page.last_build_seconds);
+    pp_render_header(out, "pgpulse_page_build_bytes_total",
+                     "Plain bytes of big pages' families built, by how: copied compressed from "
+                     "the page before (none of the family's series changed) or compressed.",
+                     PP_METRIC_COUNTER);
+    line(out, "pgpulse_page_build_bytes_total", "", "how", "reused",
+         (double)status->page.bytes_reused);
+    line(out, "pgpulse_page_build_bytes_total", "", "how", "compressed",
+         (double)status->page.bytes_compressed);
     process_metric(out, "pgpulse_http_write_timeouts_total",
                    "HTTP connections cut because a response was not read within "
                    "--web.write-timeout.",

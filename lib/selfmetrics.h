@@ -25,6 +25,10 @@ typedef struct pp_page_stats {
     uint64_t builds;
     double build_seconds; /* all builds together, wall time */
     double last_build_seconds;
+    /* plain bytes of big pages (gzipped as parts): copied compressed
+     * from the page before, or compressed anew */
+    uint64_t bytes_reused;
+    uint64_t bytes_compressed;
 } pp_page_stats;
 
 /* How late the loop runs a timer that should fire every interval. */
@@ -91,10 +95,11 @@ void pp_selfmetrics_values_free(pp_self_values *v);
 void pp_selfmetrics_render_process(pp_buf *out, const pp_registry *reg,
                                    const pp_process_status *status);
 
-/* The target's per-query and per-collector series as a piece whose spans
+/* The target's per-query and per-collector series as pieces whose spans
  * use gen's family table (the self families are interned into it), cached
- * until the target changes; borrowed (take a reference to keep it). NULL
- * while the target still collects with another generation than gen. */
-pp_piece *pp_selfmetrics_target_piece(pp_target *t, pp_gen *gen);
+ * until the target changes; borrowed (take a reference to keep them).
+ * Puts PP_SELF_PIECES pieces in out and returns how many, or 0 while the
+ * target still collects with another generation than gen. */
+size_t pp_selfmetrics_target_pieces(pp_target *t, pp_gen *gen, pp_piece **out);
 
 #endif

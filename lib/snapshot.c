@@ -54,6 +54,27 @@ struct pp_snapshot {
     uint64_t last_build_cpu_ms; /* its CPU time, for spacing news */
 };
 
+/* A big page's gzip body is one raw deflate stream cut at every family
+ * (a full flush: byte-aligned, no reference back across it), so the next
+ * build can copy a family's bytes instead of inflating and deflating them
+ * again when every span in it comes from the same pieces as before (a
+ * piece is kept while its query's results do not change: the settings,
+ * idle tables). A family's key is a 64-bit hash of its spans' piece ids
+ * and indexes in page order; the header is the generation's. */
+typedef struct part {
+    uint64_t key;
+    uint32_t crc; /* of the family's plain bytes */
+    bool valid;
+    size_t plain_len;
+    size_t gz_off, gz_len;
+} part;
+
+typedef struct pp_page_parts {
+    uint64_t gen_id;
+    size_t n; /* by family id */
+    part p[];
+} pp_page_parts;
+
 static void free_states(pp_page_target *t, size_t n)
 {
     for (size_t i = 0; i < n; i++)
@@ -67,6 +88,7 @@ static void dispose_page(void *p)
     free(page->plain);
     free(page->gz);
     free_states(page->targets, page->ntargets);
+    free(page->parts);
 }
 
 /* The targets' states as of this build, for the role endpoints. */
@@ -179,12 +201,15 @@ typedef struct job {
     size_t nstates;
     bool want_gzip;
     size_t gz_hint; /* the current page's gzip size: the next one's is close */
+    pp_page *prev;  /* a reference to the current page, whose parts may be reused */
     /* results */
     char *plain;
     size_t plain_len;
     char *gz;
     size_t gz_len;
-    uint64_t cpu_ns; /* CPU time the assembly took on its thread */
+    pp_page_parts *parts;
+    uint64_t reused, compressed; /* plain bytes of families, by how */
+    uint64_t cpu_ns;             /* CPU time the assembly took on its thread */
     int rc;
 } job;
 
@@ -193,7 +218,7 @@ static job *gather(const pp_registry *reg, const pp_process_status *status)
     job *j = pp_calloc(1, sizeof(*j));
     size_t ntargets = pp_registry_count(reg), cap = 0;
     for (size_t t = 0; t < ntargets; t++)
-        cap += pp_target_nqueries(pp_registry_at(reg, t)) + 1; /* + its self piece */
+        cap += pp_target_nqueries(pp_registry_at(reg, t)) + PP_SELF_PIECES; /* + self pieces */
     pp_gen *gen = pp_registry_gen(reg);
     j->pieces = pp_malloc((cap ? cap : 1) * sizeof(pp_piece *));
     for (size_t t = 0; t < ntargets; t++) {
@@ -204,9 +229,10 @@ static job *gather(const pp_registry *reg, const pp_process_status *status)
                 j->pieces[j->npieces++] = pp_piece_ref(qs->piece);
         }
         /* interns the self families: before the header table is read */
-        pp_piece *self = gen != NULL ? pp_selfmetrics_target_piece((pp_target *)tg, gen) : NULL;
-        if (self != NULL)
-            j->pieces[j->npieces++] = pp_piece_ref(self);
+        pp_piece *self[PP_SELF_PIECES];
+        size_t nself = gen != NULL ? pp_selfmetrics_target_pieces((pp_target *)tg, gen, self) : 0;
+        for (size_t k = 0; k < nself; k++)
+            j->pieces[j->npieces++] = pp_piece_ref(self[k]);
     }
     if (gen != NULL) {
         j->gen = pp_gen_ref(gen);
@@ -235,7 +261,8 @@ typedef struct sink {
     bool deflating;
     z_stream z;
     pp_buf gz;
-    size_t in; /* plain bytes written */
+    size_t in;    /* plain bytes written */
+    uint32_t crc; /* of the plain bytes of the family being written */
     int rc;
 } sink;
 
@@ -243,14 +270,22 @@ typedef struct sink {
  * being built (held next to the current one) is never much bigger than
  * it needs: doubling left a 3.5 MB page in a 4 MiB buffer, or 7 MiB after
  * a page grew past its hint. */
-static void sink_room(sink *k)
+static void sink_room(sink *k, size_t need)
 {
-    size_t want = 1 << 16;
-    if (k->gz.cap - k->gz.len > want)
-        return;
-    size_t grow = k->gz.cap / 8 > want ? k->gz.cap / 8 : want;
-    k->gz.data = pp_realloc(k->gz.data, k->gz.cap + grow);
-    k->gz.cap += grow;
+    size_t want = need > (1 << 16) ? need : (1 << 16);
+    while (k->gz.cap - k->gz.len <= want) {
+        size_t grow = k->gz.cap / 8 > (1 << 16) ? k->gz.cap / 8 : (1 << 16);
+        k->gz.data = pp_realloc(k->gz.data, k->gz.cap + grow);
+        k->gz.cap += grow;
+    }
+}
+
+/* Bytes that go into the gzip body as they are. */
+static void sink_copy(sink *k, const void *p, size_t n)
+{
+    sink_room(k, n);
+    memcpy(k->gz.data + k->gz.len, p, n);
+    k->gz.len += n;
 }
 
 static void sink_deflate(sink *k, const char *p, size_t n, int flush)
@@ -258,7 +293,7 @@ static void sink_deflate(sink *k, const char *p, size_t n, int flush)
     k->z.next_in = (Bytef *)p;
     k->z.avail_in = (uInt)n;
     do {
-        sink_room(k);
+        sink_room(k, 0);
         k->z.next_out = (Bytef *)k->gz.data + k->gz.len;
         k->z.avail_out = (uInt)(k->gz.cap - k->gz.len - 1);
         uInt before = k->z.avail_out;
@@ -282,6 +317,7 @@ static void put(sink *k, const char *p, size_t n)
     }
     while (n > 0 && k->rc == 0) { /* avail_in is 32 bits */
         size_t chunk = n > (1u << 30) ? (1u << 30) : n;
+        k->crc = (uint32_t)crc32(k->crc, (const Bytef *)p, (uInt)chunk);
         sink_deflate(k, p, chunk, Z_NO_FLUSH);
         p += chunk;
         n -= chunk;
@@ -465,6 +501,24 @@ static uint32_t *family_order(const job *j, uint32_t *order)
     return rank;
 }
 
+/* A family's key: its spans' piece ids and indexes, in page order. */
+static uint64_t family_key(const job *j, const slots *sl, size_t from, size_t to)
+{
+    uint64_t h = (uint64_t)(to - from);
+    for (size_t i = from; i < to; i++) {
+        size_t pi, si;
+        slots_get(sl, i, &pi, &si);
+        h ^= j->pieces[pi]->id * UINT64_C(0x9E3779B97F4A7C15) + (uint64_t)si;
+        /* splitmix64's mix: every bit of the step reaches every bit */
+        h ^= h >> 30;
+        h *= UINT64_C(0xBF58476D1CE4E5B9);
+        h ^= h >> 27;
+        h *= UINT64_C(0x94D049BB133111EB);
+        h ^= h >> 31;
+    }
+    return h;
+}
+
 /* The pieces' spans counting-sorted by family (stable, so targets keep
  * their order inside a family; families in family_order's order), each
  * family's header once, then the self-metrics: one pass over the page's
@@ -515,22 +569,57 @@ static void assemble_page(job *j)
     memset(&k, 0, sizeof(k));
     size_t estimate = bytes + nfam * 64 + j->tail_len + 64;
     k.deflating = j->want_gzip && estimate >= BIG_PAGE;
+    const pp_page_parts *old = NULL;
     if (k.deflating) {
-        /* level 1: about a third of level 5's cost, 20 % larger */
-        if (deflateInit2(&k.z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        /* level 1: about a third of level 5's cost, 20 % larger; raw, the
+         * gzip header and trailer are ours (parts are copied past zlib) */
+        if (deflateInit2(&k.z, 1, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
             k.rc = -1;
         if (j->gz_hint > 0) { /* the next page's size is close to the last's */
             k.gz.cap = j->gz_hint + j->gz_hint / 32 + (1 << 17);
             k.gz.data = pp_malloc(k.gz.cap);
         }
+        static const unsigned char gzip_header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};
+        sink_copy(&k, gzip_header, sizeof(gzip_header));
+        j->parts = pp_calloc(1, sizeof(pp_page_parts) + (nfam + 1) * sizeof(part));
+        j->parts->gen_id = j->gen != NULL ? j->gen->id : 0;
+        j->parts->n = nfam;
+        if (j->prev != NULL && j->prev->parts != NULL && j->gen != NULL &&
+            j->prev->parts->gen_id == j->gen->id)
+            old = j->prev->parts;
     } else {
         pp_buf_reserve(&k.plain, estimate);
     }
+    uint32_t crc = (uint32_t)crc32(0, Z_NULL, 0);
     for (size_t r = 0; r < nfam && k.rc == 0; r++) {
         size_t from = count[r], to = count[r + 1];
         if (from == to)
             continue;
-        put(&k, j->headers[order[r]], j->header_lens[order[r]]);
+        uint32_t f = order[r];
+        part *np = k.deflating ? &j->parts->p[f] : NULL;
+        if (np != NULL) {
+            np->key = family_key(j, &sl, from, to);
+            const part *op = old != NULL && f < old->n ? &old->p[f] : NULL;
+            if (op != NULL && op->valid && op->key == np->key) {
+                /* the same spans as on the last page: its bytes */
+                *np = *op;
+                np->gz_off = k.gz.len;
+                sink_copy(&k, j->prev->gz + op->gz_off, op->gz_len);
+                k.in += op->plain_len;
+                j->reused += op->plain_len;
+                crc = (uint32_t)crc32_combine(crc, op->crc, (z_off_t)op->plain_len);
+                for (size_t i = from; i < to; i++) {
+                    size_t pi, si;
+                    slots_get(&sl, i, &pi, &si);
+                    unpacked_done(&u, unit_of(&u, j->pieces[pi], pi, &j->pieces[pi]->spans[si]));
+                }
+                continue;
+            }
+            np->gz_off = k.gz.len;
+            k.crc = (uint32_t)crc32(0, Z_NULL, 0);
+        }
+        size_t in0 = k.in;
+        put(&k, j->headers[f], j->header_lens[f]);
         for (size_t i = from; i < to && k.rc == 0; i++) {
             size_t pi, si, unit;
             slots_get(&sl, i, &pi, &si);
@@ -544,8 +633,20 @@ static void assemble_page(job *j)
             put(&k, text, sp->len);
             unpacked_done(&u, unit);
         }
+        if (np != NULL && k.rc == 0) {
+            sink_deflate(&k, NULL, 0, Z_FULL_FLUSH);
+            np->crc = k.crc;
+            np->plain_len = k.in - in0;
+            np->gz_len = k.gz.len - np->gz_off;
+            np->valid = true;
+            j->compressed += np->plain_len;
+            crc = (uint32_t)crc32_combine(crc, np->crc, (z_off_t)np->plain_len);
+        }
     }
+    k.crc = (uint32_t)crc32(0, Z_NULL, 0);
+    size_t tail0 = k.in;
     put(&k, j->tail, j->tail_len);
+    crc = (uint32_t)crc32_combine(crc, k.crc, (z_off_t)(k.in - tail0));
     unpacked_free(&u);
     slots_free(&sl);
     free(next);
@@ -558,6 +659,15 @@ static void assemble_page(job *j)
             sink_deflate(&k, NULL, 0, Z_FINISH);
         deflateEnd(&k.z);
         j->rc = k.rc;
+        if (j->rc == 0) { /* the gzip trailer: CRC-32 and length, little-endian */
+            unsigned char trailer[8];
+            uint32_t isize = (uint32_t)k.in;
+            for (int b = 0; b < 4; b++) {
+                trailer[b] = (unsigned char)(crc >> (8 * b));
+                trailer[4 + b] = (unsigned char)(isize >> (8 * b));
+            }
+            sink_copy(&k, trailer, sizeof(trailer));
+        }
         j->gz = pp_buf_steal(&k.gz, &j->gz_len);
         if (j->rc == 0) /* the page keeps it for seconds: its exact size */
             j->gz = pp_realloc(j->gz, j->gz_len + 1);
@@ -616,6 +726,9 @@ static void job_free(job *j)
     free_states(j->states, j->nstates);
     free(j->plain);
     free(j->gz);
+    free(j->parts);
+    if (j->prev != NULL)
+        h2o_mem_release_shared(j->prev);
     free(j);
 }
 
@@ -637,6 +750,8 @@ static void publish(pp_snapshot *s, job *j)
     page->gz_len = j->gz_len;
     page->targets = j->states;
     page->ntargets = j->nstates;
+    page->parts = j->parts;
+    j->parts = NULL;
     j->plain = j->gz = NULL;
     j->states = NULL;
     j->nstates = 0;
@@ -681,6 +796,8 @@ static void built(pp_snapshot *s, const job *j)
         s->status->page.builds++;
         s->status->page.build_seconds += (double)took / 1e9;
         s->status->page.last_build_seconds = (double)took / 1e9;
+        s->status->page.bytes_reused += j->reused;
+        s->status->page.bytes_compressed += j->compressed;
     }
 }
 
@@ -713,6 +830,10 @@ static void build(pp_snapshot *s)
     j->started = start;
     j->want_gzip = true;
     j->gz_hint = s->current != NULL ? s->current->gz_len : 0;
+    if (s->current != NULL && s->current->parts != NULL) {
+        j->prev = s->current;
+        h2o_mem_addref_shared(j->prev);
+    }
     /* the per-target self-metrics: a line per value, about a family
      * name, the label and a number long */
     size_t estimate = j->tail_len + (j->self.labels.len + j->self.n * 64) * PP_SELF_TARGET_VALUES;

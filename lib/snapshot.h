@@ -43,6 +43,8 @@ typedef struct pp_page {
     size_t gz_len;
     pp_page_target *targets; /* owned, in registry order */
     size_t ntargets;
+    struct pp_page_parts *parts; /* owned: where each family is in gz, for
+                                    the next build to reuse; or NULL */
 } pp_page;
 
 typedef struct pp_snapshot pp_snapshot;

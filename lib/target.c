@@ -503,7 +503,7 @@ static void query_succeeded(pp_target *t, size_t qi)
     pp_query_state *s = &t->q[qi];
     const pp_catalog_query *q = &t->cat->queries[qi];
     pp_piece *piece;
-    uint64_t dropped = pp_rows_finish(t->rows, &piece);
+    uint64_t dropped = pp_rows_finish(t->rows, s->piece, &piece);
     pp_piece_unref(s->piece);
     s->piece = piece;
     s->valid = true;
@@ -892,7 +892,8 @@ static void on_timer_closed(uv_handle_t *h)
     free(t->label);
     free(t->db_label);
     free(t->srv_label);
-    pp_piece_unref(t->self.piece);
+    for (size_t k = 0; k < PP_SELF_PIECES; k++)
+        pp_piece_unref(t->self.piece[k]);
     for (size_t i = 0; i < t->ndiscovered; i++)
         free(t->discovered[i]);
     free(t->discovered);
@@ -1060,7 +1061,8 @@ size_t pp_target_memory(const pp_target *t)
         n += pp_history_memory(t->history);
     for (size_t i = 0; i < t->cat->nqueries; i++)
         n += sizeof(pp_query_state) + (t->q[i].piece ? pp_piece_memory(t->q[i].piece) : 0);
-    if (t->self.piece != NULL)
-        n += pp_piece_memory(t->self.piece);
+    for (size_t k = 0; k < PP_SELF_PIECES; k++)
+        if (t->self.piece[k] != NULL)
+            n += pp_piece_memory(t->self.piece[k]);
     return n;
 }

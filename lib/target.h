@@ -119,15 +119,19 @@ bool pp_target_last_cycle_error(const pp_target *t);
 uint64_t pp_target_cycles(const pp_target *t);
 /* unix time the last cycle completed, 0 = never since the last connect */
 double pp_target_last_collect(const pp_target *t);
-/* The self-metrics renderer's piece for this target: the lines of its
+/* The self-metrics renderer's pieces for this target: the lines of its
  * per-query and per-collector series, with their spans, and the change
  * count and generation they were rendered at. A target changes once per
  * cycle and a page is built more often: formatting 120,000 values, or
  * even copying their text on the loop, per build is what kept the loop
- * busy at 1,000 targets; the page builder takes the piece like any query's.
+ * busy at 1,000 targets; the page builder takes the pieces like a query's.
+ * Two pieces: what changes at every run (durations, times) and what
+ * seldom does (counts of errors and drops, collectors' success), kept
+ * while it is the same so the page build can reuse it.
  * Owned by the target, written by selfmetrics.c. */
+#define PP_SELF_PIECES 2
 typedef struct pp_target_self {
-    pp_piece *piece; /* a reference, NULL until rendered */
+    pp_piece *piece[PP_SELF_PIECES]; /* references, NULL until rendered */
     uint64_t changes;
     uint64_t gen_id;
 } pp_target_self;

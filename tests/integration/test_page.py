@@ -14,7 +14,7 @@ import time
 import unittest
 
 from pgharness import (PROMETHEUS_CONTENT_TYPE, PgServer, Pgpulse, assert_promtool_ok,
-                       parse_exposition)
+                       catalog_file, parse_exposition)
 
 ACTIVITY_LABELS = {"datname", "state", "usename", "application_name", "backend_type",
                    "wait_event_type", "wait_event"}
@@ -257,6 +257,68 @@ class PageTest(unittest.TestCase):
         after = cpu_now()
         tick = 1 / os.sysconf("SC_CLK_TCK")
         self.assertLessEqual(page.value("process_cpu_seconds_total"), after + tick)
+
+
+# A page past 1 MiB is gzipped family by family, and a family whose series
+# all come from unchanged query results is copied from the page before.
+MANY = 40000
+BIG_CATALOG = f"""queries:
+  - name: many
+    namespace: itest_many
+    interval: 1s
+    sql: SELECT 'row-' || lpad(g::text, 6, '0') AS n, g AS v FROM generate_series(1, {MANY}) g
+    columns:
+      n: label
+      v: {{role: gauge, help: "the same every run"}}
+  - name: changing
+    namespace: itest_changing
+    interval: 1s
+    sql: SELECT n FROM itest_counter
+    columns:
+      n: {{role: gauge, help: "what the test last wrote"}}
+"""
+
+
+class BigPageTest(unittest.TestCase):
+    def setUp(self):
+        self.pg = PgServer()
+        self.addCleanup(self.pg.destroy)
+        self.pg.psql("CREATE TABLE itest_counter (n int); INSERT INTO itest_counter VALUES (1)")
+
+    def built(self, page, how):
+        return page.value("pgpulse_page_build_bytes_total", how=how)
+
+    def test_unchanged_families_are_reused_and_changes_show(self):
+        pulse = Pgpulse([f"--catalog={catalog_file(self, BIG_CATALOG)}"],
+                        env={"DATA_SOURCE_NAME": self.pg.uri()})
+        self.addCleanup(pulse.destroy)
+        first = pulse.wait_for(
+            lambda p: p.find("itest_changing_n") and p.value("itest_changing_n") == 1
+            and len(p.find("itest_many_v")) == MANY and self.built(p, "reused") > 0 and p,
+            60, "the big page, built at least once from the page before")
+        self.pg.psql("UPDATE itest_counter SET n = 2")
+        page = pulse.wait_for(lambda p: p.value("itest_changing_n") == 2 and p, 30,
+                              "the new value on the page")
+        # the unchanged family was copied again, the changed one compressed
+        self.assertGreater(self.built(page, "reused"), self.built(first, "reused"))
+        self.assertGreater(self.built(page, "compressed"), self.built(first, "compressed"))
+
+        status, headers, body = pulse.get("/metrics", {"Accept-Encoding": "gzip"})
+        self.assertEqual((status, headers.get("content-encoding")), (200, "gzip"))
+        self.assertGreater(len(body), 0)
+        plain = gzip.decompress(body)  # checks the CRC-32 and the length
+        self.assertGreater(len(plain), 1 << 20, "not a big page: the test proves nothing")
+        got = parse_exposition(plain.decode())
+        self.assertEqual(got.problems, [])
+        self.assertEqual(got.value("itest_changing_n"), 2)
+        values = {s.labels["n"]: s.value for s in got.find("itest_many_v")}
+        self.assertEqual(values, {f"row-{g:06d}": g for g in range(1, MANY + 1)})
+        assert_promtool_ok(self, plain)
+        # without gzip: the same page, inflated by the server
+        status, headers, ident = pulse.get("/metrics")
+        self.assertEqual(status, 200)
+        self.assertEqual(len(parse_exposition(ident.decode()).find("itest_many_v")), MANY)
+        pulse.stop_checked()
 
 
 if __name__ == "__main__":

@@ -359,7 +359,7 @@ static char *render(const pp_catalog *c, const char *name, const PGresult *res, 
         pp_families_free(fam);
         return pp_strdup(msg);
     }
-    *dropped = pp_rows_finish(r, &p);
+    *dropped = pp_rows_finish(r, NULL, &p);
     char *s = pp_piece_strdup(p);
     pp_piece_unref(p);
     pp_rows_free(r);

@@ -161,6 +161,36 @@ int main(void)
     pp_piece_unref(many);
     free(spans);
 
+    /* a run that changed nothing keeps its piece (same id: the page build
+     * reuses it); a changed byte, a changed span or no previous piece
+     * make a new one, with its own id */
+    pp_span two[2] = {{.family = 1, .len = 100, .off = 0}, {.family = 2, .len = 900, .off = 100}};
+    pp_piece *run1 = pp_piece_new_or_same(NULL, want, 1000, two, 2);
+    pp_piece *run2 = pp_piece_new_or_same(run1, want, 1000, two, 2);
+    CHECK(run2 == run1 && run1->refs == 2);
+    char *edited = pp_malloc(1000);
+    memcpy(edited, want, 1000);
+    edited[999] ^= 1; /* in the last, partial word of the hash */
+    pp_piece *run3 = pp_piece_new_or_same(run2, edited, 1000, two, 2);
+    CHECK(run3 != run2 && run3->id != run2->id);
+    check_reads(run3, edited, 1000);
+    edited[999] ^= 1;
+    edited[8] ^= 1; /* in a whole word */
+    pp_piece *run4 = pp_piece_new_or_same(run1, edited, 1000, two, 2);
+    CHECK(run4 != run1);
+    two[1].family = 7;
+    pp_piece *run5 = pp_piece_new_or_same(run1, want, 1000, two, 2);
+    CHECK(run5 != run1 && run5->spans[1].family == 7);
+    pp_piece *shorter = pp_piece_new_or_same(run1, want, 999, two, 1);
+    CHECK(shorter != run1);
+    pp_piece *none = pp_piece_new_or_same(NULL, NULL, 0, NULL, 0);
+    pp_piece *none2 = pp_piece_new_or_same(none, NULL, 0, NULL, 0);
+    CHECK(none2 == none);
+    pp_piece *list[] = {run1, run2, run3, run4, run5, shorter, none, none2};
+    for (size_t i = 0; i < sizeof(list) / sizeof(list[0]); i++)
+        pp_piece_unref(list[i]);
+    free(edited);
+
     free(want);
     free(other);
     free(rnd);

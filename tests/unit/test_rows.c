@@ -70,7 +70,7 @@ static void test_whole_and_row_by_row_agree(pp_catalog *cat, pp_families *fam)
     PGresult *res = result(PGRES_TUPLES_OK, 3, names, 3, cells);
     CHECK(pp_rows_add(r, res, err, sizeof(err)) == 0);
     PQclear(res);
-    CHECK(pp_rows_finish(r, &whole) == 0);
+    CHECK(pp_rows_finish(r, NULL, &whole) == 0);
 
     pp_rows_begin(r, &cat->queries[0], fam, "server=\"h:1\"", 0);
     for (int i = 0; i < 3; i++) {
@@ -81,7 +81,7 @@ static void test_whole_and_row_by_row_agree(pp_catalog *cat, pp_families *fam)
     res = result(PGRES_TUPLES_OK, 3, names, 0, NULL);
     CHECK(pp_rows_add(r, res, err, sizeof(err)) == 0);
     PQclear(res);
-    CHECK(pp_rows_finish(r, &streamed) == 0);
+    CHECK(pp_rows_finish(r, NULL, &streamed) == 0);
 
     char *a = text_of(whole), *b = text_of(streamed);
     CHECK_STR(a, "pg_t_a{server=\"h:1\",db=\"x\"} 1\n"
@@ -115,7 +115,7 @@ static void test_cap_applies_while_reading(pp_catalog *cat, pp_families *fam)
     }
     size_t held = pp_rows_memory(r);
     CHECK(held < 16384); /* three samples' worth, not a thousand */
-    CHECK(pp_rows_finish(r, &out) == 1997);
+    CHECK(pp_rows_finish(r, NULL, &out) == 1997);
     char *s = text_of(out);
     /* the cap counts samples in the order rows arrive: a and b of the
      * first row, a of the second */
@@ -143,7 +143,7 @@ static void test_missing_column_and_dynamic(pp_catalog *cat, pp_families *fam)
     res = result(PGRES_TUPLES_OK, 2, dn, 3, dc);
     CHECK(pp_rows_add(r, res, err, sizeof(err)) == 0);
     PQclear(res);
-    CHECK(pp_rows_finish(r, &out) == 0);
+    CHECK(pp_rows_finish(r, NULL, &out) == 0);
     char *s = text_of(out);
     CHECK_STR(s, "pg_settings_max_connections 100\npg_settings_work_mem 4096\n");
     CHECK(out->nspans == 2 && out->spans[0].family != out->spans[1].family);
