@@ -189,6 +189,55 @@ static void put_int(pp_buf *b, int64_t v)
     pp_buf_append(b, p, (size_t)(e - p));
 }
 
+/* The text of v, a finite non-integer, when its shortest form has at
+ * most 15 significant digits and |v| is within [1e-4, 1e15), as "%.15g"
+ * writes it (no exponent there), without printf and strtod: the fewest
+ * decimals d such that v's digits to d places, read back, are v. That is
+ * most values (ratios, seconds, sizes); 0 when v is not such a value.
+ * out has room for 24 bytes. */
+static size_t fixed_shortest(double v, char *out)
+{
+    static const double pow10[] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,
+                                   1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19};
+    double a = fabs(v);
+    if (!(a >= 1e-4 && a < 1e15))
+        return 0;
+    for (size_t d = 1; d < sizeof(pow10) / sizeof(pow10[0]); d++) {
+        double m = nearbyint(a * pow10[d]);
+        if (m >= 1e15)
+            return 0; /* more than 15 significant digits */
+        if (m / pow10[d] != a)
+            continue; /* exact: m and 10^d are exact doubles, / rounds once */
+        char digits[24];
+        char *e = digits + sizeof(digits), *p = e;
+        for (uint64_t u = (uint64_t)m; u != 0; u /= 10)
+            *--p = (char)('0' + u % 10);
+        size_t n = (size_t)(e - p), len = 0;
+        while (n > 0 && p[n - 1] == '0' && d > 0) { /* not expected: d is the fewest */
+            n--;
+            d--;
+        }
+        if (d == 0)
+            return 0; /* an integer: not expected either */
+        if (v < 0)
+            out[len++] = '-';
+        if (n <= d) {
+            out[len++] = '0';
+            out[len++] = '.';
+            for (size_t z = n; z < d; z++)
+                out[len++] = '0';
+            memcpy(out + len, p, n);
+            return len + n;
+        }
+        memcpy(out + len, p, n - d);
+        len += n - d;
+        out[len++] = '.';
+        memcpy(out + len, p + n - d, d);
+        return len + d;
+    }
+    return 0;
+}
+
 void pp_render_double(pp_buf *b, double v)
 {
     if (isnan(v)) {
@@ -206,6 +255,11 @@ void pp_render_double(pp_buf *b, double v)
         return;
     }
     char tmp[32];
+    size_t fixed = fixed_shortest(v, tmp);
+    if (fixed > 0) {
+        pp_buf_append(b, tmp, fixed);
+        return;
+    }
     int len = 0;
     for (int prec = 15; prec <= 17; prec++) {
         len = snprintf(tmp, sizeof tmp, "%.*g", prec, v);

@@ -174,6 +174,37 @@ static void test_double(void)
         pp_buf_deinit(&b);
     }
     CHECK(bad == 0);
+
+    /* Property: values with a short decimal form (most samples: ratios,
+     * seconds, sizes) come out as printf writes them with the fewest of
+     * 15, 16 or 17 digits that read back. */
+    D(0.0001, "0.0001");
+    D(0.00012345, "0.00012345");
+    D(-0.5, "-0.5");
+    D(99999999999999.9, "99999999999999.9");
+    D(0.000099, "9.9e-05");
+    int differ = 0;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        double v = (double)(x % 1000000000000000u) / pow(10, (double)(x >> 60)) *
+                   ((x >> 59) & 1 ? -1 : 1) / pow(10, (double)((x >> 50) % 8));
+        if (!isfinite(v) || v == trunc(v))
+            continue;
+        char want[32];
+        for (int prec = 15; prec <= 17; prec++) {
+            snprintf(want, sizeof want, "%.*g", prec, v);
+            if (strtod(want, NULL) == v)
+                break;
+        }
+        pp_buf b = PP_BUF_INIT;
+        pp_render_double(&b, v);
+        if (strcmp(b.data, want) != 0 && differ++ < 5)
+            fprintf(stderr, "render_double(%.17g): \"%s\", printf: \"%s\"\n", v, b.data, want);
+        pp_buf_deinit(&b);
+    }
+    CHECK(differ == 0);
 }
 
 static void check_parse(const char *text, int want_rc, double want, int line)
