@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 
 #include "buf.h"
+#include "turn.h"
 
 #define MAX_ADDRS 8 /* addresses tried per host name */
 
@@ -756,6 +757,8 @@ static void on_poll(uv_poll_t *h, int status, int events)
         }
         return;
     case PP_CONN_BUSY: {
+        if (pp_turn_spent(c->loop))
+            return; /* unread, the socket is reported again next turn */
         if (events & UV_READABLE || status < 0) {
             if (PQconsumeInput(c->pg) == 0) {
                 fail_pg(c, "connection lost");

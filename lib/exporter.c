@@ -32,11 +32,16 @@
 #include "snapshot.h"
 #include "webconfig.h"
 #include "status.h"
+#include "turn.h"
 
 #define CONNECT_SPREAD 2.0 /* seconds over which many new targets start */
 #define FORCE_GRACE 5.0    /* seconds past the drain before giving up on a clean exit */
 #define LOG_QUEUE_BYTES (1 << 20)
 #define LAG_TICK_MS 100
+/* Query results may take this much of a loop turn before the rest wait
+ * for the next one (turn.h): a scrape waits for at most about this much
+ * collection work between its own steps. */
+#define TURN_BUDGET_MS 2.0
 #define LAG_WINDOW_MS 10000
 
 typedef struct exporter {
@@ -55,6 +60,7 @@ typedef struct exporter {
     uv_signal_t sigterm, sigint, sighup;
     uv_timer_t force;
     uv_timer_t lag;      /* fires every LAG_TICK_MS to measure the loop */
+    pp_turn turn;        /* the loop's data: what results may take of a turn */
     uint64_t lag_expect; /* hrtime it should fire next */
     bool stopping;
     bool forced;
@@ -111,6 +117,7 @@ static void on_http_closed(void *data)
     uv_close((uv_handle_t *)&e->sighup, on_handle_closed);
     uv_close((uv_handle_t *)&e->force, on_handle_closed);
     uv_close((uv_handle_t *)&e->lag, on_handle_closed);
+    pp_turn_close(&e->turn, on_handle_closed);
 }
 
 static void on_lag_tick(uv_timer_t *h)
@@ -634,6 +641,7 @@ int pp_exporter_run(int argc, char **argv, const pp_config *cfg, const pp_log *l
     /* backoff and schedule jitter: different in every process */
     srand((unsigned)(uv_hrtime() ^ (uint64_t)getpid()));
     uv_loop_init(&e->loop);
+    pp_turn_init(&e->turn, &e->loop, TURN_BUDGET_MS);
     uv_signal_init(&e->loop, &e->sigterm);
     uv_signal_init(&e->loop, &e->sigint);
     uv_signal_init(&e->loop, &e->sighup);
