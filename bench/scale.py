@@ -31,7 +31,8 @@ the script measures:
    window and VmHWM (the peak since start).
 4. Freshness: the largest pgpulse_target_data_age_seconds on any page of
    the window, and the loop-lag self-metric (any family whose name holds
-   loop_lag) if the page has one.
+   loop_lag) if the page has one: its mean and ticks over 25 ms in the
+   window, and its gauge's largest value from 20 s into the window on.
 
 It prints a Markdown report (machine facts, one table with a column per N,
 the goals and whether they hold at 1,000 targets) and writes it to
@@ -74,6 +75,9 @@ ROLE = "bench_pgpulse"
 DBNAME = "postgres"
 TABLES, ROWS = 4, 10000
 INTERVAL = 15          # the built-in catalog's default collection interval, s
+# pgpulse_loop_lag_max_seconds shows the maximum of the last complete 10 s
+# window until the next one completes: up to 20 s back
+LAG_GAUGE_S = 20
 
 # The goals, for 1,000 targets on a 15 s interval (see bench/README.md).
 GOAL_N = 1000
@@ -355,11 +359,14 @@ def page_facts(text):
     return (max(ages) if ages else None), loop_lag_samples(text)
 
 
-def loop_lag_summary(pages_lag):
+def loop_lag_summary(pages_lag, skip=0):
     """One cell for the loop-lag self-metric over the window's pages, or None.
 
-    A gauge: the largest value seen. A histogram or summary: the mean over
-    the window from _sum and _count, and the largest quantile seen."""
+    A gauge: the largest value seen on the pages after the first skip (a
+    gauge of the last seconds' maximum, read at the window's start, shows
+    the start-up before it). A histogram or summary: the mean over the
+    window from _sum and _count, and, with a le="0.025" bucket, how many
+    ticks were later than 25 ms in the window."""
     if not any(pages_lag):
         return None
     first, last = pages_lag[0], pages_lag[-1]
@@ -376,9 +383,14 @@ def loop_lag_summary(pages_lag):
             ds = last[s] - first.get(s, 0)
             if dn > 0:
                 parts.append(f"mean {fmt(s, ds / dn)}")
+            b = c.replace("_count", "_bucket", 1) + '{le="0.025"}'
+            if dn > 0 and b in last:
+                late = dn - (last[b] - first.get(b, 0))
+                parts.append(f"{late:.0f} of {dn:.0f} ticks over 25 ms")
+    settled = pages_lag[skip:] or pages_lag
     plain_names = [n for n in names if not n.endswith(("_sum", "_count", "_bucket"))]
     for n in plain_names:
-        vals = [v for p in pages_lag for k, v in p.items() if k.split("{")[0] == n]
+        vals = [v for p in settled for k, v in p.items() if k.split("{")[0] == n]
         if vals:
             label = "max" if len(plain_names) == 1 else f"{n} max"
             parts.append(f"{label} {fmt(n, max(vals))}")
@@ -499,7 +511,7 @@ def run_one(args, binary, pgs, n, tmpdir):
             "p99": percentile(times, 99), "max": times[-1] if times else None,
             "slow": sum(1 for t in times if t > GOAL_MAX_MS),
             "age": max(ages) if ages else None,
-            "loop_lag": loop_lag_summary(lags),
+            "loop_lag": loop_lag_summary(lags, math.ceil(LAG_GAUGE_S / args.scrape_every)),
         })
         r["log_problems"] = p.log_problems()
         return r
