@@ -13,7 +13,9 @@
  * turns.
  *
  * The loop's data points at its pp_turn (the exporter sets it); a loop
- * without one (unit tests) has no budget.
+ * whose data is NULL has no budget. Any other use of the loop's data
+ * would be read as a pp_turn: nothing else sets it (uv_loop_init leaves
+ * it as it was, so zero it).
  */
 #ifndef PGPULSE_TURN_H
 #define PGPULSE_TURN_H

@@ -57,6 +57,7 @@ int main(void)
 {
     uv_loop_t loop;
     uv_loop_init(&loop);
+    loop.data = NULL;             /* uv_loop_init leaves data as it was */
     CHECK(!pp_turn_spent(&loop)); /* no turn: no budget */
     CHECK(!pp_turn_spent(&loop));
 
