@@ -129,8 +129,9 @@ void pp_selfmetrics_capture(pp_self_values *out, const pp_registry *reg, double 
     pp_buf_init(&out->labels);
     for (size_t i = 0; i < out->n; i++) {
         const pp_target *t = pp_registry_at(reg, i);
+        const char *label = pp_target_label(t);
         out->rows[i].label = out->labels.len;
-        pp_buf_append(&out->labels, pp_target_label(t), strlen(pp_target_label(t)) + 1);
+        pp_buf_append(&out->labels, label, strlen(label) + 1);
         for (size_t k = 0; k < PP_SELF_TARGET_VALUES; k++)
             out->rows[i].v[k] = target_families[k].fn(t, now);
     }
@@ -258,11 +259,11 @@ size_t pp_selfmetrics_target_pieces(pp_target *t, pp_gen *gen, pp_piece **out)
     bool same_gen = c->gen_id == gen->id;
     if (c->piece[0] != NULL && c->changes == pp_target_changes(t) && same_gen)
         goto done;
-    pp_piece_unref(c->piece[0]);
-    c->piece[0] = NULL;
     if (pp_target_gen(t) != gen) { /* between generations: nothing it could say */
-        pp_piece_unref(c->piece[1]);
-        c->piece[1] = NULL;
+        for (size_t part = 0; part < PP_SELF_PIECES; part++) {
+            pp_piece_unref(c->piece[part]);
+            c->piece[part] = NULL;
+        }
         return 0;
     }
     const pp_catalog *cat = pp_target_catalog(t);
@@ -294,7 +295,7 @@ size_t pp_selfmetrics_target_pieces(pp_target *t, pp_gen *gen, pp_piece **out)
             }
         }
         /* a piece of another generation has other family ids */
-        pp_piece *prev = part > 0 && same_gen ? c->piece[part] : NULL;
+        pp_piece *prev = same_gen ? c->piece[part] : NULL;
         pp_piece *p = pp_piece_new_or_same(prev, all.data, all.len, spans, nspans);
         pp_piece_unref(c->piece[part]);
         c->piece[part] = p;

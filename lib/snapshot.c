@@ -201,7 +201,7 @@ typedef struct job {
     size_t nstates;
     bool want_gzip;
     size_t gz_hint; /* the current page's gzip size: the next one's is close */
-    pp_page *prev;  /* a reference to the current page, whose parts may be reused */
+    pp_page *prev;  /* a reference to the current page when it has parts to reuse */
     /* results */
     char *plain;
     size_t plain_len;
@@ -584,8 +584,7 @@ static void assemble_page(job *j)
         j->parts = pp_calloc(1, sizeof(pp_page_parts) + (nfam + 1) * sizeof(part));
         j->parts->gen_id = j->gen != NULL ? j->gen->id : 0;
         j->parts->n = nfam;
-        if (j->prev != NULL && j->prev->parts != NULL && j->gen != NULL &&
-            j->prev->parts->gen_id == j->gen->id)
+        if (j->prev != NULL && j->gen != NULL && j->prev->parts->gen_id == j->gen->id)
             old = j->prev->parts;
     } else {
         pp_buf_reserve(&k.plain, estimate);
